@@ -1,0 +1,50 @@
+"""gradio_webrtc: real-time audio and video over WebRTC for Gradio apps, on a Rust engine."""
+
+from __future__ import annotations
+
+import atexit
+
+from . import _engine
+from .outputs import AdditionalOutputs, Warning, WebRTCError
+from .stream_handler import (
+    AsyncAudioVideoStreamHandler,
+    AsyncStreamHandler,
+    AudioEmitType,
+    AudioVideoStreamHandler,
+    StreamHandler,
+    StreamHandlerBase,
+    VideoEmitType,
+)
+from .utils import (
+    aggregate_bytes_to_16bit,
+    async_aggregate_bytes_to_16bit,
+    audio_to_bytes,
+    audio_to_file,
+    audio_to_float32,
+    audio_to_int16,
+)
+
+__version__ = _engine.__version__
+
+# Close every session before the interpreter finalizes, so no engine task touches Python then.
+atexit.register(_engine.shutdown)
+
+__all__ = [
+    "AdditionalOutputs",
+    "AsyncAudioVideoStreamHandler",
+    "AsyncStreamHandler",
+    "AudioEmitType",
+    "AudioVideoStreamHandler",
+    "StreamHandler",
+    "StreamHandlerBase",
+    "VideoEmitType",
+    "Warning",
+    "WebRTCError",
+    "__version__",
+    "aggregate_bytes_to_16bit",
+    "async_aggregate_bytes_to_16bit",
+    "audio_to_bytes",
+    "audio_to_file",
+    "audio_to_float32",
+    "audio_to_int16",
+]

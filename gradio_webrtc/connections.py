@@ -1,0 +1,174 @@
+"""The signalling side of a stream: offers in, sessions and their handlers out, per component.
+
+`Connections` owns one engine and every session of one stream (one `WebRTC.stream(...)` call, or
+one demo server). Nothing here is class-level: two components in one app have two independent
+registries and limits (the original shared them process-wide).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._engine import Engine, EngineError
+from .session_runner import SessionRunner
+from .stream_handler import StreamHandlerBase
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._engine import Session
+    from .outputs import AdditionalOutputs
+
+logger = logging.getLogger("gradio_webrtc")
+
+Mode = Literal["send-receive", "receive", "send"]
+Modality = Literal["video", "audio", "audio-video"]
+
+
+class UnknownConnection(KeyError):
+    """No live connection has this `webrtc_id` (it ended, or never started)."""
+
+    def __init__(self, webrtc_id: str) -> None:
+        super().__init__(webrtc_id)
+        self.webrtc_id = webrtc_id
+
+    def __str__(self) -> str:
+        return f"no connection with webrtc_id {self.webrtc_id!r}: it has ended or never started"
+
+
+def failed(error: str, **meta: Any) -> dict[str, Any]:
+    """The original's failure answer to an offer: `{"status": "failed", "meta": {"error": ...}}`."""
+    return {"status": "failed", "meta": {"error": error, **meta}}
+
+
+@dataclass
+class Connection:
+    """One live session, its handler and what it has produced for other components."""
+
+    session: Session
+    handler: Any
+    runner: SessionRunner | None = None
+    outputs: deque[AdditionalOutputs] = field(default_factory=deque)
+    args: list[Any] | None = None
+
+
+class Connections:
+    """Accepts offers for one stream and runs a handler per connection.
+
+    Args:
+        handler: a `StreamHandler`-family instance (copied per connection) for send modes, or a
+            generator function for receive mode.
+        mode: direction of media (`"send-receive"`, `"send"` or `"receive"`).
+        modality: `"audio"` here; video arrives with the video engine.
+        concurrency_limit: most simultaneous connections; None means unlimited.
+        time_limit: seconds after which a connected session is closed.
+        ice_servers: server-side ICE configuration (`RTCConfiguration` shape).
+        engine: an engine to use instead of a new one (tests pass one with short ICE timeouts).
+    """
+
+    def __init__(
+        self,
+        handler: Any,
+        *,
+        mode: Mode = "send-receive",
+        modality: Modality = "audio",
+        concurrency_limit: int | None = 1,
+        time_limit: float | None = None,
+        ice_servers: dict[str, Any] | None = None,
+        engine: Engine | None = None,
+    ) -> None:
+        self.handler = handler
+        self.mode = mode
+        self.modality = modality
+        self.concurrency_limit = concurrency_limit
+        self.time_limit = time_limit
+        self.engine = engine if engine is not None else Engine(ice_servers=ice_servers)
+        self.connections: dict[str, Connection] = {}
+        self.on_change: Callable[[str], None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.connections)
+
+    async def offer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Handles `{sdp, type, webrtc_id}` and returns `{sdp, type}` or a failure meta."""
+        if not isinstance(body, dict):
+            return failed("invalid_offer", message="the offer must be a JSON object")
+        webrtc_id, sdp, kind = body.get("webrtc_id"), body.get("sdp"), body.get("type")
+        if not isinstance(webrtc_id, str) or not webrtc_id:
+            return failed("invalid_offer", message="the offer has no webrtc_id")
+        if not isinstance(sdp, str) or not isinstance(kind, str):
+            return failed("invalid_offer", message="the offer needs string fields sdp and type")
+        if webrtc_id in self.connections:
+            return failed("connection_already_exists")
+        if self.concurrency_limit is not None and len(self.connections) >= self.concurrency_limit:
+            return failed("concurrency_limit_reached", limit=self.concurrency_limit)
+        handler = self.handler.copy() if isinstance(self.handler, StreamHandlerBase) else self.handler
+        audio_in = self.mode != "receive"
+        audio_out = self.mode != "send"
+        try:
+            session = await self.engine.accept_offer(
+                sdp,
+                kind,
+                webrtc_id,
+                send_audio=audio_out,
+                recv_audio=audio_in,
+                input_sample_rate=getattr(handler, "input_sample_rate", 48000),
+                input_channels=2 if getattr(handler, "expected_layout", "mono") == "stereo" else 1,
+                time_limit=self.time_limit,
+            )
+        except EngineError as exc:
+            logger.info("offer for %s refused: %s", webrtc_id, exc)
+            return failed("invalid_offer", message=str(exc))
+        connection = Connection(session=session, handler=handler)
+        self.connections[webrtc_id] = connection
+        if self.mode != "receive":
+            self._start(connection, handler)
+        return session.answer
+
+    def _start(self, connection: Connection, handler: Any) -> None:
+        webrtc_id = connection.session.webrtc_id
+
+        def on_outputs(outputs: AdditionalOutputs) -> None:
+            connection.outputs.append(outputs)
+
+        def on_end(reason: str) -> None:
+            logger.info("session %s ended: %s", webrtc_id, reason)
+            self.connections.pop(webrtc_id, None)
+
+        connection.runner = SessionRunner(
+            connection.session, handler, asyncio.get_running_loop(), on_outputs, on_end
+        )
+        connection.runner.start()
+
+    def set_input(self, webrtc_id: str, *args: Any) -> None:
+        """Stores the latest extra-input values for a connection (the `tick`/`change` path).
+
+        In receive mode the first call starts the generator with these arguments.
+
+        Raises:
+            UnknownConnection: no live connection has this id.
+        """
+        connection = self.connections.get(webrtc_id)
+        if connection is None:
+            raise UnknownConnection(webrtc_id)
+        connection.args = list(args)
+        if isinstance(connection.handler, StreamHandlerBase):
+            connection.handler.set_args(list(args))
+        elif connection.runner is None:
+            fn = connection.handler
+            self._start(connection, lambda: fn(*args))
+
+    def pop_outputs(self, webrtc_id: str) -> AdditionalOutputs | None:
+        """The oldest undelivered `AdditionalOutputs` of a connection, if any."""
+        connection = self.connections.get(webrtc_id)
+        if connection is None or not connection.outputs:
+            return None
+        return connection.outputs.popleft()
+
+    def close(self) -> None:
+        """Ends every session (their handlers shut down as the sessions close)."""
+        self.engine.close()

@@ -1,0 +1,82 @@
+"""What a handler may yield besides media, and the messages it may push to the user's page."""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextvars import ContextVar
+from typing import Any, Protocol
+
+logger = logging.getLogger("gradio_webrtc")
+
+
+class MessageSink(Protocol):
+    """Anything that can carry a text message to the browser (the session's data channel)."""
+
+    def send(self, message: str) -> None: ...
+
+
+#: The data channel of the connection whose handler code is running in this thread or task.
+#: Set by the session runner before any handler method runs, so `WebRTCError` and `Warning` raised
+#: anywhere in handler code reach the right browser tab.
+current_channel: ContextVar[MessageSink | None] = ContextVar("current_channel", default=None)
+
+
+class AdditionalOutputs:
+    """Values for other Gradio components, yielded by a handler next to (or instead of) media.
+
+    Each instance is delivered, in order, to the function registered with
+    `WebRTC.on_additional_outputs`, which receives `*args`.
+    """
+
+    def __init__(self, *args: Any) -> None:
+        self.args = args
+
+    def __repr__(self) -> str:
+        return f"AdditionalOutputs{self.args!r}"
+
+
+def _push(kind: str, message: str) -> bool:
+    channel = current_channel.get()
+    if channel is None:
+        return False
+    try:
+        channel.send(json.dumps({"type": kind, "message": message}))
+    except Exception:  # a closed channel must not turn a warning into a crash
+        logger.debug("could not deliver %s message", kind, exc_info=True)
+        return False
+    return True
+
+
+class WebRTCError(Exception):
+    """An error shown to the user: raising it sends an error toast to the connection's page."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        _push("error", message)
+
+
+def Warning(message: str = "Warning issued.") -> None:  # noqa: A001, N802 - the original's public name
+    """Shows a warning toast on the connection's page; execution continues."""
+    _push("warning", message)
+
+
+def report_error(sink: MessageSink | None, message: str) -> None:
+    """Sends an error message to `sink` (if any), swallowing delivery failures."""
+    if sink is None:
+        return
+    try:
+        sink.send(json.dumps({"type": "error", "message": message}))
+    except Exception:
+        logger.debug("could not deliver error message", exc_info=True)
+
+
+def split_output(item: Any) -> tuple[Any, AdditionalOutputs | None]:
+    """Splits a yielded item into `(media, additional_outputs)`; either may be None."""
+    if isinstance(item, AdditionalOutputs):
+        return None, item
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], AdditionalOutputs):
+        return item[0], item[1]
+    return item, None
+

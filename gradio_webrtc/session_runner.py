@@ -1,0 +1,274 @@
+"""Drives one handler against one engine session: input frames in, emitted items out.
+
+Sync handlers get two worker threads per connection (one blocked in `recv_audio`, one calling
+`emit`); async handlers get two tasks on the server loop. Every handler method runs with
+`current_channel` set, so `WebRTCError`/`Warning` reach the right page. A handler that raises or
+emits something that is not audio is reported to the page and the log; the session goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .outputs import AdditionalOutputs, WebRTCError, current_channel, report_error, split_output
+from .stream_handler import AsyncStreamHandler, StreamHandler, StreamHandlerBase
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from ._engine import Session
+
+logger = logging.getLogger("gradio_webrtc")
+
+#: Output queued ahead of real time before `emit` is called again. Enough to ride out a slow
+#: generator step; small enough that interrupting a reply drops little.
+OUTPUT_AHEAD_S = 0.5
+#: How long an idle `emit` loop waits for the next input frame before asking again.
+IDLE_WAIT_S = 0.02
+
+
+class SessionChannel:
+    """The data channel of a session, shaped like the original's (`send(text)`)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def send(self, message: str) -> None:
+        self._session.send_message(message)
+
+    @property
+    def readyState(self) -> str:  # noqa: N802 - the browser/aiortc attribute name
+        return "closed" if self._session.closed else "open"
+
+
+def describe(item: Any) -> str:
+    """A short description of a wrongly typed item for error messages."""
+    if isinstance(item, np.ndarray):
+        return f"an array of shape {item.shape} and dtype {item.dtype}"
+    if isinstance(item, tuple):
+        return "a tuple of (" + ", ".join(type(x).__name__ for x in item) + ")"
+    return f"a {type(item).__name__}"
+
+
+class SessionRunner:
+    """Runs `handler` for `session` until the session ends.
+
+    Args:
+        session: the engine session.
+        handler: a per-connection handler (already `copy()`-ed), or for receive mode a generator.
+        loop: the server's event loop (async handlers run there).
+        on_additional_outputs: called with every `AdditionalOutputs` the handler yields, in order.
+        on_end: called once after the session ended and the handler shut down.
+    """
+
+    def __init__(
+        self,
+        session: Session,
+        handler: Any,
+        loop: asyncio.AbstractEventLoop,
+        on_additional_outputs: Callable[[AdditionalOutputs], None] | None = None,
+        on_end: Callable[[str], None] | None = None,
+    ) -> None:
+        self.session = session
+        self.handler = handler
+        self.loop = loop
+        self.channel = SessionChannel(session)
+        self._on_additional_outputs = on_additional_outputs
+        self._on_end = on_end
+        self._frame_arrived = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self.errors = 0
+
+    # -- start / stop ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Starts the workers and a watcher that cleans up when the session ends. Call on `loop`."""
+        handler = self.handler
+        if isinstance(handler, StreamHandlerBase):
+            handler._loop = self.loop
+            handler.set_channel(self.channel)
+        if isinstance(handler, AsyncStreamHandler):
+            self._tasks += [
+                self.loop.create_task(self._async_main()),
+            ]
+        elif isinstance(handler, StreamHandler):
+            self._spawn(self._sync_startup_then_output, "output")
+            self._spawn(self._sync_input, "input")
+        elif callable(handler):
+            self._spawn(self._generator_output, "generator")
+        else:
+            raise TypeError(f"cannot run {describe(handler)} as a stream handler")
+        self._tasks.append(self.loop.create_task(self._watch()))
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        t = threading.Thread(target=target, name=f"webrtc-{name}-{self.session.webrtc_id}", daemon=True)
+        self._threads.append(t)
+        t.start()
+
+    async def _watch(self) -> None:
+        reason = await self.session.wait_closed()
+        self._frame_arrived.set()
+        for task in self._tasks:
+            if task is not asyncio.current_task():
+                task.cancel()
+        try:
+            result = self.handler.shutdown() if isinstance(self.handler, StreamHandlerBase) else None
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("shutdown() of the handler for %s raised", self.session.webrtc_id)
+        # Threads end on their own: recv_audio returns None and emit loops check `closed`.
+        await asyncio.to_thread(self._join_threads, 2.0)
+        if self._on_end is not None:
+            self._on_end(reason)
+
+    def _join_threads(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for t in self._threads:
+            t.join(max(0.0, deadline - time.monotonic()))
+            if t.is_alive():
+                logger.warning("%s is still running after the session ended (a blocking emit?)", t.name)
+
+    # -- reporting ------------------------------------------------------------------------------
+
+    def report(self, exc: BaseException, where: str) -> None:
+        """Logs a handler failure with its traceback and shows it on the page."""
+        self.errors += 1
+        logger.error("%s of the handler for %s raised", where, self.session.webrtc_id, exc_info=exc)
+        if not isinstance(exc, WebRTCError):  # WebRTCError already sent itself
+            report_error(self.channel, f"{type(exc).__name__}: {exc}")
+
+    def deliver(self, item: Any) -> None:
+        """Sends one emitted item: audio to the peer, additional outputs to the component."""
+        media, extra = split_output(item)
+        if extra is not None:
+            if self._on_additional_outputs is not None:
+                self._on_additional_outputs(extra)
+            self.channel.send("change")
+        if media is None:
+            return
+        if not (isinstance(media, tuple) and len(media) in (2, 3)):
+            raise TypeError(
+                f"the handler emitted {describe(media)}; expected (sample_rate, numpy array), "
+                "optionally with a layout, and/or AdditionalOutputs"
+            )
+        rate, array, *layout = media
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"the audio of an emitted item must be a numpy array, got {describe(array)}")
+        if not isinstance(rate, (int, np.integer)):
+            raise TypeError(f"the sample rate of an emitted item must be an int, got {describe(rate)}")
+        self.session.send_audio(int(rate), array, layout[0] if layout else None)
+
+    # -- sync handlers --------------------------------------------------------------------------
+
+    def _sync_input(self) -> None:
+        current_channel.set(self.channel)
+        handler: StreamHandler = self.handler
+        while (frame := self.session.recv_audio()) is not None:
+            try:
+                handler.receive(frame)
+            except Exception as exc:
+                self.report(exc, "receive()")
+            self._frame_arrived.set()
+
+    def _sync_startup_then_output(self) -> None:
+        current_channel.set(self.channel)
+        handler: StreamHandler = self.handler
+        try:
+            handler.start_up()
+        except Exception as exc:
+            self.report(exc, "start_up()")
+        backoff = 0.0
+        while not self.session.closed:
+            try:
+                item = handler.emit()
+                if item is not None:
+                    self.deliver(item)
+                backoff = 0.0
+            except Exception as exc:
+                self.report(exc, "emit()")
+                # A handler failing on every call must not flood the page or spin a core.
+                backoff = min(1.0, backoff * 2 or 0.05)
+                time.sleep(backoff)
+                continue
+            if item is None:
+                self._frame_arrived.wait(IDLE_WAIT_S)
+                self._frame_arrived.clear()
+            else:
+                self.session.wait_output_below(OUTPUT_AHEAD_S)
+
+    # -- async handlers -------------------------------------------------------------------------
+
+    async def _async_main(self) -> None:
+        current_channel.set(self.channel)
+        handler: AsyncStreamHandler = self.handler
+        try:
+            result = handler.start_up()
+            if inspect.isawaitable(result):
+                await result
+        except Exception as exc:
+            self.report(exc, "start_up()")
+        inputs = asyncio.create_task(self._async_input())
+        self._tasks.append(inputs)
+        await self._async_output()
+
+    async def _async_input(self) -> None:
+        handler: AsyncStreamHandler = self.handler
+        while (frame := await self.session.next_audio()) is not None:
+            try:
+                await handler.receive(frame)
+            except Exception as exc:
+                self.report(exc, "receive()")
+            self._frame_arrived.set()
+
+    async def _async_output(self) -> None:
+        handler: AsyncStreamHandler = self.handler
+        backoff = 0.0
+        while not self.session.closed:
+            try:
+                item = await handler.emit()
+                if item is not None:
+                    self.deliver(item)
+                backoff = 0.0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.report(exc, "emit()")
+                backoff = min(1.0, backoff * 2 or 0.05)
+                await asyncio.sleep(backoff)
+                continue
+            if item is None:
+                await asyncio.sleep(IDLE_WAIT_S)
+            else:
+                await self.session.output_below(OUTPUT_AHEAD_S)
+
+    # -- receive mode: a generator function ----------------------------------------------------
+
+    def _generator_output(self) -> None:
+        """Receive mode: iterate `fn(*args)` in this thread, pace its audio, close when done."""
+        current_channel.set(self.channel)
+        try:
+            for item in self.handler():
+                if self.session.closed:
+                    return
+                if item is None:
+                    break
+                try:
+                    self.deliver(item)
+                except Exception as exc:
+                    self.report(exc, "the generator")
+                    continue
+                self.session.wait_output_below(OUTPUT_AHEAD_S)
+        except Exception as exc:
+            self.report(exc, "the generator")
+        # Let what is queued play out, then end the session.
+        self.session.wait_output_below(0.001)
+        self.session.close()

@@ -1,0 +1,33 @@
+use thiserror::Error;
+
+/// Why a request to the engine failed. The message is meant for the person using the app.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum EngineError {
+    /// The offer could not be parsed or applied.
+    #[error("invalid offer: {0}")]
+    InvalidOffer(String),
+    /// The offer has no media section this stream can use.
+    #[error("{0}")]
+    NoMedia(String),
+    /// A session with this id is already running.
+    #[error("a connection with webrtc_id {0:?} already exists")]
+    DuplicateId(String),
+    /// The ICE configuration is malformed.
+    #[error("invalid ICE configuration: {0}")]
+    InvalidConfig(String),
+    /// Building or negotiating the peer connection failed for a reason of the local side.
+    #[error("could not set up the connection: {0}")]
+    Setup(String),
+    /// Media handed in by a handler could not be used.
+    #[error("{0}")]
+    BadMedia(String),
+    /// The engine was closed.
+    #[error("the engine is closed")]
+    Closed,
+}
+
+impl From<gradio_webrtc_media::Error> for EngineError {
+    fn from(e: gradio_webrtc_media::Error) -> Self {
+        EngineError::BadMedia(e.to_string())
+    }
+}

@@ -1,0 +1,91 @@
+//! Peer-connection events → session actions.
+//!
+//! webrtc-rs awaits these callbacks one at a time inside the connection's driver task, so each one
+//! only records state or spawns a task; nothing here waits on media.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+use webrtc::data_channel::DataChannel;
+use webrtc::media_stream::track_remote::TrackRemote;
+use webrtc::peer_connection::{PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+
+use crate::media_tasks::{run_inbound_audio, run_pacer};
+use crate::messages::run_data_channel;
+use crate::session::{sleep_unless_closed, Session, SessionState};
+
+/// Handles the events of one peer connection.
+pub(crate) struct Events {
+    pub session: Weak<Session>,
+    pub gathered: watch::Sender<bool>,
+    pub recv_audio: bool,
+    pub input_rate: u32,
+    pub input_channels: usize,
+    pub time_limit: Option<Duration>,
+    pub pacer: Option<crate::media_tasks::PacerTrack>,
+}
+
+#[async_trait]
+impl PeerConnectionEventHandler for Events {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        if state == RTCIceGatheringState::Complete {
+            self.gathered.send_replace(true);
+        }
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        let Some(session) = self.session.upgrade() else { return };
+        log::debug!("session {}: connection {state}", session.webrtc_id);
+        match state {
+            RTCPeerConnectionState::Connected => {
+                let first = session.state() == SessionState::Connecting;
+                session.set_state(SessionState::Connected);
+                if first {
+                    self.on_first_connected(&session);
+                }
+            }
+            RTCPeerConnectionState::Disconnected => session.set_state(SessionState::Disconnected),
+            RTCPeerConnectionState::Failed => session.close("connection lost (ICE failed)"),
+            RTCPeerConnectionState::Closed => session.close("closed"),
+            _ => {}
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let Some(session) = self.session.upgrade() else { return };
+        if track.kind().await != RtpCodecKind::Audio || !self.recv_audio {
+            return; // video arrives with the video engine; until then its packets are ignored
+        }
+        let (rate, channels) = (self.input_rate, self.input_channels);
+        session.runtime.clone().spawn(run_inbound_audio(session, track, rate, channels));
+    }
+
+    async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
+        let Some(session) = self.session.upgrade() else { return };
+        session.runtime.clone().spawn(run_data_channel(session, channel));
+    }
+}
+
+impl Events {
+    fn on_first_connected(&self, session: &Arc<Session>) {
+        if let Some(track) = self.pacer.clone() {
+            session.runtime.spawn(run_pacer(session.clone(), track));
+        }
+        if let Some(limit) = self.time_limit {
+            let session = session.clone();
+            session.runtime.clone().spawn(async move {
+                if sleep_unless_closed(&session, limit).await {
+                    session.send_message(
+                        serde_json::json!({"type": "end_stream", "data": "Time limit reached"}).to_string(),
+                    );
+                    // Give the message a moment to leave before the transport goes away.
+                    sleep_unless_closed(&session, Duration::from_millis(100)).await;
+                    session.close("time limit reached");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! The per-session media tasks: decoding what the peer sends, pacing what we send.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use gradio_webrtc_media::inbound::InboundAudio;
+use rtc::rtp;
+use tokio::time::{interval, MissedTickBehavior};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use crate::session::{AudioFrame, Session, SessionState};
+
+/// The outgoing audio track and its SSRC.
+#[derive(Clone)]
+pub(crate) struct PacerTrack {
+    pub track: Arc<TrackLocalStaticRTP>,
+    pub ssrc: u32,
+}
+
+/// 20 ms: one Opus frame, the packet time browsers use.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Decodes the peer's audio track into frames for the handler until the track ends.
+pub(crate) async fn run_inbound_audio(session: Arc<Session>, track: Arc<dyn TrackRemote>, rate: u32, channels: usize) {
+    let mut inbound = match InboundAudio::new(rate, channels) {
+        Ok(i) => i,
+        Err(e) => {
+            log::error!("session {}: cannot decode audio: {e}", session.webrtc_id);
+            return;
+        }
+    };
+    let mut lost_reported = 0;
+    while let Some(event) = track.poll().await {
+        match event {
+            TrackRemoteEvent::OnRtpPacket(packet) => {
+                for samples in inbound.push(packet.header.sequence_number, &packet.payload) {
+                    let frame = AudioFrame { rate, channels, samples };
+                    if session.audio_tx.try_send(frame).is_ok() {
+                        Session::count(&session.stats.frames_in, 1);
+                    } else {
+                        Session::count(&session.stats.frames_dropped, 1);
+                    }
+                }
+                let lost = inbound.concealed + inbound.reordered + inbound.corrupt;
+                Session::count(&session.stats.packets_lost, lost - lost_reported);
+                lost_reported = lost;
+            }
+            TrackRemoteEvent::OnEnded => break,
+            _ => {}
+        }
+        if session.is_closed() {
+            break;
+        }
+    }
+}
+
+/// Sends one Opus packet every 20 ms until the session closes.
+///
+/// The RTP timestamp advances by 960 per tick (RFC 7587 §4.2) whether the packet carries audio
+/// or silence, so the receiver's clock never jumps. Missed ticks (an overloaded runtime) are
+/// sent late rather than skipped, which keeps the stream real-time on average.
+pub(crate) async fn run_pacer(session: Arc<Session>, out: PacerTrack) {
+    let Some(sender) = session.sender.get().cloned() else { return };
+    let payload_type = match sender.get_parameters().await {
+        Ok(params) => match params.rtp_parameters.codecs.first() {
+            Some(codec) => codec.payload_type,
+            None => return,
+        },
+        Err(e) => {
+            log::warn!("session {}: no negotiated audio codec: {e}", session.webrtc_id);
+            return;
+        }
+    };
+    let mut seq: u16 = crate::engine::random_u32() as u16;
+    let mut timestamp: u32 = crate::engine::random_u32();
+    let mut was_silent = true;
+    let mut ticker = interval(TICK);
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
+    let mut state = session.state.subscribe();
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = state.wait_for(|s| *s == SessionState::Closed) => break,
+        }
+        let packet = {
+            let mut outbound = session.outbound.lock().expect("outbound lock poisoned");
+            let underruns = outbound.underruns;
+            let packet = outbound.next_packet();
+            Session::count(&session.stats.underruns, outbound.underruns - underruns);
+            packet
+        };
+        session.drained.notify_waiters();
+        let packet = match packet {
+            Ok(p) => p,
+            Err(e) => {
+                log::warn!("session {}: encoding failed: {e}", session.webrtc_id);
+                continue;
+            }
+        };
+        if !packet.silent {
+            Session::count(&session.stats.audio_frames_out, 1);
+        }
+        let rtp_packet = rtp::Packet {
+            header: rtp::header::Header {
+                version: 2,
+                payload_type,
+                sequence_number: seq,
+                timestamp,
+                ssrc: out.ssrc,
+                // RFC 3551 §4.1: the marker bit flags the first packet of a talkspurt.
+                marker: was_silent && !packet.silent,
+                ..Default::default()
+            },
+            payload: Bytes::from(packet.payload),
+        };
+        was_silent = packet.silent;
+        if out.track.write_rtp(rtp_packet).await.is_err() {
+            break; // the track was unbound: the connection is closing
+        }
+        Session::count(&session.stats.packets_out, 1);
+        seq = seq.wrapping_add(1);
+        timestamp = timestamp.wrapping_add(gradio_webrtc_media::WIRE_FRAME as u32);
+    }
+}

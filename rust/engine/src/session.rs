@@ -1,0 +1,317 @@
+//! A session: one peer connection, its media queues, its data channel and its close signal.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use gradio_webrtc_media::convert::{interleave, sanitize, Layout};
+use gradio_webrtc_media::outbound::OutboundAudio;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, watch, Notify};
+use webrtc::peer_connection::{PeerConnection, RTCIceCandidateType};
+use webrtc::rtp_transceiver::RtpSender;
+
+use crate::EngineError;
+
+/// Input frames queued for a handler before new ones are dropped (10 s of 20 ms frames). A handler
+/// that falls this far behind loses audio instead of growing latency without bound.
+pub(crate) const AUDIO_QUEUE: usize = 500;
+/// Text messages from the browser kept for a reader.
+pub(crate) const INBOX: usize = 256;
+
+/// One 20 ms frame of received audio, interleaved int16.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioFrame {
+    /// Sample rate in Hz.
+    pub rate: u32,
+    /// 1 or 2.
+    pub channels: usize,
+    /// `rate / 50 * channels` samples.
+    pub samples: Vec<i16>,
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionState {
+    /// Answer sent, ICE not connected yet.
+    Connecting,
+    /// Media can flow.
+    Connected,
+    /// No packets from the peer for a while; may recover.
+    Disconnected,
+    /// Ended; see [`Session::close_reason`].
+    Closed,
+}
+
+impl SessionState {
+    /// The lowercase name used in Python and in logs.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::Connecting => "connecting",
+            SessionState::Connected => "connected",
+            SessionState::Disconnected => "disconnected",
+            SessionState::Closed => "closed",
+        }
+    }
+}
+
+/// Counters of one session.
+#[derive(Debug, Default)]
+pub struct SessionStats {
+    /// Frames handed to the handler's queue.
+    pub frames_in: AtomicU64,
+    /// Frames dropped because the handler did not keep up.
+    pub frames_dropped: AtomicU64,
+    /// RTP packets sent.
+    pub packets_out: AtomicU64,
+    /// Packets that carried handler audio.
+    pub audio_frames_out: AtomicU64,
+    /// Ticks where the handler's audio arrived too late.
+    pub underruns: AtomicU64,
+    /// Received packets that were lost (concealed), reordered or corrupt.
+    pub packets_lost: AtomicU64,
+}
+
+pub(crate) type CloseHook = Box<dyn FnOnce(&str) + Send>;
+
+/// One peer connection and everything that belongs to it. Cheap to share (`Arc`).
+pub struct Session {
+    pub(crate) webrtc_id: String,
+    pub(crate) runtime: Handle,
+    pub(crate) pc: OnceLock<Arc<dyn PeerConnection>>,
+    pub(crate) answer: OnceLock<String>,
+    pub(crate) state: watch::Sender<SessionState>,
+    pub(crate) reason: OnceLock<String>,
+    pub(crate) audio_tx: mpsc::Sender<AudioFrame>,
+    pub(crate) audio_rx: tokio::sync::Mutex<mpsc::Receiver<AudioFrame>>,
+    pub(crate) outbound: Mutex<OutboundAudio>,
+    pub(crate) sends_audio: bool,
+    pub(crate) drained: Notify,
+    pub(crate) outbox: mpsc::UnboundedSender<String>,
+    pub(crate) outbox_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    pub(crate) inbox_tx: mpsc::Sender<String>,
+    pub(crate) inbox: tokio::sync::Mutex<mpsc::Receiver<String>>,
+    pub(crate) sender: OnceLock<Arc<dyn RtpSender>>,
+    pub(crate) on_close: Mutex<Option<CloseHook>>,
+    pub(crate) stats: SessionStats,
+}
+
+impl Session {
+    pub(crate) fn new(webrtc_id: String, runtime: Handle, sends_audio: bool, bitrate: i32) -> Arc<Self> {
+        let (audio_tx, audio_rx) = mpsc::channel(AUDIO_QUEUE);
+        let (outbox, outbox_rx) = mpsc::unbounded_channel();
+        let (inbox_tx, inbox) = mpsc::channel(INBOX);
+        Arc::new(Self {
+            webrtc_id,
+            runtime,
+            pc: OnceLock::new(),
+            answer: OnceLock::new(),
+            state: watch::channel(SessionState::Connecting).0,
+            reason: OnceLock::new(),
+            audio_tx,
+            audio_rx: tokio::sync::Mutex::new(audio_rx),
+            outbound: Mutex::new(OutboundAudio::new(bitrate)),
+            sends_audio,
+            drained: Notify::new(),
+            outbox,
+            outbox_rx: Mutex::new(Some(outbox_rx)),
+            inbox_tx,
+            inbox: tokio::sync::Mutex::new(inbox),
+            sender: OnceLock::new(),
+            on_close: Mutex::new(None),
+            stats: SessionStats::default(),
+        })
+    }
+
+    /// The browser-chosen id of this session.
+    #[must_use]
+    pub fn webrtc_id(&self) -> &str {
+        &self.webrtc_id
+    }
+
+    /// The answer SDP, with every gathered candidate.
+    #[must_use]
+    pub fn answer_sdp(&self) -> &str {
+        self.answer.get().map_or("", String::as_str)
+    }
+
+    /// Current state.
+    #[must_use]
+    pub fn state(&self) -> SessionState {
+        *self.state.borrow()
+    }
+
+    /// True once the session has ended.
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.state() == SessionState::Closed
+    }
+
+    /// Why the session ended, once it has.
+    #[must_use]
+    pub fn close_reason(&self) -> Option<&str> {
+        self.reason.get().map(String::as_str)
+    }
+
+    /// Counters.
+    #[must_use]
+    pub fn stats(&self) -> &SessionStats {
+        &self.stats
+    }
+
+    pub(crate) fn set_state(&self, state: SessionState) {
+        self.state.send_if_modified(|s| {
+            if *s == SessionState::Closed || *s == state {
+                false
+            } else {
+                *s = state;
+                true
+            }
+        });
+    }
+
+    /// Ends the session: closes the peer connection (freeing its sockets and driver task), wakes
+    /// every waiter, and removes it from its engine. Idempotent; callable from any thread.
+    pub fn close(&self, reason: &str) {
+        if self.reason.set(reason.to_string()).is_err() {
+            return;
+        }
+        log::debug!("session {} closing: {reason}", self.webrtc_id);
+        self.set_state(SessionState::Closed);
+        self.drained.notify_waiters();
+        if let Some(pc) = self.pc.get().cloned() {
+            self.runtime.spawn(async move {
+                let _ = pc.close().await;
+            });
+        }
+        let hook = self.on_close.lock().expect("on_close lock poisoned").take();
+        if let Some(hook) = hook {
+            hook(reason);
+        }
+    }
+
+    /// Waits until the session has ended; returns the reason.
+    pub async fn closed(&self) -> String {
+        let mut rx = self.state.subscribe();
+        let _ = rx.wait_for(|s| *s == SessionState::Closed).await;
+        self.close_reason().unwrap_or("closed").to_string()
+    }
+
+    /// Waits until the session is connected (true) or has ended (false).
+    pub async fn connected(&self) -> bool {
+        let mut rx = self.state.subscribe();
+        matches!(
+            rx.wait_for(|s| matches!(s, SessionState::Connected | SessionState::Closed)).await.map(|s| *s),
+            Ok(SessionState::Connected)
+        )
+    }
+
+    /// The next received audio frame, or None once the session has ended.
+    pub async fn next_audio(&self) -> Option<AudioFrame> {
+        let mut rx = self.audio_rx.lock().await;
+        let mut state = self.state.subscribe();
+        tokio::select! {
+            frame = rx.recv() => frame,
+            _ = state.wait_for(|s| *s == SessionState::Closed) => None,
+        }
+    }
+
+    /// Queues handler audio (row-major `shape`, values in `[-1, 1]`) for sending.
+    pub fn send_audio(&self, rate: u32, shape: &[usize], data: &mut [f32], layout: Option<&str>) -> Result<(), EngineError> {
+        let layout = layout.map(Layout::parse).transpose()?;
+        sanitize(data);
+        let (channels, samples) = interleave(shape, data, layout)?;
+        if !self.sends_audio || self.is_closed() {
+            return Ok(()); // send mode: audio is produced and discarded, as in the original
+        }
+        self.outbound.lock().expect("outbound lock poisoned").push(rate, channels, &samples)?;
+        Ok(())
+    }
+
+    /// Seconds of audio queued for sending.
+    #[must_use]
+    pub fn output_buffered(&self) -> f64 {
+        self.outbound.lock().expect("outbound lock poisoned").buffered_seconds()
+    }
+
+    /// Waits until less than `seconds` of audio is queued; false if the session ended first.
+    pub async fn output_below(&self, seconds: f64) -> bool {
+        loop {
+            let notified = self.drained.notified();
+            if self.is_closed() {
+                return false;
+            }
+            if self.output_buffered() < seconds || !self.sends_audio {
+                return true;
+            }
+            notified.await;
+        }
+    }
+
+    /// Drops queued output audio.
+    pub fn clear_output(&self) {
+        self.outbound.lock().expect("outbound lock poisoned").clear();
+        self.drained.notify_waiters();
+    }
+
+    /// Queues a text message for the browser; it is sent as soon as the data channel is open.
+    pub fn send_message(&self, text: String) {
+        let _ = self.outbox.send(text);
+    }
+
+    /// The next text message from the browser, or None once the session has ended.
+    pub async fn next_message(&self) -> Option<String> {
+        let mut rx = self.inbox.lock().await;
+        let mut state = self.state.subscribe();
+        tokio::select! {
+            m = rx.recv() => m,
+            _ = state.wait_for(|s| *s == SessionState::Closed) => None,
+        }
+    }
+
+    /// The local and remote candidate types of the selected ICE pair (e.g. `("relay", "host")`).
+    pub async fn selected_candidate_types(&self) -> Option<(String, String)> {
+        let pc = self.pc.get()?;
+        let mut senders = pc.get_senders().await;
+        if let Some(s) = self.sender.get() {
+            senders.insert(0, s.clone());
+        }
+        let transport = match senders.first() {
+            Some(sender) => sender.transport().await.ok().flatten(),
+            None => None,
+        };
+        let transport = match transport {
+            Some(t) => Some(t),
+            None => pc.sctp().await.map(|s| s.transport()),
+        }?;
+        let pair = transport.ice_transport().get_selected_candidate_pair().await.ok().flatten()?;
+        let name = |t: RTCIceCandidateType| match t {
+            RTCIceCandidateType::Host => "host",
+            RTCIceCandidateType::Srflx => "srflx",
+            RTCIceCandidateType::Prflx => "prflx",
+            RTCIceCandidateType::Relay => "relay",
+            _ => "unknown",
+        };
+        Some((name(pair.local().typ).to_string(), name(pair.remote().typ).to_string()))
+    }
+
+    pub(crate) fn count(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("webrtc_id", &self.webrtc_id).field("state", &self.state()).finish()
+    }
+}
+
+/// Sleeps for `d` unless the session closes first; true if the full time passed.
+pub(crate) async fn sleep_unless_closed(session: &Session, d: Duration) -> bool {
+    let mut state = session.state.subscribe();
+    tokio::select! {
+        () = tokio::time::sleep(d) => true,
+        _ = state.wait_for(|s| *s == SessionState::Closed) => false,
+    }
+}

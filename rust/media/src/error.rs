@@ -1,0 +1,21 @@
+use thiserror::Error as ThisError;
+
+/// Why a media operation could not be done. These are input problems, never internal bugs.
+#[derive(Debug, ThisError, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The Opus library refused a packet or a setting.
+    #[error("opus: {0}")]
+    Opus(String),
+    /// A resampler could not be built or run for the given rates.
+    #[error("resampler: {0}")]
+    Resample(String),
+    /// Audio handed in by a handler had a shape, dtype or rate we cannot interpret.
+    #[error("{0}")]
+    BadAudio(String),
+}
+
+impl From<::opus::Error> for Error {
+    fn from(e: ::opus::Error) -> Self {
+        Error::Opus(e.to_string())
+    }
+}

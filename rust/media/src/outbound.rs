@@ -1,0 +1,222 @@
+//! Handler audio of any rate and layout → one Opus packet per 20 ms tick.
+//!
+//! The engine calls [`OutboundAudio::next_packet`] exactly once per 20 ms of wall-clock time and
+//! advances the RTP timestamp by 960 each time, whatever happens. So a handler that yields faster
+//! than real time is queued here (and played in real time), and one that yields slower produces
+//! silence frames with continuous timestamps, never a burst or a timestamp jump.
+
+use std::collections::VecDeque;
+
+use crate::framer::Framer;
+use crate::opus::OpusEncoder;
+use crate::resample::Resampler;
+use crate::{Error, WIRE_FRAME, WIRE_RATE};
+
+/// A 20 ms Opus packet of digital silence: TOC config 31 (CELT, fullband, 20 ms), mono, one frame,
+/// followed by the two-byte silence frame (RFC 6716 §3.1, §4.3). Sent while idle instead of
+/// running the encoder on zeros, which costs CPU for every idle session.
+pub const SILENCE_PACKET: [u8; 3] = [0xf8, 0xff, 0xfe];
+
+/// Ticks of encoding zeros after audio stops before switching to [`SILENCE_PACKET`], so that the
+/// encoder's overlap tail fades out instead of being cut.
+const TAIL_TICKS: u32 = 3;
+
+/// Ticks an underrun may last before the partial frame held in the resampler and framer is flushed
+/// out padded with silence. A producer that is merely a little late does not get a gap.
+const FLUSH_AFTER_TICKS: u32 = 2;
+
+/// What one tick produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    /// The Opus payload.
+    pub payload: Vec<u8>,
+    /// True if the payload carries no handler audio.
+    pub silent: bool,
+}
+
+/// The outbound audio queue of one session.
+pub struct OutboundAudio {
+    bitrate: i32,
+    resampler: Option<Resampler>,
+    framer: Framer,
+    queue: VecDeque<(usize, Vec<f32>)>,
+    encoder: Option<OpusEncoder>,
+    idle_ticks: u32,
+    underrun_ticks: u32,
+    /// Ticks that sent handler audio.
+    pub frames_sent: u64,
+    /// Ticks that found the queue empty while a partial frame was pending (the producer was late).
+    pub underruns: u64,
+}
+
+impl OutboundAudio {
+    /// An empty queue whose encoder targets `bitrate` bits per second.
+    #[must_use]
+    pub fn new(bitrate: i32) -> Self {
+        Self {
+            bitrate,
+            resampler: None,
+            framer: Framer::new(WIRE_FRAME, 1),
+            queue: VecDeque::new(),
+            encoder: None,
+            idle_ticks: TAIL_TICKS,
+            underrun_ticks: 0,
+            frames_sent: 0,
+            underruns: 0,
+        }
+    }
+
+    /// Queues interleaved `samples` with `channels` (1 or 2) at `rate` Hz.
+    pub fn push(&mut self, rate: u32, channels: usize, samples: &[f32]) -> Result<(), Error> {
+        if !(1..=2).contains(&channels) {
+            return Err(Error::BadAudio(format!("audio must have 1 or 2 channels, got {channels}")));
+        }
+        if !(1000..=384_000).contains(&rate) {
+            return Err(Error::BadAudio(format!("sample rate {rate} is out of range")));
+        }
+        let same = self.resampler.as_ref().is_some_and(|r| r.from_rate() == rate && r.channels() == channels);
+        if !same {
+            self.flush_partial()?;
+            self.resampler = Some(Resampler::new(rate, WIRE_RATE, channels)?);
+            self.framer = Framer::new(WIRE_FRAME, channels);
+        }
+        let resampler = self.resampler.as_mut().expect("set just above");
+        let mut out = Vec::with_capacity(samples.len() * (WIRE_RATE as usize) / rate as usize + 64);
+        resampler.process(samples, &mut out)?;
+        self.framer.push(&out);
+        self.drain_framer();
+        self.underrun_ticks = 0;
+        Ok(())
+    }
+
+    fn drain_framer(&mut self) {
+        let ch = self.framer.channels();
+        while let Some(frame) = self.framer.pop() {
+            self.queue.push_back((ch, frame));
+        }
+    }
+
+    /// Moves whatever the resampler and framer hold into the queue, padded to a whole frame.
+    fn flush_partial(&mut self) -> Result<(), Error> {
+        if let Some(resampler) = self.resampler.as_mut() {
+            let mut out = Vec::new();
+            resampler.flush(&mut out)?;
+            self.framer.push(&out);
+        }
+        self.drain_framer();
+        let ch = self.framer.channels();
+        if let Some(frame) = self.framer.pop_padded() {
+            self.queue.push_back((ch, frame));
+        }
+        Ok(())
+    }
+
+    /// Seconds of audio queued and not yet sent.
+    #[must_use]
+    pub fn buffered_seconds(&self) -> f64 {
+        (self.queue.len() * WIRE_FRAME + self.framer.buffered()) as f64 / f64::from(WIRE_RATE)
+    }
+
+    /// Drops everything queued (interrupting a reply).
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.framer.clear();
+        self.resampler = None;
+    }
+
+    /// The packet for this 20 ms tick: the next queued frame, or silence.
+    pub fn next_packet(&mut self) -> Result<Packet, Error> {
+        if self.queue.is_empty() && self.framer.buffered() > 0 {
+            self.underrun_ticks += 1;
+            if self.underrun_ticks == 1 {
+                self.underruns += 1;
+            }
+            if self.underrun_ticks >= FLUSH_AFTER_TICKS {
+                self.flush_partial()?;
+            }
+        }
+        if let Some((channels, frame)) = self.queue.pop_front() {
+            self.idle_ticks = 0;
+            self.frames_sent += 1;
+            let payload = self.encoder_for(channels)?.encode(&frame)?.to_vec();
+            return Ok(Packet { payload, silent: false });
+        }
+        if self.idle_ticks < TAIL_TICKS {
+            self.idle_ticks += 1;
+            if let Some(encoder) = self.encoder.as_mut() {
+                let zeros = vec![0.0; WIRE_FRAME * encoder.channels()];
+                return Ok(Packet { payload: encoder.encode(&zeros)?.to_vec(), silent: true });
+            }
+        }
+        Ok(Packet { payload: SILENCE_PACKET.to_vec(), silent: true })
+    }
+
+    fn encoder_for(&mut self, channels: usize) -> Result<&mut OpusEncoder, Error> {
+        if self.encoder.as_ref().is_none_or(|e| e.channels() != channels) {
+            self.encoder = Some(OpusEncoder::new(channels, self.bitrate)?);
+        }
+        Ok(self.encoder.as_mut().expect("set just above"))
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use crate::convert::tone;
+    use crate::opus::OpusDecoder;
+
+    #[test]
+    fn fast_producer_is_queued_and_played_in_order() {
+        let mut out = OutboundAudio::new(64_000);
+        // One second at 24 kHz pushed at once: 50 frames queued, nothing sent yet.
+        out.push(24_000, 1, &tone(440.0, 24_000, 24_000, 0.5)).unwrap();
+        assert!((out.buffered_seconds() - 1.0).abs() < 0.03, "{}", out.buffered_seconds());
+        let mut dec = OpusDecoder::new(1).unwrap();
+        let mut audio = Vec::new();
+        for _ in 0..60 {
+            let p = out.next_packet().unwrap();
+            audio.extend_from_slice(dec.decode(&p.payload).unwrap());
+        }
+        assert_eq!(out.frames_sent, 50);
+        assert_eq!(out.buffered_seconds(), 0.0);
+        let loud = audio.chunks(WIRE_FRAME).filter(|f| f.iter().any(|s| s.abs() > 0.1)).count();
+        assert!((49..=51).contains(&loud), "{loud}");
+    }
+
+    #[test]
+    fn idle_sends_silence_and_partial_frames_are_flushed() {
+        let mut out = OutboundAudio::new(32_000);
+        assert_eq!(out.next_packet().unwrap(), Packet { payload: SILENCE_PACKET.to_vec(), silent: true });
+        // 10 ms of audio: not a whole frame; after the grace ticks it goes out padded.
+        out.push(48_000, 1, &[0.5; 480]).unwrap();
+        assert!(out.next_packet().unwrap().silent);
+        assert!(!out.next_packet().unwrap().silent);
+        assert_eq!(out.underruns, 1);
+        let mut dec = OpusDecoder::new(1).unwrap();
+        assert_eq!(dec.decode(&SILENCE_PACKET).unwrap().len(), WIRE_FRAME);
+        assert!(dec.decode(&SILENCE_PACKET).unwrap().iter().all(|s| s.abs() < 1e-3));
+    }
+
+    #[test]
+    fn layout_and_rate_changes_mid_stream() {
+        let mut out = OutboundAudio::new(64_000);
+        out.push(16_000, 1, &[0.2; 160]).unwrap();
+        out.push(44_100, 2, &[0.2; 882 * 2]).unwrap();
+        out.push(48_000, 2, &[0.2; 1920]).unwrap();
+        let mut dec = OpusDecoder::new(2).unwrap();
+        let mut frames = 0;
+        for _ in 0..8 {
+            let p = out.next_packet().unwrap();
+            if !p.silent {
+                frames += 1;
+                assert_eq!(dec.decode(&p.payload).unwrap().len(), 1920);
+            }
+        }
+        assert!(frames >= 3, "{frames}");
+        assert!(out.push(48_000, 3, &[0.0; 3]).is_err());
+        assert!(out.push(10, 1, &[0.0; 3]).is_err());
+        out.push(48_000, 1, &[0.1; 4800]).unwrap();
+        out.clear();
+        assert_eq!(out.buffered_seconds(), 0.0);
+    }
+}

@@ -1,0 +1,156 @@
+//! `Session`: one peer connection, seen from Python.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use gradio_webrtc_engine::Session;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::convert::{audio_from_py, frame_to_py};
+use crate::{runtime, to_py_err};
+
+#[pyclass(frozen, name = "Session", module = "gradio_webrtc._engine")]
+pub(crate) struct PySession {
+    inner: Arc<Session>,
+}
+
+impl PySession {
+    pub(crate) fn new(inner: Arc<Session>) -> Self {
+        Self { inner }
+    }
+}
+
+#[pymethods]
+impl PySession {
+    #[getter]
+    fn webrtc_id(&self) -> &str {
+        self.inner.webrtc_id()
+    }
+
+    #[getter]
+    fn answer<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        d.set_item("sdp", self.inner.answer_sdp())?;
+        d.set_item("type", "answer")?;
+        Ok(d)
+    }
+
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.inner.state().as_str()
+    }
+
+    #[getter]
+    fn closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+
+    #[getter]
+    fn close_reason(&self) -> Option<String> {
+        self.inner.close_reason().map(str::to_string)
+    }
+
+    #[pyo3(signature = (timeout=None))]
+    fn recv_audio<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Option<Bound<'py, pyo3::types::PyTuple>>> {
+        let session = self.inner.clone();
+        match runtime::block_on(py, timeout, async move { session.next_audio().await })? {
+            Some(frame) => Ok(Some(frame_to_py(py, frame)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn next_audio<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let frame = session.next_audio().await;
+            Python::attach(|py| match frame {
+                Some(f) => Ok(frame_to_py(py, f)?.into_any().unbind()),
+                None => Ok(py.None()),
+            })
+        })
+    }
+
+    #[pyo3(signature = (sample_rate, audio, layout=None))]
+    fn send_audio(&self, py: Python<'_>, sample_rate: u32, audio: &Bound<'_, PyAny>, layout: Option<&str>) -> PyResult<()> {
+        let (shape, mut data) = audio_from_py(audio)?;
+        let session = self.inner.clone();
+        py.detach(|| session.send_audio(sample_rate, &shape, &mut data, layout)).map_err(to_py_err)
+    }
+
+    fn output_buffered(&self) -> f64 {
+        self.inner.output_buffered()
+    }
+
+    #[pyo3(signature = (seconds, timeout=None))]
+    fn wait_output_below(&self, py: Python<'_>, seconds: f64, timeout: Option<f64>) -> PyResult<bool> {
+        let session = self.inner.clone();
+        runtime::block_on(py, timeout, async move { session.output_below(seconds).await })
+    }
+
+    fn output_below<'py>(&self, py: Python<'py>, seconds: f64) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(session.output_below(seconds).await) })
+    }
+
+    fn clear_output(&self) {
+        self.inner.clear_output();
+    }
+
+    fn send_message(&self, text: String) {
+        self.inner.send_message(text);
+    }
+
+    #[pyo3(signature = (timeout=None))]
+    fn recv_message(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<String>> {
+        let session = self.inner.clone();
+        runtime::block_on(py, timeout, async move { session.next_message().await })
+    }
+
+    fn next_message<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(session.next_message().await) })
+    }
+
+    fn wait_closed<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(session.closed().await) })
+    }
+
+    fn close(&self) {
+        self.inner.close("closed by the server");
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let s = self.inner.stats();
+        let d = PyDict::new(py);
+        d.set_item("state", self.inner.state().as_str())?;
+        d.set_item("frames_in", s.frames_in.load(Ordering::Relaxed))?;
+        d.set_item("frames_dropped", s.frames_dropped.load(Ordering::Relaxed))?;
+        d.set_item("packets_out", s.packets_out.load(Ordering::Relaxed))?;
+        d.set_item("audio_frames_out", s.audio_frames_out.load(Ordering::Relaxed))?;
+        d.set_item("underruns", s.underruns.load(Ordering::Relaxed))?;
+        d.set_item("packets_lost", s.packets_lost.load(Ordering::Relaxed))?;
+        let session = self.inner.clone();
+        let pair = runtime::block_on(py, Some(1.0), async move { session.selected_candidate_types().await }).ok().flatten();
+        match pair {
+            Some((local, remote)) => {
+                d.set_item("local_candidate_type", local)?;
+                d.set_item("remote_candidate_type", remote)?;
+            }
+            None => {
+                d.set_item("local_candidate_type", py.None())?;
+                d.set_item("remote_candidate_type", py.None())?;
+            }
+        }
+        Ok(d)
+    }
+
+    fn __repr__(&self) -> String {
+        format!("<Session {} {}>", self.inner.webrtc_id(), self.inner.state().as_str())
+    }
+}
+
+pub(crate) fn init_pymodule(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PySession>()
+}
