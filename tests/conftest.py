@@ -69,10 +69,13 @@ def coturn() -> Iterator[dict[str, str]]:
         line = proc.stdout.readline()
         if "Total General servers" in line or "IPv4. UDP listener opened on" in line:
             break
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+    drain = threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True)  # type: ignore[union-attr]
+    drain.start()
     yield {"url": f"turn:127.0.0.1:{port}?transport=udp", "username": "tester", "credential": "secret"}
     proc.terminate()
     proc.wait(5)
+    drain.join(5)
+    proc.stdout.close()
 
 
 @pytest.fixture

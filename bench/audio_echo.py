@@ -1,0 +1,273 @@
+"""Audio echo benchmark: K concurrent WebRTC clients against one server, ours and the original.
+
+Each client is an aiortc peer that sends pre-encoded Opus (a 300 ms, 440 Hz burst once a second,
+silence in between) and timestamps every returned RTP packet on arrival, without decoding it. So
+the clients cost little CPU, and the latency measured is the server's plus the network's, without
+the client's jitter buffer (aiortc holds ~80 ms of audio before playing it, a browser ~20-60 ms).
+
+Figures per K: connection set-up time (offer -> connected), round-trip latency p50/p95 (burst left
+the client -> first loud packet of its echo arrived), fraction of the burst audio that came back,
+and server CPU per stream (% of one core, from the server process's CPU time).
+
+    python bench/audio_echo.py [--k 1 4 16 64] [--bursts 8] [--only rust|original]
+
+The original library runs from bench/.venv-original (create it with bench/setup_original.sh); it is
+skipped with a note if that virtualenv is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fractions
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import psutil
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+
+HERE = Path(__file__).parent
+RATE, FRAME = 48000, 960
+BURST_FRAMES, PERIOD_FRAMES = 15, 50  # 300 ms of tone per second
+LOUD_BYTES = 40  # Opus packets of silence are a few bytes; of the tone, well over 100
+
+
+def encode_packets() -> tuple[list[bytes], bytes]:
+    """Opus packets of the tone (one per 20 ms) and of silence, encoded once with libopus."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate, codec.layout, codec.format, codec.bit_rate = RATE, "mono", "s16", 64000
+    t = np.arange(BURST_FRAMES * FRAME) / RATE
+    signal = (0.5 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+    chunks = [signal[i * FRAME : (i + 1) * FRAME] for i in range(BURST_FRAMES)] + [np.zeros(FRAME, np.int16)] * 10
+    packets: list[bytes] = []
+    for i, chunk in enumerate(chunks):
+        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = RATE, i * FRAME, fractions.Fraction(1, RATE)
+        packets += [bytes(p) for p in codec.encode(frame)]
+    return packets[:BURST_FRAMES], packets[-1]
+
+
+TONE, SILENCE = encode_packets()
+
+
+class BurstTrack(MediaStreamTrack):
+    """Sends pre-encoded packets in real time: a burst every PERIOD_FRAMES, silence otherwise."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start: float | None = None
+        self.n = 0
+        self.sending = False  # bursts start once the measurement starts
+        self.burst_sent: list[float] = []
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self.start is None:
+            self.start = time.monotonic()
+        wait = self.start + self.n * FRAME / RATE - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        phase = self.n % PERIOD_FRAMES
+        if phase == 0 and self.sending:
+            self.burst_sent.append(time.monotonic())
+        loud = self.sending and phase < BURST_FRAMES and self.burst_sent
+        packet = av.Packet(TONE[phase] if loud else SILENCE)
+        packet.pts, packet.time_base = self.n * FRAME, fractions.Fraction(1, RATE)
+        self.n += 1
+        return packet
+
+
+#: Arrival log per receiver: (monotonic time, payload size). Filled by the patched receiver below.
+ARRIVALS: dict[int, list[tuple[float, int]]] = {}
+
+
+async def _record_rtp(self: RTCRtpReceiver, packet: Any, arrival_time_ms: int) -> None:
+    ARRIVALS.setdefault(id(self), []).append((time.monotonic(), len(packet.payload)))
+
+
+RTCRtpReceiver._handle_rtp_packet = _record_rtp  # type: ignore[method-assign]
+
+
+@dataclass
+class ClientResult:
+    setup_s: float = float("nan")
+    latencies: list[float] = field(default_factory=list)
+    returned: float = 0.0
+    error: str | None = None
+
+
+def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as r:
+        return json.loads(r.read())
+
+
+async def run_client(base: str, idx: int, connected: asyncio.Event, go: asyncio.Event, bursts: int) -> tuple[ClientResult, Any]:
+    result = ClientResult()
+    pc = RTCPeerConnection()
+    pc.createDataChannel("text")
+    track = BurstTrack()
+    pc.addTrack(track)
+    t0 = time.monotonic()
+    up = asyncio.Event()
+
+    @pc.on("connectionstatechange")
+    def _state() -> None:
+        if pc.connectionState == "connected":
+            up.set()
+
+    try:
+        await pc.setLocalDescription(await pc.createOffer())
+        body = {"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": f"bench-{idx}-{time.time_ns()}"}
+        answer = await asyncio.to_thread(post, f"{base}/offer", body)
+        if answer.get("type") != "answer":
+            raise RuntimeError(f"offer refused: {answer}")
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+        await asyncio.wait_for(up.wait(), 30)
+        result.setup_s = time.monotonic() - t0
+    except Exception as exc:  # counted as a failed client
+        result.error = str(exc)
+        connected.set()
+        return result, pc
+    connected.set()
+    await go.wait()
+    track.sending = True
+    await asyncio.sleep(bursts * PERIOD_FRAMES * FRAME / RATE + 1.0)
+    receiver = pc.getTransceivers()[0].receiver
+    arrivals = ARRIVALS.get(id(receiver), [])
+    sent = track.burst_sent[:bursts]
+    loud_back = 0
+    for i, s in enumerate(sent):
+        end = sent[i + 1] if i + 1 < len(sent) else s + PERIOD_FRAMES * FRAME / RATE
+        loud = [t for t, size in arrivals if s <= t < end and size > LOUD_BYTES]
+        if loud:
+            result.latencies.append(loud[0] - s)
+        loud_back += min(len(loud), BURST_FRAMES)
+    result.returned = loud_back / (BURST_FRAMES * len(sent)) if sent else 0.0
+    return result, pc
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
+async def run_round(base: str, server: psutil.Process, k: int, bursts: int) -> dict[str, Any]:
+    connected_events = [asyncio.Event() for _ in range(k)]
+    go = asyncio.Event()
+    tasks = []
+    for i in range(k):
+        tasks.append(asyncio.create_task(run_client(base, i, connected_events[i], go, bursts)))
+        await asyncio.sleep(0.02)  # stagger the offers a little, as real users do
+    await asyncio.gather(*(e.wait() for e in connected_events))
+    await asyncio.sleep(1.0)
+    cpu0, t0 = sum(server.cpu_times()[:2]), time.monotonic()
+    go.set()
+    results = await asyncio.gather(*tasks)
+    cpu1, t1 = sum(server.cpu_times()[:2]), time.monotonic()
+    for _, pc in results:
+        await pc.close()
+    ok = [r for r, _ in results if r.error is None]
+    latencies = [latency for r in ok for latency in r.latencies]
+    return {
+        "k": k,
+        "failed": k - len(ok),
+        "setup_p50": pct([r.setup_s for r in ok], 0.5),
+        "p50": pct(latencies, 0.5),
+        "p95": pct(latencies, 0.95),
+        "returned": statistics.mean([r.returned for r in ok]) if ok else 0.0,
+        "cpu_per_stream": (cpu1 - cpu0) / (t1 - t0) / max(1, len(ok)) * 100,
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(python: str, handler: str) -> tuple[subprocess.Popen[str], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [python, str(HERE / "echo_server.py"), "--port", str(port), "--handler", handler],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"},
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if not line.startswith("ready"):
+        proc.kill()
+        raise RuntimeError(f"server did not start: {line!r}")
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_drained(base: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/stats", timeout=10) as r:
+            if json.loads(r.read())["sessions"] == 0:
+                return
+        time.sleep(0.5)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 4, 16, 64])
+    parser.add_argument("--bursts", type=int, default=8)
+    parser.add_argument("--handler", choices=["async", "sync"], default="async")
+    parser.add_argument("--only", choices=["rust", "original"])
+    args = parser.parse_args()
+
+    impls = {"rust": sys.executable, "original": str(HERE / ".venv-original" / "bin" / "python")}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for name, python in impls.items():
+        if args.only and name != args.only:
+            continue
+        if not Path(python).exists():
+            print(f"[{name}] skipped: {python} missing (run bench/setup_original.sh)")
+            continue
+        proc, base = start_server(python, args.handler)
+        server = psutil.Process(proc.pid)
+        rows[name] = []
+        try:
+            for k in args.k:
+                row = asyncio.run(run_round(base, server, k, args.bursts))
+                rows[name].append(row)
+                print(f"[{name}] K={k}: {row}", flush=True)
+                wait_drained(base)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+    print(f"\nAudio echo, {args.handler} handler, {args.bursts} bursts per client, {os.cpu_count()} cores")
+    header = f"{'impl':9} {'K':>3} {'fail':>4} {'setup p50':>10} {'RTT p50':>8} {'RTT p95':>8} {'audio back':>10} {'CPU/stream':>10}"
+    print(header)
+    print("-" * len(header))
+    for name, table in rows.items():
+        for r in table:
+            print(
+                f"{name:9} {r['k']:>3} {r['failed']:>4} {r['setup_p50'] * 1000:>8.0f}ms {r['p50'] * 1000:>6.0f}ms"
+                f" {r['p95'] * 1000:>6.0f}ms {r['returned'] * 100:>9.1f}% {r['cpu_per_stream']:>9.1f}%"
+            )
+
+
+if __name__ == "__main__":
+    main()
