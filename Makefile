@@ -25,7 +25,7 @@ $(PY):
 
 install: $(PY)  ## create the virtualenv with the build, test and bench tools
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "maturin>=1.9,<2" numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" psutil
+	$(PIP) install -q "maturin>=1.9,<2" numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" psutil playwright
 
 build-dev: install  ## compile the extension (release profile) into the virtualenv
 	rm -f gradio_webrtc/*.so

@@ -26,6 +26,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -212,10 +213,13 @@ def start_server(python: str, handler: str) -> tuple[subprocess.Popen[str], str]
         env={**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"},
     )
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("ready"):
+    for line in proc.stdout:  # the original prints a deprecation banner first
+        if line.startswith("ready"):
+            break
+    else:
         proc.kill()
-        raise RuntimeError(f"server did not start: {line!r}")
+        raise RuntimeError("the benchmark server exited before it was ready")
+    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
     return proc, f"http://127.0.0.1:{port}"
 
 

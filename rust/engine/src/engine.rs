@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use rtc::ice::mdns::MulticastDnsMode;
 use rtc::media_stream::MediaStreamTrack;
@@ -217,6 +218,9 @@ impl Engine {
             // mDNS would bind 5353 and join a multicast group; a server has no use for it.
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .with_ice_timeouts(Some(o.ice_disconnected_timeout), Some(o.ice_failed_timeout), Some(o.ice_keepalive))
+            // 50 ms between connectivity checks instead of 200 ms (same 1.4 s budget): the answerer's
+            // own checks then confirm the pair sooner and media starts ~150 ms earlier.
+            .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(28))
             .build();
         let pc = PeerConnectionBuilder::new()
             .with_configuration(config)

@@ -81,9 +81,20 @@ pub(crate) async fn run_pacer(session: Arc<Session>, out: PacerTrack) {
     ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut state = session.state.subscribe();
     loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
+        // While idle, audio that arrives between ticks goes out at once and the tick phase restarts
+        // from it: the first packet of a reply is not held back up to 20 ms. Its timestamp is still
+        // the next 960-step one, so the stream stays continuous (the packet is merely early).
+        let woke_early = tokio::select! {
+            _ = ticker.tick() => false,
+            () = session.audio_queued.notified(), if was_silent => true,
             _ = state.wait_for(|s| *s == SessionState::Closed) => break,
+        };
+        if woke_early {
+            // A stale wake-up (audio queued and already sent) must not send an extra packet.
+            if !session.outbound.lock().expect("outbound lock poisoned").has_frame() {
+                continue;
+            }
+            ticker.reset();
         }
         let packet = {
             let mut outbound = session.outbound.lock().expect("outbound lock poisoned");

@@ -88,6 +88,8 @@ pub struct Session {
     pub(crate) outbound: Mutex<OutboundAudio>,
     pub(crate) sends_audio: bool,
     pub(crate) drained: Notify,
+    /// Wakes an idle pacer when the handler queues audio.
+    pub(crate) audio_queued: Notify,
     pub(crate) outbox: mpsc::UnboundedSender<String>,
     pub(crate) outbox_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
     pub(crate) inbox_tx: mpsc::Sender<String>,
@@ -114,6 +116,7 @@ impl Session {
             outbound: Mutex::new(OutboundAudio::new(bitrate)),
             sends_audio,
             drained: Notify::new(),
+            audio_queued: Notify::new(),
             outbox,
             outbox_rx: Mutex::new(Some(outbox_rx)),
             inbox_tx,
@@ -211,9 +214,11 @@ impl Session {
     pub async fn next_audio(&self) -> Option<AudioFrame> {
         let mut rx = self.audio_rx.lock().await;
         let mut state = self.state.subscribe();
+        // Biased: once closed, frames still queued are not handed out.
         tokio::select! {
-            frame = rx.recv() => frame,
+            biased;
             _ = state.wait_for(|s| *s == SessionState::Closed) => None,
+            frame = rx.recv() => frame,
         }
     }
 
@@ -225,7 +230,14 @@ impl Session {
         if !self.sends_audio || self.is_closed() {
             return Ok(()); // send mode: audio is produced and discarded, as in the original
         }
-        self.outbound.lock().expect("outbound lock poisoned").push(rate, channels, &samples)?;
+        let ready = {
+            let mut outbound = self.outbound.lock().expect("outbound lock poisoned");
+            outbound.push(rate, channels, &samples)?;
+            outbound.has_frame()
+        };
+        if ready {
+            self.audio_queued.notify_one();
+        }
         Ok(())
     }
 
@@ -265,8 +277,9 @@ impl Session {
         let mut rx = self.inbox.lock().await;
         let mut state = self.state.subscribe();
         tokio::select! {
-            m = rx.recv() => m,
+            biased;
             _ = state.wait_for(|s| *s == SessionState::Closed) => None,
+            m = rx.recv() => m,
         }
     }
 

@@ -117,6 +117,12 @@ impl OutboundAudio {
         (self.queue.len() * WIRE_FRAME + self.framer.buffered()) as f64 / f64::from(WIRE_RATE)
     }
 
+    /// True if a whole frame is ready to send.
+    #[must_use]
+    pub fn has_frame(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
     /// Drops everything queued (interrupting a reply).
     pub fn clear(&mut self) {
         self.queue.clear();

@@ -1,0 +1,474 @@
+"""The `WebRTC` Gradio component: the original's API, backed by the Rust engine.
+
+The component's value is a plain string: the browser's `webrtc_id` once connected, or the
+sentinels `"__webrtc_value__"` (not connected) and `"start_webrtc_stream"` (receive mode: the trigger
+asked for a stream). Media never passes through Gradio's queue: the browser posts its SDP offer to
+the `offer` server function, and audio/video flow over WebRTC to the engine. Other inputs reach the
+handler through the `tick` event (`set_input`), and values for other components leave it through
+`AdditionalOutputs` and the `state_change` event.
+
+Each component owns its `Connections` (registry, concurrency limit, engine): two components in one
+app never share sessions or limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import gradio
+from gradio.components.base import Component, server
+from gradio.events import Dependency
+
+from .connections import Connections, Modality, Mode, UnknownConnection, failed
+from .stream_handler import WEBRTC_VALUE, StreamHandlerBase
+
+if TYPE_CHECKING:
+    from gradio.blocks import Block
+
+logger = logging.getLogger("gradio_webrtc")
+
+START_STREAM = "start_webrtc_stream"
+GRADIO_MAJOR = int(gradio.__version__.split(".")[0])
+
+_AUDIO_CONSTRAINTS = {
+    "echoCancellation": True,
+    "noiseSuppression": {"exact": True},
+    "autoGainControl": {"exact": True},
+    "sampleRate": {"ideal": 24000},
+    "sampleSize": {"ideal": 16},
+    "channelCount": {"exact": 1},
+}
+_VIDEO_CONSTRAINTS = {
+    "facingMode": "user",
+    "width": {"ideal": 500},
+    "height": {"ideal": 500},
+    "frameRate": {"ideal": 30},
+}
+
+
+def default_track_constraints(modality: str) -> dict[str, Any]:
+    """The original's `getUserMedia` constraints per modality."""
+    if modality == "audio":
+        return dict(_AUDIO_CONSTRAINTS)
+    if modality == "video":
+        return dict(_VIDEO_CONSTRAINTS)
+    return {"video": dict(_VIDEO_CONSTRAINTS), "audio": dict(_AUDIO_CONSTRAINTS)}
+
+from gradio.events import Dependency
+
+class WebRTC(Component):
+    """Streams audio and/or video between the browser and a Python handler over WebRTC.
+
+    Args:
+        value: must be None (the value is managed by the component).
+        height, width: CSS size of the component (px when int).
+        label, show_label, container, scale, min_width, interactive, visible, elem_id,
+            elem_classes, render, key, every, inputs: the standard Gradio component arguments.
+        mirror_webcam: mirror the local webcam preview.
+        rtc_configuration: the browser's `RTCPeerConnection` configuration (ICE/TURN servers).
+        server_rtc_configuration: the server peer's ICE configuration, same shape. Default: host
+            candidates only (enough behind a TURN server the browser uses, or on a LAN).
+        track_constraints: `getUserMedia` constraints; defaults per modality as in the original.
+        time_limit: seconds a stream may last (overwritten by `stream(time_limit=...)`).
+        mode: `"send-receive"`, `"receive"` (server to browser) or `"send"` (browser to server).
+        modality: `"video"`, `"audio"` or `"audio-video"`.
+        rtp_params: merged into each browser `RTCRtpSender`'s parameters.
+        icon: image shown instead of the level bars in audio mode (path or URL).
+        icon_button_color, pulse_color: colours of the icon button and of the level pulse.
+        button_labels: texts for the `start`, `stop` and `waiting` states.
+    """
+
+    EVENTS = ["tick", "state_change"]
+    TEMPLATE_DIR = f"./templates/gradio{GRADIO_MAJOR}/"
+    FRONTEND_DIR = "../frontend/"
+
+    def __init__(
+        self,
+        value: None = None,
+        height: int | str | None = None,
+        width: int | str | None = None,
+        label: str | None = None,
+        every: float | None = None,
+        inputs: Component | Sequence[Component] | set[Component] | None = None,
+        show_label: bool | None = None,
+        container: bool = True,
+        scale: int | None = None,
+        min_width: int = 160,
+        interactive: bool | None = None,
+        visible: bool = True,
+        elem_id: str | None = None,
+        elem_classes: list[str] | str | None = None,
+        render: bool = True,
+        key: int | str | None = None,
+        mirror_webcam: bool = True,
+        rtc_configuration: dict[str, Any] | None = None,
+        track_constraints: dict[str, Any] | None = None,
+        time_limit: float | None = None,
+        mode: Literal["send-receive", "receive", "send"] = "send-receive",
+        modality: Literal["video", "audio", "audio-video"] = "video",
+        rtp_params: dict[str, Any] | None = None,
+        icon: str | None = None,
+        icon_button_color: str | None = None,
+        pulse_color: str | None = None,
+        button_labels: dict[str, str] | None = None,
+        server_rtc_configuration: dict[str, Any] | None = None,
+    ) -> None:
+        if mode not in ("send-receive", "receive", "send"):
+            raise ValueError(f'mode must be "send-receive", "receive" or "send", got {mode!r}')
+        if modality not in ("video", "audio", "audio-video"):
+            raise ValueError(f'modality must be "video", "audio" or "audio-video", got {modality!r}')
+        if mode == "receive" and modality == "audio-video":
+            raise ValueError('mode="receive" supports modality "audio" or "video", not "audio-video"')
+        if value is not None:
+            raise ValueError("WebRTC manages its own value; pass value=None")
+        self.time_limit = time_limit
+        self.height = height
+        self.width = width
+        self.mirror_webcam = mirror_webcam
+        self.concurrency_limit: int | None = 1
+        self.rtc_configuration = rtc_configuration
+        self.server_rtc_configuration = server_rtc_configuration
+        self.mode: Mode = mode
+        self.modality: Modality = modality
+        self.icon_button_color = icon_button_color
+        self.pulse_color = pulse_color
+        self.rtp_params = rtp_params or {}
+        self.button_labels = {"start": "", "stop": "", "waiting": "", **(button_labels or {})}
+        self.track_constraints = track_constraints if track_constraints is not None else default_track_constraints(modality)
+        self.event_handler: Any = None
+        self._connections: Connections | None = None
+        super().__init__(
+            label=label,
+            every=every,
+            inputs=inputs,
+            show_label=show_label,
+            container=container,
+            scale=scale,
+            min_width=min_width,
+            interactive=interactive,
+            visible=visible,
+            elem_id=elem_id,
+            elem_classes=elem_classes,
+            render=render,
+            key=key,
+            value=value,
+        )
+        self.icon = self._resolve_icon(icon)
+
+    def _resolve_icon(self, icon: str | None) -> str | None:
+        if icon is None or icon.startswith(("http://", "https://", "data:")):
+            return icon
+        path = Path(icon)
+        if not path.exists():
+            raise ValueError(f"icon file {icon!r} does not exist")
+        return self.serve_static_file(str(path.resolve()))["url"]  # type: ignore[index]
+
+    # -- Gradio data contract: the value is the webrtc_id string ---------------------------------
+
+    def preprocess(self, payload: str | None) -> str | None:
+        """The `webrtc_id` (or a sentinel). Gradio 6 may send None before the first connection."""
+        return payload
+
+    def postprocess(self, value: str | None) -> str | None:
+        return value
+
+    def api_info(self) -> dict[str, Any]:
+        return {"type": "string", "description": "the webrtc_id of the connection"}
+
+    def example_payload(self) -> Any:
+        return WEBRTC_VALUE
+
+    def example_value(self) -> Any:
+        return WEBRTC_VALUE
+
+    # -- wiring ------------------------------------------------------------------------------------
+
+    @property
+    def connections(self) -> Connections | None:
+        """The registry of this component's live connections (None until `stream()` is called)."""
+        return self._connections
+
+    def set_input(self, webrtc_id: str, *args: Any) -> None:
+        """Pushes the current values of the extra inputs to the handler of `webrtc_id`."""
+        if self._connections is None or webrtc_id in (None, WEBRTC_VALUE, START_STREAM):
+            return
+        try:
+            self._connections.set_input(webrtc_id, *args)
+        except UnknownConnection as exc:
+            logger.info("%s", exc)
+
+    def stream(
+        self,
+        fn: Callable[..., Any] | StreamHandlerBase | None = None,
+        inputs: Block | Sequence[Block] | set[Block] | None = None,
+        outputs: Block | Sequence[Block] | set[Block] | None = None,
+        js: str | None = None,
+        concurrency_limit: int | None | Literal["default"] = "default",
+        concurrency_id: str | None = None,
+        time_limit: float | None = None,
+        trigger: Callable[..., Any] | None = None,
+    ) -> Dependency | None:
+        """Runs `fn` for every connection of this component.
+
+        Args:
+            fn: a `StreamHandler`-family instance (audio and audio-video), a function of a frame
+                (video send/send-receive), or a generator function (receive mode).
+            inputs: the component itself first (send modes), then extra inputs passed to `fn`.
+            outputs: the component itself.
+            js: forwarded to the generated listeners.
+            concurrency_limit: most simultaneous connections; "default" and None mean 1, as in the
+                original. Enforced per component.
+            concurrency_id: forwarded to the generated listeners.
+            time_limit: seconds after which each connection is closed.
+            trigger: receive mode only: the event that starts the stream (e.g. `button.click`).
+        """
+        from gradio.blocks import Block
+
+        if inputs is None:
+            inputs = []
+        elif isinstance(inputs, Block):
+            inputs = [inputs]
+        inputs = list(inputs)
+        if outputs is None:
+            outputs = []
+        elif isinstance(outputs, Block):
+            outputs = [outputs]
+        outputs = list(outputs)
+        if fn is None:
+            raise ValueError("stream() needs fn: a stream handler, a frame function or a generator function")
+        if self.mode != "receive":
+            if not inputs or inputs[0] is not self:
+                raise ValueError(
+                    f'In mode "{self.mode}" the WebRTC component must be the first of inputs, e.g. '
+                    "inputs=[webrtc, slider]"
+                )
+            if outputs and (len(outputs) != 1 or outputs[0] is not self):
+                raise ValueError("The only output of stream() may be the WebRTC component itself: outputs=[webrtc]")
+            if self.modality in ("audio", "audio-video") and not isinstance(fn, StreamHandlerBase):
+                raise ValueError(
+                    f'modality="{self.modality}" needs a StreamHandler instance (e.g. ReplyOnPause(fn) or a '
+                    f"StreamHandler subclass), got {type(fn).__name__}"
+                )
+        else:
+            if self in inputs:
+                raise ValueError('In mode "receive" the WebRTC component must not be among the inputs')
+            if trigger is None:
+                raise ValueError('mode="receive" needs a trigger, e.g. trigger=button.click')
+            if isinstance(fn, StreamHandlerBase):
+                raise ValueError('mode="receive" takes a generator function, not a StreamHandler')
+        if self.modality != "audio":
+            raise NotImplementedError(
+                "video streaming is not available in this build yet; modality='audio' works"
+            )
+        limit = 1 if concurrency_limit in ("default", None) else int(concurrency_limit)  # type: ignore[arg-type]
+        if limit < 1:
+            raise ValueError(f"concurrency_limit must be at least 1, got {concurrency_limit}")
+        self.concurrency_limit = limit
+        self.time_limit = time_limit
+        self.event_handler = fn
+        self._connections = Connections(
+            fn,
+            mode=self.mode,
+            modality=self.modality,
+            concurrency_limit=limit,
+            time_limit=time_limit,
+            ice_servers=self.server_rtc_configuration,
+        )
+
+        if self.mode == "receive":
+            trigger(lambda: START_STREAM, inputs=None, outputs=self)  # type: ignore[misc]
+            self.tick(  # type: ignore[attr-defined]
+                self.set_input,
+                inputs=[self, *inputs],
+                outputs=None,
+                concurrency_id=concurrency_id,
+                js=js,
+                concurrency_limit=None,
+            )
+            return None
+        for component in inputs[1:]:
+            if hasattr(component, "change"):
+                component.change(  # type: ignore[attr-defined]
+                    self.set_input,
+                    inputs=inputs,
+                    outputs=None,
+                    concurrency_id=concurrency_id,
+                    concurrency_limit=None,
+                    js=js,
+                )
+        return self.tick(  # type: ignore[attr-defined]
+            self.set_input,
+            inputs=inputs,
+            outputs=None,
+            concurrency_id=concurrency_id,
+            concurrency_limit=None,
+            js=js,
+        )
+
+    def on_additional_outputs(
+        self,
+        fn: Callable[..., Any],
+        inputs: Block | Sequence[Block] | set[Block] | None = None,
+        outputs: Block | Sequence[Block] | set[Block] | None = None,
+        js: str | None = None,
+        concurrency_limit: int | None | Literal["default"] = "default",
+        concurrency_id: str | None = None,
+        show_progress: Literal["full", "minimal", "hidden"] = "full",
+        queue: bool = True,
+    ) -> Dependency:
+        """Calls `fn(*input values, *AdditionalOutputs.args)` for every `AdditionalOutputs` the handler
+        yields, in order, and sends the result to `outputs`."""
+        from gradio.blocks import Block
+
+        if inputs is None:
+            inputs = []
+        elif isinstance(inputs, Block):
+            inputs = [inputs]
+        inputs = list(inputs)
+        n_outputs = 1 if isinstance(outputs, Block) else len(list(outputs or []))
+
+        def handler(webrtc_id: str, *args: Any) -> Any:
+            item = self._connections.pop_outputs(webrtc_id) if self._connections else None
+            if item is None:
+                # Nothing queued (a duplicate event): leave the outputs as they are.
+                return gradio.skip() if n_outputs <= 1 else tuple(gradio.skip() for _ in range(n_outputs))
+            return fn(*args, *item.args)
+
+        return self.state_change(  # type: ignore[attr-defined]
+            handler,
+            inputs=[self, *inputs],
+            outputs=outputs,
+            js=js,
+            concurrency_limit=concurrency_limit,
+            concurrency_id=concurrency_id,
+            show_progress=show_progress,
+            queue=queue,
+            trigger_mode="multiple",
+        )
+
+    @server
+    async def offer(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Signalling: `{sdp, type, webrtc_id}` -> `{sdp, type}` or `{status: "failed", meta: {...}}`."""
+        if self._connections is None:
+            return failed("not_ready", message="this WebRTC component has no stream() handler")
+        return await self._connections.offer(body)
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+    
+    def tick(self,
+        fn: Callable[..., Any] | None = None,
+        inputs: Block | Sequence[Block] | set[Block] | None = None,
+        outputs: Block | Sequence[Block] | None = None,
+        api_name: str | None | Literal[False] = None,
+        scroll_to_output: bool = False,
+        show_progress: Literal["full", "minimal", "hidden"] = "full",
+        show_progress_on: Component | Sequence[Component] | None = None,
+        queue: bool | None = None,
+        batch: bool = False,
+        max_batch_size: int = 4,
+        preprocess: bool = True,
+        postprocess: bool = True,
+        cancels: dict[str, Any] | list[dict[str, Any]] | None = None,
+        every: Timer | float | None = None,
+        trigger_mode: Literal["once", "multiple", "always_last"] | None = None,
+        js: str | Literal[True] | None = None,
+        concurrency_limit: int | None | Literal["default"] = "default",
+        concurrency_id: str | None = None,
+        show_api: bool = True,
+        key: int | str | tuple[int | str, ...] | None = None,
+        api_description: str | None | Literal[False] = None,
+        validator: Callable[..., Any] | None = None,
+    
+        ) -> Dependency:
+        """
+        Parameters:
+            fn: the function to call when this event is triggered. Often a machine learning model's prediction function. Each parameter of the function corresponds to one input component, and the function should return a single value or a tuple of values, with each element in the tuple corresponding to one output component.
+            inputs: list of gradio.components to use as inputs. If the function takes no inputs, this should be an empty list.
+            outputs: list of gradio.components to use as outputs. If the function returns no outputs, this should be an empty list.
+            api_name: defines how the endpoint appears in the API docs. Can be a string, None, or False. If False, the endpoint will not be exposed in the api docs. If set to None, will use the functions name as the endpoint route. If set to a string, the endpoint will be exposed in the api docs with the given name.
+            scroll_to_output: if True, will scroll to output component on completion
+            show_progress: how to show the progress animation while event is running: "full" shows a spinner which covers the output component area as well as a runtime display in the upper right corner, "minimal" only shows the runtime display, "hidden" shows no progress animation at all
+            show_progress_on: Component or list of components to show the progress animation on. If None, will show the progress animation on all of the output components.
+            queue: if True, will place the request on the queue, if the queue has been enabled. If False, will not put this event on the queue, even if the queue has been enabled. If None, will use the queue setting of the gradio app.
+            batch: if True, then the function should process a batch of inputs, meaning that it should accept a list of input values for each parameter. The lists should be of equal length (and be up to length `max_batch_size`). The function is then *required* to return a tuple of lists (even if there is only 1 output component), with each list in the tuple corresponding to one output component.
+            max_batch_size: maximum number of inputs to batch together if this is called from the queue (only relevant if batch=True)
+            preprocess: if False, will not run preprocessing of component data before running 'fn' (e.g. leaving it as a base64 string if this method is called with the `Image` component).
+            postprocess: if False, will not run postprocessing of component data before returning 'fn' output to the browser.
+            cancels: a list of other events to cancel when this listener is triggered. For example, setting cancels=[click_event] will cancel the click_event, where click_event is the return value of another components .click method. Functions that have not yet run (or generators that are iterating) will be cancelled, but functions that are currently running will be allowed to finish.
+            every: continously calls `value` to recalculate it if `value` is a function (has no effect otherwise). Can provide a Timer whose tick resets `value`, or a float that provides the regular interval for the reset Timer.
+            trigger_mode: if "once" (default for all events except `.change()`) would not allow any submissions while an event is pending. If set to "multiple", unlimited submissions are allowed while pending, and "always_last" (default for `.change()` and `.key_up()` events) would allow a second submission after the pending event is complete.
+            js: optional frontend js method to run before running 'fn'. Input arguments for js method are values of 'inputs' and 'outputs', return should be a list of values for output components.
+            concurrency_limit: if set, this is the maximum number of this event that can be running simultaneously. Can be set to None to mean no concurrency_limit (any number of this event can be running simultaneously). Set to "default" to use the default concurrency limit (defined by the `default_concurrency_limit` parameter in `Blocks.queue()`, which itself is 1 by default).
+            concurrency_id: if set, this is the id of the concurrency group. Events with the same concurrency_id will be limited by the lowest set concurrency_limit.
+            show_api: whether to show this event in the "view API" page of the Gradio app, or in the ".view_api()" method of the Gradio clients. Unlike setting api_name to False, setting show_api to False will still allow downstream apps as well as the Clients to use this event. If fn is None, show_api will automatically be set to False.
+            key: A unique key for this event listener to be used in @gr.render(). If set, this value identifies an event as identical across re-renders when the key is identical.
+            api_description: Description of the API endpoint. Can be a string, None, or False. If set to a string, the endpoint will be exposed in the API docs with the given description. If None, the function's docstring will be used as the API endpoint description. If False, then no description will be displayed in the API docs.
+            validator: Optional validation function to run before the main function. If provided, this function will be executed first with queue=False, and only if it completes successfully will the main function be called. The validator receives the same inputs as the main function.
+        
+        """
+        ...
+    
+    def state_change(self,
+        fn: Callable[..., Any] | None = None,
+        inputs: Block | Sequence[Block] | set[Block] | None = None,
+        outputs: Block | Sequence[Block] | None = None,
+        api_name: str | None | Literal[False] = None,
+        scroll_to_output: bool = False,
+        show_progress: Literal["full", "minimal", "hidden"] = "full",
+        show_progress_on: Component | Sequence[Component] | None = None,
+        queue: bool | None = None,
+        batch: bool = False,
+        max_batch_size: int = 4,
+        preprocess: bool = True,
+        postprocess: bool = True,
+        cancels: dict[str, Any] | list[dict[str, Any]] | None = None,
+        every: Timer | float | None = None,
+        trigger_mode: Literal["once", "multiple", "always_last"] | None = None,
+        js: str | Literal[True] | None = None,
+        concurrency_limit: int | None | Literal["default"] = "default",
+        concurrency_id: str | None = None,
+        show_api: bool = True,
+        key: int | str | tuple[int | str, ...] | None = None,
+        api_description: str | None | Literal[False] = None,
+        validator: Callable[..., Any] | None = None,
+    
+        ) -> Dependency:
+        """
+        Parameters:
+            fn: the function to call when this event is triggered. Often a machine learning model's prediction function. Each parameter of the function corresponds to one input component, and the function should return a single value or a tuple of values, with each element in the tuple corresponding to one output component.
+            inputs: list of gradio.components to use as inputs. If the function takes no inputs, this should be an empty list.
+            outputs: list of gradio.components to use as outputs. If the function returns no outputs, this should be an empty list.
+            api_name: defines how the endpoint appears in the API docs. Can be a string, None, or False. If False, the endpoint will not be exposed in the api docs. If set to None, will use the functions name as the endpoint route. If set to a string, the endpoint will be exposed in the api docs with the given name.
+            scroll_to_output: if True, will scroll to output component on completion
+            show_progress: how to show the progress animation while event is running: "full" shows a spinner which covers the output component area as well as a runtime display in the upper right corner, "minimal" only shows the runtime display, "hidden" shows no progress animation at all
+            show_progress_on: Component or list of components to show the progress animation on. If None, will show the progress animation on all of the output components.
+            queue: if True, will place the request on the queue, if the queue has been enabled. If False, will not put this event on the queue, even if the queue has been enabled. If None, will use the queue setting of the gradio app.
+            batch: if True, then the function should process a batch of inputs, meaning that it should accept a list of input values for each parameter. The lists should be of equal length (and be up to length `max_batch_size`). The function is then *required* to return a tuple of lists (even if there is only 1 output component), with each list in the tuple corresponding to one output component.
+            max_batch_size: maximum number of inputs to batch together if this is called from the queue (only relevant if batch=True)
+            preprocess: if False, will not run preprocessing of component data before running 'fn' (e.g. leaving it as a base64 string if this method is called with the `Image` component).
+            postprocess: if False, will not run postprocessing of component data before returning 'fn' output to the browser.
+            cancels: a list of other events to cancel when this listener is triggered. For example, setting cancels=[click_event] will cancel the click_event, where click_event is the return value of another components .click method. Functions that have not yet run (or generators that are iterating) will be cancelled, but functions that are currently running will be allowed to finish.
+            every: continously calls `value` to recalculate it if `value` is a function (has no effect otherwise). Can provide a Timer whose tick resets `value`, or a float that provides the regular interval for the reset Timer.
+            trigger_mode: if "once" (default for all events except `.change()`) would not allow any submissions while an event is pending. If set to "multiple", unlimited submissions are allowed while pending, and "always_last" (default for `.change()` and `.key_up()` events) would allow a second submission after the pending event is complete.
+            js: optional frontend js method to run before running 'fn'. Input arguments for js method are values of 'inputs' and 'outputs', return should be a list of values for output components.
+            concurrency_limit: if set, this is the maximum number of this event that can be running simultaneously. Can be set to None to mean no concurrency_limit (any number of this event can be running simultaneously). Set to "default" to use the default concurrency limit (defined by the `default_concurrency_limit` parameter in `Blocks.queue()`, which itself is 1 by default).
+            concurrency_id: if set, this is the id of the concurrency group. Events with the same concurrency_id will be limited by the lowest set concurrency_limit.
+            show_api: whether to show this event in the "view API" page of the Gradio app, or in the ".view_api()" method of the Gradio clients. Unlike setting api_name to False, setting show_api to False will still allow downstream apps as well as the Clients to use this event. If fn is None, show_api will automatically be set to False.
+            key: A unique key for this event listener to be used in @gr.render(). If set, this value identifies an event as identical across re-renders when the key is identical.
+            api_description: Description of the API endpoint. Can be a string, None, or False. If set to a string, the endpoint will be exposed in the API docs with the given description. If None, the function's docstring will be used as the API endpoint description. If False, then no description will be displayed in the API docs.
+            validator: Optional validation function to run before the main function. If provided, this function will be executed first with queue=False, and only if it completes successfully will the main function be called. The validator receives the same inputs as the main function.
+        
+        """
+        ...
+
+
+if os.environ.get("GRADIO_WEBRTC_DEBUG"):
+    logging.getLogger("gradio_webrtc").setLevel(logging.DEBUG)
