@@ -9,7 +9,7 @@ PIP := $(VENV)/bin/pip
 export CARGO_TARGET_DIR ?= $(abspath target)
 APT_PACKAGES := cmake pkg-config libvpx-dev nasm coturn chromium
 
-.PHONY: help system-deps install build-dev build-prod setup demo test-rust test-python test lint-rust bench clean
+.PHONY: help system-deps install build-dev build-prod setup demo test-rust test-python test lint-rust lint-python lint bench clean
 help:  ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/  \1\t\2/' | expand -t 16
 
@@ -25,7 +25,7 @@ $(PY):
 
 install: $(PY)  ## create the virtualenv with the build, test and bench tools
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "maturin>=1.9,<2" numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" psutil playwright
+	$(PIP) install -q "maturin>=1.9,<2" numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" psutil playwright ruff mypy
 
 build-dev: install  ## compile the extension (release profile) into the virtualenv
 	rm -f gradio_webrtc/*.so
@@ -47,9 +47,16 @@ test-python: build-dev  ## pytest: engine + handlers against an aiortc peer, TUR
 
 test: system-deps test-rust test-python  ## every test
 
-lint-rust:  ## rustfmt and clippy
+lint-rust:  ## rustfmt and clippy (pedantic, warnings are errors)
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --release --workspace --all-targets -- -D warnings
+
+lint-python: install  ## ruff (lint and format) and the stub check of gradio_webrtc._engine
+	$(VENV)/bin/ruff check gradio_webrtc tests bench demo
+	$(VENV)/bin/ruff format --check gradio_webrtc tests bench demo
+	$(VENV)/bin/python -m mypy.stubtest gradio_webrtc._engine --allowlist .mypy-stubtest-allowlist
+
+lint: lint-rust lint-python  ## every linter
 
 bench: build-dev  ## audio echo benchmark (K concurrent aiortc clients)
 	$(PY) bench/audio_echo.py

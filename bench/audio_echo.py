@@ -119,7 +119,9 @@ def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
         return json.loads(r.read())
 
 
-async def run_client(base: str, idx: int, connected: asyncio.Event, go: asyncio.Event, bursts: int) -> tuple[ClientResult, Any]:
+async def run_client(
+    base: str, idx: int, connected: asyncio.Event, go: asyncio.Event, bursts: int
+) -> tuple[ClientResult, Any]:
     result = ClientResult()
     pc = RTCPeerConnection()
     pc.createDataChannel("text")
@@ -168,7 +170,7 @@ def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
 
 
 async def run_round(base: str, server: psutil.Process, k: int, bursts: int) -> dict[str, Any]:
@@ -209,7 +211,9 @@ def start_server(python: str, handler: str) -> tuple[subprocess.Popen[str], str]
     port = free_port()
     proc = subprocess.Popen(
         [python, str(HERE / "echo_server.py"), "--port", str(port), "--handler", handler],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
         env={**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"},
     )
     assert proc.stdout is not None
@@ -262,7 +266,10 @@ def main() -> None:
             proc.wait(10)
 
     print(f"\nAudio echo, {args.handler} handler, {args.bursts} bursts per client, {os.cpu_count()} cores")
-    header = f"{'impl':9} {'K':>3} {'fail':>4} {'setup p50':>10} {'RTT p50':>8} {'RTT p95':>8} {'audio back':>10} {'CPU/stream':>10}"
+    header = (
+        f"{'impl':9} {'K':>3} {'fail':>4} {'setup p50':>10} {'RTT p50':>8} {'RTT p95':>8}"
+        f" {'audio back':>10} {'CPU/stream':>10}"
+    )
     print(header)
     print("-" * len(header))
     for name, table in rows.items():

@@ -9,6 +9,8 @@ from typing import Any, final
 
 import numpy as np
 
+__all__ = ["Engine", "EngineError", "Session", "__version__", "shutdown"]
+
 __version__: str
 
 class EngineError(Exception):
@@ -29,17 +31,17 @@ class Engine:
         gather_timeout: longest wait for ICE gathering before answering (default 5 s).
     """
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         ice_servers: dict[str, Any] | None = None,
         bind_addresses: list[str] | None = None,
         ice_timeouts: tuple[float, float, float] | None = None,
         gather_timeout: float | None = None,
-    ) -> None: ...
+    ) -> Engine: ...
     async def accept_offer(
         self,
         sdp: str,
-        type: str,
+        type: str,  # noqa: A002 - the wire field name
         webrtc_id: str,
         *,
         send_audio: bool = True,
@@ -73,7 +75,7 @@ class Session:
         """`{"sdp": ..., "type": "answer"}`, with every local candidate inside (non-trickle)."""
     @property
     def state(self) -> str:
-        """"new", "connecting", "connected", "disconnected", "failed" or "closed"."""
+        """ "new", "connecting", "connected", "disconnected", "failed" or "closed"."""
     @property
     def closed(self) -> bool: ...
     @property

@@ -29,7 +29,7 @@ Mode = Literal["send-receive", "receive", "send"]
 Modality = Literal["video", "audio", "audio-video"]
 
 
-class UnknownConnection(KeyError):
+class UnknownConnectionError(KeyError):
     """No live connection has this `webrtc_id` (it ended, or never started)."""
 
     def __init__(self, webrtc_id: str) -> None:
@@ -139,9 +139,7 @@ class Connections:
             logger.info("session %s ended: %s", webrtc_id, reason)
             self.connections.pop(webrtc_id, None)
 
-        connection.runner = SessionRunner(
-            connection.session, handler, asyncio.get_running_loop(), on_outputs, on_end
-        )
+        connection.runner = SessionRunner(connection.session, handler, asyncio.get_running_loop(), on_outputs, on_end)
         connection.runner.start()
 
     def set_input(self, webrtc_id: str, *args: Any) -> None:
@@ -150,11 +148,11 @@ class Connections:
         In receive mode the first call starts the generator with these arguments.
 
         Raises:
-            UnknownConnection: no live connection has this id.
+            UnknownConnectionError: no live connection has this id.
         """
         connection = self.connections.get(webrtc_id)
         if connection is None:
-            raise UnknownConnection(webrtc_id)
+            raise UnknownConnectionError(webrtc_id)
         connection.args = list(args)
         if isinstance(connection.handler, StreamHandlerBase):
             connection.handler.set_args(list(args))

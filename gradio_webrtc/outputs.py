@@ -79,4 +79,3 @@ def split_output(item: Any) -> tuple[Any, AdditionalOutputs | None]:
     if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], AdditionalOutputs):
         return item[0], item[1]
     return item, None
-

@@ -23,7 +23,7 @@ import gradio
 from gradio.components.base import Component, server
 from gradio.events import Dependency
 
-from .connections import Connections, Modality, Mode, UnknownConnection, failed
+from .connections import Connections, Modality, Mode, UnknownConnectionError, failed
 from .stream_handler import WEBRTC_VALUE, StreamHandlerBase
 
 if TYPE_CHECKING:
@@ -137,7 +137,9 @@ class WebRTC(Component):
         self.pulse_color = pulse_color
         self.rtp_params = rtp_params or {}
         self.button_labels = {"start": "", "stop": "", "waiting": "", **(button_labels or {})}
-        self.track_constraints = track_constraints if track_constraints is not None else default_track_constraints(modality)
+        self.track_constraints = (
+            track_constraints if track_constraints is not None else default_track_constraints(modality)
+        )
         self.event_handler: Any = None
         self._connections: Connections | None = None
         super().__init__(
@@ -197,7 +199,7 @@ class WebRTC(Component):
             return
         try:
             self._connections.set_input(webrtc_id, *args)
-        except UnknownConnection as exc:
+        except UnknownConnectionError as exc:
             logger.info("%s", exc)
 
     def stream(
@@ -206,7 +208,7 @@ class WebRTC(Component):
         inputs: Block | Sequence[Block] | set[Block] | None = None,
         outputs: Block | Sequence[Block] | set[Block] | None = None,
         js: str | None = None,
-        concurrency_limit: int | None | Literal["default"] = "default",
+        concurrency_limit: int | Literal["default"] | None = "default",
         concurrency_id: str | None = None,
         time_limit: float | None = None,
         trigger: Callable[..., Any] | None = None,
@@ -260,9 +262,7 @@ class WebRTC(Component):
             if isinstance(fn, StreamHandlerBase):
                 raise ValueError('mode="receive" takes a generator function, not a StreamHandler')
         if self.modality != "audio":
-            raise NotImplementedError(
-                "video streaming is not available in this build yet; modality='audio' works"
-            )
+            raise NotImplementedError("video streaming is not available in this build yet; modality='audio' works")
         limit = 1 if concurrency_limit in ("default", None) else int(concurrency_limit)  # type: ignore[arg-type]
         if limit < 1:
             raise ValueError(f"concurrency_limit must be at least 1, got {concurrency_limit}")
@@ -314,7 +314,7 @@ class WebRTC(Component):
         inputs: Block | Sequence[Block] | set[Block] | None = None,
         outputs: Block | Sequence[Block] | set[Block] | None = None,
         js: str | None = None,
-        concurrency_limit: int | None | Literal["default"] = "default",
+        concurrency_limit: int | Literal["default"] | None = "default",
         concurrency_id: str | None = None,
         show_progress: Literal["full", "minimal", "hidden"] = "full",
         queue: bool = True,

@@ -23,7 +23,7 @@ import gradio
 from gradio.components.base import Component, server
 from gradio.events import Dependency
 
-from .connections import Connections, Modality, Mode, UnknownConnection, failed
+from .connections import Connections, Modality, Mode, UnknownConnectionError, failed
 from .stream_handler import WEBRTC_VALUE, StreamHandlerBase
 
 if TYPE_CHECKING:
@@ -49,7 +49,6 @@ _VIDEO_CONSTRAINTS = {
     "frameRate": {"ideal": 30},
 }
 
-
 def default_track_constraints(modality: str) -> dict[str, Any]:
     """The original's `getUserMedia` constraints per modality."""
     if modality == "audio":
@@ -57,8 +56,6 @@ def default_track_constraints(modality: str) -> dict[str, Any]:
     if modality == "video":
         return dict(_VIDEO_CONSTRAINTS)
     return {"video": dict(_VIDEO_CONSTRAINTS), "audio": dict(_AUDIO_CONSTRAINTS)}
-
-from gradio.events import Dependency
 
 class WebRTC(Component):
     """Streams audio and/or video between the browser and a Python handler over WebRTC.
@@ -138,7 +135,9 @@ class WebRTC(Component):
         self.pulse_color = pulse_color
         self.rtp_params = rtp_params or {}
         self.button_labels = {"start": "", "stop": "", "waiting": "", **(button_labels or {})}
-        self.track_constraints = track_constraints if track_constraints is not None else default_track_constraints(modality)
+        self.track_constraints = (
+            track_constraints if track_constraints is not None else default_track_constraints(modality)
+        )
         self.event_handler: Any = None
         self._connections: Connections | None = None
         super().__init__(
@@ -198,7 +197,7 @@ class WebRTC(Component):
             return
         try:
             self._connections.set_input(webrtc_id, *args)
-        except UnknownConnection as exc:
+        except UnknownConnectionError as exc:
             logger.info("%s", exc)
 
     def stream(
@@ -207,7 +206,7 @@ class WebRTC(Component):
         inputs: Block | Sequence[Block] | set[Block] | None = None,
         outputs: Block | Sequence[Block] | set[Block] | None = None,
         js: str | None = None,
-        concurrency_limit: int | None | Literal["default"] = "default",
+        concurrency_limit: int | Literal["default"] | None = "default",
         concurrency_id: str | None = None,
         time_limit: float | None = None,
         trigger: Callable[..., Any] | None = None,
@@ -261,9 +260,7 @@ class WebRTC(Component):
             if isinstance(fn, StreamHandlerBase):
                 raise ValueError('mode="receive" takes a generator function, not a StreamHandler')
         if self.modality != "audio":
-            raise NotImplementedError(
-                "video streaming is not available in this build yet; modality='audio' works"
-            )
+            raise NotImplementedError("video streaming is not available in this build yet; modality='audio' works")
         limit = 1 if concurrency_limit in ("default", None) else int(concurrency_limit)  # type: ignore[arg-type]
         if limit < 1:
             raise ValueError(f"concurrency_limit must be at least 1, got {concurrency_limit}")
@@ -315,7 +312,7 @@ class WebRTC(Component):
         inputs: Block | Sequence[Block] | set[Block] | None = None,
         outputs: Block | Sequence[Block] | set[Block] | None = None,
         js: str | None = None,
-        concurrency_limit: int | None | Literal["default"] = "default",
+        concurrency_limit: int | Literal["default"] | None = "default",
         concurrency_id: str | None = None,
         show_progress: Literal["full", "minimal", "hidden"] = "full",
         queue: bool = True,
@@ -356,18 +353,21 @@ class WebRTC(Component):
         if self._connections is None:
             return failed("not_ready", message="this WebRTC component has no stream() handler")
         return await self._connections.offer(body)
-    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from collections.abc import Callable, Sequence
+    from typing import TYPE_CHECKING, Any, Literal
+
     from gradio.blocks import Block
+
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
 
-    
-    def tick(self,
+    def tick(
+        self,
         fn: Callable[..., Any] | None = None,
         inputs: Block | Sequence[Block] | set[Block] | None = None,
         outputs: Block | Sequence[Block] | None = None,
-        api_name: str | None | Literal[False] = None,
+        api_name: str | Literal[False] | None = None,
         scroll_to_output: bool = False,
         show_progress: Literal["full", "minimal", "hidden"] = "full",
         show_progress_on: Component | Sequence[Component] | None = None,
@@ -380,14 +380,13 @@ class WebRTC(Component):
         every: Timer | float | None = None,
         trigger_mode: Literal["once", "multiple", "always_last"] | None = None,
         js: str | Literal[True] | None = None,
-        concurrency_limit: int | None | Literal["default"] = "default",
+        concurrency_limit: int | Literal["default"] | None = "default",
         concurrency_id: str | None = None,
         show_api: bool = True,
         key: int | str | tuple[int | str, ...] | None = None,
-        api_description: str | None | Literal[False] = None,
+        api_description: str | Literal[False] | None = None,
         validator: Callable[..., Any] | None = None,
-    
-        ) -> Dependency:
+    ) -> Dependency:
         """
         Parameters:
             fn: the function to call when this event is triggered. Often a machine learning model's prediction function. Each parameter of the function corresponds to one input component, and the function should return a single value or a tuple of values, with each element in the tuple corresponding to one output component.
@@ -412,63 +411,62 @@ class WebRTC(Component):
             key: A unique key for this event listener to be used in @gr.render(). If set, this value identifies an event as identical across re-renders when the key is identical.
             api_description: Description of the API endpoint. Can be a string, None, or False. If set to a string, the endpoint will be exposed in the API docs with the given description. If None, the function's docstring will be used as the API endpoint description. If False, then no description will be displayed in the API docs.
             validator: Optional validation function to run before the main function. If provided, this function will be executed first with queue=False, and only if it completes successfully will the main function be called. The validator receives the same inputs as the main function.
-        
-        """
-        ...
-    
-    def state_change(self,
-        fn: Callable[..., Any] | None = None,
-        inputs: Block | Sequence[Block] | set[Block] | None = None,
-        outputs: Block | Sequence[Block] | None = None,
-        api_name: str | None | Literal[False] = None,
-        scroll_to_output: bool = False,
-        show_progress: Literal["full", "minimal", "hidden"] = "full",
-        show_progress_on: Component | Sequence[Component] | None = None,
-        queue: bool | None = None,
-        batch: bool = False,
-        max_batch_size: int = 4,
-        preprocess: bool = True,
-        postprocess: bool = True,
-        cancels: dict[str, Any] | list[dict[str, Any]] | None = None,
-        every: Timer | float | None = None,
-        trigger_mode: Literal["once", "multiple", "always_last"] | None = None,
-        js: str | Literal[True] | None = None,
-        concurrency_limit: int | None | Literal["default"] = "default",
-        concurrency_id: str | None = None,
-        show_api: bool = True,
-        key: int | str | tuple[int | str, ...] | None = None,
-        api_description: str | None | Literal[False] = None,
-        validator: Callable[..., Any] | None = None,
-    
-        ) -> Dependency:
-        """
-        Parameters:
-            fn: the function to call when this event is triggered. Often a machine learning model's prediction function. Each parameter of the function corresponds to one input component, and the function should return a single value or a tuple of values, with each element in the tuple corresponding to one output component.
-            inputs: list of gradio.components to use as inputs. If the function takes no inputs, this should be an empty list.
-            outputs: list of gradio.components to use as outputs. If the function returns no outputs, this should be an empty list.
-            api_name: defines how the endpoint appears in the API docs. Can be a string, None, or False. If False, the endpoint will not be exposed in the api docs. If set to None, will use the functions name as the endpoint route. If set to a string, the endpoint will be exposed in the api docs with the given name.
-            scroll_to_output: if True, will scroll to output component on completion
-            show_progress: how to show the progress animation while event is running: "full" shows a spinner which covers the output component area as well as a runtime display in the upper right corner, "minimal" only shows the runtime display, "hidden" shows no progress animation at all
-            show_progress_on: Component or list of components to show the progress animation on. If None, will show the progress animation on all of the output components.
-            queue: if True, will place the request on the queue, if the queue has been enabled. If False, will not put this event on the queue, even if the queue has been enabled. If None, will use the queue setting of the gradio app.
-            batch: if True, then the function should process a batch of inputs, meaning that it should accept a list of input values for each parameter. The lists should be of equal length (and be up to length `max_batch_size`). The function is then *required* to return a tuple of lists (even if there is only 1 output component), with each list in the tuple corresponding to one output component.
-            max_batch_size: maximum number of inputs to batch together if this is called from the queue (only relevant if batch=True)
-            preprocess: if False, will not run preprocessing of component data before running 'fn' (e.g. leaving it as a base64 string if this method is called with the `Image` component).
-            postprocess: if False, will not run postprocessing of component data before returning 'fn' output to the browser.
-            cancels: a list of other events to cancel when this listener is triggered. For example, setting cancels=[click_event] will cancel the click_event, where click_event is the return value of another components .click method. Functions that have not yet run (or generators that are iterating) will be cancelled, but functions that are currently running will be allowed to finish.
-            every: continously calls `value` to recalculate it if `value` is a function (has no effect otherwise). Can provide a Timer whose tick resets `value`, or a float that provides the regular interval for the reset Timer.
-            trigger_mode: if "once" (default for all events except `.change()`) would not allow any submissions while an event is pending. If set to "multiple", unlimited submissions are allowed while pending, and "always_last" (default for `.change()` and `.key_up()` events) would allow a second submission after the pending event is complete.
-            js: optional frontend js method to run before running 'fn'. Input arguments for js method are values of 'inputs' and 'outputs', return should be a list of values for output components.
-            concurrency_limit: if set, this is the maximum number of this event that can be running simultaneously. Can be set to None to mean no concurrency_limit (any number of this event can be running simultaneously). Set to "default" to use the default concurrency limit (defined by the `default_concurrency_limit` parameter in `Blocks.queue()`, which itself is 1 by default).
-            concurrency_id: if set, this is the id of the concurrency group. Events with the same concurrency_id will be limited by the lowest set concurrency_limit.
-            show_api: whether to show this event in the "view API" page of the Gradio app, or in the ".view_api()" method of the Gradio clients. Unlike setting api_name to False, setting show_api to False will still allow downstream apps as well as the Clients to use this event. If fn is None, show_api will automatically be set to False.
-            key: A unique key for this event listener to be used in @gr.render(). If set, this value identifies an event as identical across re-renders when the key is identical.
-            api_description: Description of the API endpoint. Can be a string, None, or False. If set to a string, the endpoint will be exposed in the API docs with the given description. If None, the function's docstring will be used as the API endpoint description. If False, then no description will be displayed in the API docs.
-            validator: Optional validation function to run before the main function. If provided, this function will be executed first with queue=False, and only if it completes successfully will the main function be called. The validator receives the same inputs as the main function.
-        
+
         """
         ...
 
+    def state_change(
+        self,
+        fn: Callable[..., Any] | None = None,
+        inputs: Block | Sequence[Block] | set[Block] | None = None,
+        outputs: Block | Sequence[Block] | None = None,
+        api_name: str | Literal[False] | None = None,
+        scroll_to_output: bool = False,
+        show_progress: Literal["full", "minimal", "hidden"] = "full",
+        show_progress_on: Component | Sequence[Component] | None = None,
+        queue: bool | None = None,
+        batch: bool = False,
+        max_batch_size: int = 4,
+        preprocess: bool = True,
+        postprocess: bool = True,
+        cancels: dict[str, Any] | list[dict[str, Any]] | None = None,
+        every: Timer | float | None = None,
+        trigger_mode: Literal["once", "multiple", "always_last"] | None = None,
+        js: str | Literal[True] | None = None,
+        concurrency_limit: int | Literal["default"] | None = "default",
+        concurrency_id: str | None = None,
+        show_api: bool = True,
+        key: int | str | tuple[int | str, ...] | None = None,
+        api_description: str | Literal[False] | None = None,
+        validator: Callable[..., Any] | None = None,
+    ) -> Dependency:
+        """
+        Parameters:
+            fn: the function to call when this event is triggered. Often a machine learning model's prediction function. Each parameter of the function corresponds to one input component, and the function should return a single value or a tuple of values, with each element in the tuple corresponding to one output component.
+            inputs: list of gradio.components to use as inputs. If the function takes no inputs, this should be an empty list.
+            outputs: list of gradio.components to use as outputs. If the function returns no outputs, this should be an empty list.
+            api_name: defines how the endpoint appears in the API docs. Can be a string, None, or False. If False, the endpoint will not be exposed in the api docs. If set to None, will use the functions name as the endpoint route. If set to a string, the endpoint will be exposed in the api docs with the given name.
+            scroll_to_output: if True, will scroll to output component on completion
+            show_progress: how to show the progress animation while event is running: "full" shows a spinner which covers the output component area as well as a runtime display in the upper right corner, "minimal" only shows the runtime display, "hidden" shows no progress animation at all
+            show_progress_on: Component or list of components to show the progress animation on. If None, will show the progress animation on all of the output components.
+            queue: if True, will place the request on the queue, if the queue has been enabled. If False, will not put this event on the queue, even if the queue has been enabled. If None, will use the queue setting of the gradio app.
+            batch: if True, then the function should process a batch of inputs, meaning that it should accept a list of input values for each parameter. The lists should be of equal length (and be up to length `max_batch_size`). The function is then *required* to return a tuple of lists (even if there is only 1 output component), with each list in the tuple corresponding to one output component.
+            max_batch_size: maximum number of inputs to batch together if this is called from the queue (only relevant if batch=True)
+            preprocess: if False, will not run preprocessing of component data before running 'fn' (e.g. leaving it as a base64 string if this method is called with the `Image` component).
+            postprocess: if False, will not run postprocessing of component data before returning 'fn' output to the browser.
+            cancels: a list of other events to cancel when this listener is triggered. For example, setting cancels=[click_event] will cancel the click_event, where click_event is the return value of another components .click method. Functions that have not yet run (or generators that are iterating) will be cancelled, but functions that are currently running will be allowed to finish.
+            every: continously calls `value` to recalculate it if `value` is a function (has no effect otherwise). Can provide a Timer whose tick resets `value`, or a float that provides the regular interval for the reset Timer.
+            trigger_mode: if "once" (default for all events except `.change()`) would not allow any submissions while an event is pending. If set to "multiple", unlimited submissions are allowed while pending, and "always_last" (default for `.change()` and `.key_up()` events) would allow a second submission after the pending event is complete.
+            js: optional frontend js method to run before running 'fn'. Input arguments for js method are values of 'inputs' and 'outputs', return should be a list of values for output components.
+            concurrency_limit: if set, this is the maximum number of this event that can be running simultaneously. Can be set to None to mean no concurrency_limit (any number of this event can be running simultaneously). Set to "default" to use the default concurrency limit (defined by the `default_concurrency_limit` parameter in `Blocks.queue()`, which itself is 1 by default).
+            concurrency_id: if set, this is the id of the concurrency group. Events with the same concurrency_id will be limited by the lowest set concurrency_limit.
+            show_api: whether to show this event in the "view API" page of the Gradio app, or in the ".view_api()" method of the Gradio clients. Unlike setting api_name to False, setting show_api to False will still allow downstream apps as well as the Clients to use this event. If fn is None, show_api will automatically be set to False.
+            key: A unique key for this event listener to be used in @gr.render(). If set, this value identifies an event as identical across re-renders when the key is identical.
+            api_description: Description of the API endpoint. Can be a string, None, or False. If set to a string, the endpoint will be exposed in the API docs with the given description. If None, the function's docstring will be used as the API endpoint description. If False, then no description will be displayed in the API docs.
+            validator: Optional validation function to run before the main function. If provided, this function will be executed first with queue=False, and only if it completes successfully will the main function be called. The validator receives the same inputs as the main function.
+
+        """
+        ...
 
 if os.environ.get("GRADIO_WEBRTC_DEBUG"):
     logging.getLogger("gradio_webrtc").setLevel(logging.DEBUG)

@@ -11,7 +11,7 @@ import pytest
 from handlers import AsyncEcho, Echo, Faulty, ToneSource, WithOutputs
 from peer import RATE, connect, dominant_hz, onset, tone, wait_for
 
-from gradio_webrtc.connections import UnknownConnection
+from gradio_webrtc.connections import UnknownConnectionError
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -178,7 +178,7 @@ async def test_offer_without_audio_is_refused(make_connections):
 
 async def test_unknown_and_duplicate_ids(make_connections):
     connections = make_connections(Echo())
-    with pytest.raises(UnknownConnection, match="has ended or never started"):
+    with pytest.raises(UnknownConnectionError, match="has ended or never started"):
         connections.set_input("nobody", 1, 2)
     assert connections.pop_outputs("nobody") is None
     client, _ = await connect(connections.offer, webrtc_id="dup", samples=None)

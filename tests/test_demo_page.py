@@ -23,7 +23,9 @@ def test_echo_demo_plays_back_the_microphone(tmp_path):
     port = free_port()
     server = subprocess.Popen(
         [sys.executable, str(ROOT / "demo" / "echo" / "app.py"), "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert server.stdout is not None

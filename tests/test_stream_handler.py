@@ -23,7 +23,10 @@ class Sink:
 def test_defaults_match_the_original():
     h = Echo()
     assert (h.expected_layout, h.output_sample_rate, h.output_frame_size, h.input_sample_rate) == (
-        "mono", 24000, 960, 48000,
+        "mono",
+        24000,
+        960,
+        48000,
     )
     assert h.latest_args == []
     assert not h.args_set.is_set()

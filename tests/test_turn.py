@@ -28,8 +28,11 @@ async def test_client_restricted_to_relay(make_connections, coturn):
     connections = make_connections(Echo())
     samples = np.concatenate([np.zeros(RATE // 2, np.int16), tone(440, 1.5)])
     client, answer = await connect(
-        connections.offer, webrtc_id="relay-client", samples=samples,
-        ice_servers=client_turn(coturn), relay_only=True,
+        connections.offer,
+        webrtc_id="relay-client",
+        samples=samples,
+        ice_servers=client_turn(coturn),
+        relay_only=True,
     )
     assert answer["type"] == "answer"
     await assert_echo(client)

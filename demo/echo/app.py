@@ -69,13 +69,13 @@ def main() -> None:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             if self.path in ("/", "/index.html"):
                 self._reply(200, PAGE, "text/html; charset=utf-8")
             else:
                 self._reply(404, b"not found", "text/plain")
 
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             if self.path != "/offer":
                 self._reply(404, b"not found", "text/plain")
                 return

@@ -73,12 +73,20 @@ impl IceConfig {
             for url in urls {
                 let scheme = url.split(':').next().unwrap_or_default().to_string();
                 if !matches!(scheme.as_str(), "stun" | "stuns" | "turn" | "turns") {
-                    return Err(EngineError::InvalidConfig(format!("unsupported ICE server URL {url:?}")));
+                    return Err(EngineError::InvalidConfig(format!(
+                        "unsupported ICE server URL {url:?}"
+                    )));
                 }
                 // webrtc-rs refuses query strings on stun: URLs (`ErrStunQuery`); browsers ignore them.
-                let url = if scheme.starts_with("stun") { url.split('?').next().unwrap_or(&url).to_string() } else { url };
+                let url = if scheme.starts_with("stun") {
+                    url.split('?').next().unwrap_or(&url).to_string()
+                } else {
+                    url
+                };
                 if scheme.starts_with("turn") && (s.username.is_none() || s.credential.is_none()) {
-                    return Err(EngineError::InvalidConfig(format!("TURN server {url:?} needs a username and credential")));
+                    return Err(EngineError::InvalidConfig(format!(
+                        "TURN server {url:?} needs a username and credential"
+                    )));
                 }
                 cleaned.push(url);
             }
@@ -189,13 +197,19 @@ mod test {
         assert_eq!(cfg.servers[0].urls, vec!["stun:stun.example.org:3478"]);
         assert_eq!(cfg.servers[1].urls, vec!["turn:127.0.0.1:3478?transport=udp"]);
         assert_eq!(cfg.servers[2].urls, vec!["stun:legacy.example.org"]);
-        assert_eq!(IceConfig::from_json(&serde_json::Value::Null).unwrap(), IceConfig::default());
+        assert_eq!(
+            IceConfig::from_json(&serde_json::Value::Null).unwrap(),
+            IceConfig::default()
+        );
     }
 
     #[test]
     fn bad_configs_say_why() {
         let cases = [
-            (json!({"iceServers": [{"urls": "http://x"}]}), "unsupported ICE server URL"),
+            (
+                json!({"iceServers": [{"urls": "http://x"}]}),
+                "unsupported ICE server URL",
+            ),
             (json!({"iceServers": [{"urls": "turn:x"}]}), "needs a username"),
             (json!({"iceServers": [{}]}), "no urls"),
             (json!({"iceTransportPolicy": "relay"}), "needs at least one turn"),

@@ -30,7 +30,11 @@ use crate::{EngineError, EngineOptions, IceConfig, SessionOptions};
 /// unpredictable); std's per-process random hasher keys are enough for that.
 pub(crate) fn random_u32() -> u32 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64));
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
     h.finish() as u32
 }
 
@@ -52,20 +56,36 @@ impl Engine {
     #[must_use]
     pub fn new(ice: IceConfig, options: EngineOptions) -> Self {
         Self {
-            inner: Arc::new(Inner { ice, options, sessions: Mutex::new(HashMap::new()), closed: AtomicBool::new(false) }),
+            inner: Arc::new(Inner {
+                ice,
+                options,
+                sessions: Mutex::new(HashMap::new()),
+                closed: AtomicBool::new(false),
+            }),
         }
     }
 
     /// The session with this id, if it is live.
     #[must_use]
     pub fn get(&self, webrtc_id: &str) -> Option<Arc<Session>> {
-        self.inner.sessions.lock().expect("sessions lock poisoned").get(webrtc_id).cloned()
+        self.inner
+            .sessions
+            .lock()
+            .expect("sessions lock poisoned")
+            .get(webrtc_id)
+            .cloned()
     }
 
     /// Ids of the live sessions.
     #[must_use]
     pub fn session_ids(&self) -> Vec<String> {
-        self.inner.sessions.lock().expect("sessions lock poisoned").keys().cloned().collect()
+        self.inner
+            .sessions
+            .lock()
+            .expect("sessions lock poisoned")
+            .keys()
+            .cloned()
+            .collect()
     }
 
     /// Number of live sessions.
@@ -77,7 +97,14 @@ impl Engine {
     /// Closes every session and refuses new offers.
     pub fn close(&self) {
         self.inner.closed.store(true, Ordering::SeqCst);
-        let sessions: Vec<_> = self.inner.sessions.lock().expect("sessions lock poisoned").values().cloned().collect();
+        let sessions: Vec<_> = self
+            .inner
+            .sessions
+            .lock()
+            .expect("sessions lock poisoned")
+            .values()
+            .cloned()
+            .collect();
         for s in sessions {
             s.close("server shutting down");
         }
@@ -93,11 +120,65 @@ impl Engine {
         webrtc_id: &str,
         options: SessionOptions,
     ) -> Result<Arc<Session>, EngineError> {
+        let offer = self.validate(sdp, kind, webrtc_id, &options)?;
+        let session = Session::new(
+            webrtc_id.to_string(),
+            Handle::current(),
+            options.send_audio,
+            self.inner.options.audio_bitrate,
+        );
+        let pacer = options.send_audio.then(|| outgoing_audio_track(webrtc_id));
+        let (gathered_tx, mut gathered_rx) = watch::channel(false);
+        let events = Arc::new(Events {
+            session: Arc::downgrade(&session),
+            gathered: gathered_tx,
+            recv_audio: options.recv_audio,
+            input_rate: options.input_sample_rate,
+            input_channels: options.input_channels,
+            time_limit: options.time_limit,
+            pacer: pacer.clone(),
+        });
+        let ice = options.ice.as_ref().unwrap_or(&self.inner.ice);
+        let pc = Box::pin(self.build_peer(ice, events)).await?;
+        if session.pc.set(pc.clone()).is_err() {
+            unreachable!("a new session has no peer connection yet");
+        }
+        if let Err(e) = negotiate(&pc, offer, pacer.as_ref(), &session).await {
+            let _ = pc.close().await;
+            return Err(e);
+        }
+        // Non-trickle: the answer must carry the candidates. Unreachable STUN/TURN servers can
+        // hold gathering ~10 s; past the timeout we answer with what was found.
+        let _ = tokio::time::timeout(self.inner.options.gather_timeout, gathered_rx.wait_for(|done| *done)).await;
+        let Some(local) = pc.local_description().await else {
+            let _ = pc.close().await;
+            return Err(EngineError::Setup("no local description after negotiation".into()));
+        };
+        session.answer.set(local.sdp).expect("the answer is set once");
+        if !self.register(&session) {
+            // Two offers with one id raced through negotiation; the first one registered wins.
+            let _ = pc.close().await;
+            return Err(EngineError::DuplicateId(webrtc_id.to_string()));
+        }
+        self.watch_connection(&session);
+        Ok(session)
+    }
+
+    /// Checks everything that can be checked before any socket is opened.
+    fn validate(
+        &self,
+        sdp: &str,
+        kind: &str,
+        webrtc_id: &str,
+        options: &SessionOptions,
+    ) -> Result<RTCSessionDescription, EngineError> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(EngineError::Closed);
         }
         if kind != "offer" {
-            return Err(EngineError::InvalidOffer(format!("expected type \"offer\", got {kind:?}")));
+            return Err(EngineError::InvalidOffer(format!(
+                "expected type \"offer\", got {kind:?}"
+            )));
         }
         if self.get(webrtc_id).is_some() {
             return Err(EngineError::DuplicateId(webrtc_id.to_string()));
@@ -115,86 +196,31 @@ impl Engine {
                 "the offer has no audio section: this stream needs the browser to send or receive audio".into(),
             ));
         }
+        Ok(offer)
+    }
 
-        let session = Session::new(webrtc_id.to_string(), Handle::current(), options.send_audio, self.inner.options.audio_bitrate);
-        let pacer = if options.send_audio {
-            let ssrc = random_u32();
-            let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-                format!("gradio-webrtc-{webrtc_id}"),
-                format!("audio-{webrtc_id}"),
-                "audio".into(),
-                RtpCodecKind::Audio,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(ssrc), ..Default::default() },
-                    codec: opus_codec().rtp_codec,
-                    ..Default::default()
-                }],
-            )));
-            Some(PacerTrack { track, ssrc })
-        } else {
-            None
-        };
-        let (gathered_tx, mut gathered_rx) = watch::channel(false);
-        let events = Arc::new(Events {
-            session: Arc::downgrade(&session),
-            gathered: gathered_tx,
-            recv_audio: options.recv_audio,
-            input_rate: options.input_sample_rate,
-            input_channels: options.input_channels,
-            time_limit: options.time_limit,
-            pacer: pacer.clone(),
-        });
-        let ice = options.ice.as_ref().unwrap_or(&self.inner.ice);
-        let pc = self.build_peer(ice, events).await?;
-        if session.pc.set(pc.clone()).is_err() {
-            unreachable!("a new session has no peer connection yet");
-        }
-
-        let negotiated = async {
-            if let Some(p) = &pacer {
-                let sender = pc.add_track(p.track.clone() as Arc<dyn TrackLocal>).await.map_err(setup)?;
-                let _ = session.sender.set(sender);
-            }
-            pc.set_remote_description(offer).await.map_err(|e| EngineError::InvalidOffer(e.to_string()))?;
-            let answer = pc.create_answer(None).await.map_err(setup)?;
-            pc.set_local_description(answer).await.map_err(setup)?;
-            Ok::<_, EngineError>(())
-        }
-        .await;
-        if let Err(e) = negotiated {
-            let _ = pc.close().await;
-            return Err(e);
-        }
-        // Non-trickle: the answer must carry the candidates. Unreachable STUN/TURN servers can
-        // hold gathering ~10 s; past the timeout we answer with what was found.
-        let _ = tokio::time::timeout(self.inner.options.gather_timeout, gathered_rx.wait_for(|done| *done)).await;
-        let Some(local) = pc.local_description().await else {
-            let _ = pc.close().await;
-            return Err(EngineError::Setup("no local description after negotiation".into()));
-        };
-        session.answer.set(local.sdp).expect("the answer is set once");
-
-        let duplicate = {
+    /// Adds the session to the registry (false if the id was taken meanwhile) and arranges its
+    /// removal when it closes.
+    fn register(&self, session: &Arc<Session>) -> bool {
+        let id = session.webrtc_id.clone();
+        {
             let mut sessions = self.inner.sessions.lock().expect("sessions lock poisoned");
-            let duplicate = sessions.contains_key(webrtc_id);
-            if !duplicate {
-                sessions.insert(webrtc_id.to_string(), session.clone());
+            if sessions.contains_key(&id) {
+                return false;
             }
-            duplicate
-        };
-        if duplicate {
-            // Two offers with one id raced through negotiation; the first one registered wins.
-            let _ = pc.close().await;
-            return Err(EngineError::DuplicateId(webrtc_id.to_string()));
+            sessions.insert(id.clone(), session.clone());
         }
         let registry = Arc::downgrade(&self.inner);
-        let id = webrtc_id.to_string();
         *session.on_close.lock().expect("on_close lock poisoned") = Some(Box::new(move |_reason| {
             if let Some(inner) = registry.upgrade() {
                 inner.sessions.lock().expect("sessions lock poisoned").remove(&id);
             }
         }));
-        // A connection that never comes up must not hold its slot forever.
+        true
+    }
+
+    /// A connection that never comes up must not hold its slot forever.
+    fn watch_connection(&self, session: &Arc<Session>) {
         let watchdog = session.clone();
         let give_up = self.inner.options.ice_disconnected_timeout + self.inner.options.ice_failed_timeout;
         session.runtime.spawn(async move {
@@ -202,7 +228,6 @@ impl Engine {
                 watchdog.close("the connection was never established");
             }
         });
-        Ok(session)
     }
 
     async fn build_peer(&self, ice: &IceConfig, events: Arc<Events>) -> Result<Arc<dyn PeerConnection>, EngineError> {
@@ -217,21 +242,23 @@ impl Engine {
         let settings = SettingEngineBuilder::new()
             // mDNS would bind 5353 and join a multicast group; a server has no use for it.
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-            .with_ice_timeouts(Some(o.ice_disconnected_timeout), Some(o.ice_failed_timeout), Some(o.ice_keepalive))
+            .with_ice_timeouts(
+                Some(o.ice_disconnected_timeout),
+                Some(o.ice_failed_timeout),
+                Some(o.ice_keepalive),
+            )
             // 50 ms between connectivity checks instead of 200 ms (same 1.4 s budget): the answerer's
             // own checks then confirm the pair sooner and media starts ~150 ms earlier.
             .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(28))
             .build();
-        let pc = PeerConnectionBuilder::new()
+        let builder = PeerConnectionBuilder::new()
             .with_configuration(config)
             .with_media_engine(media)
             .with_interceptor_registry(registry)
             .with_setting_engine(settings)
             .with_handler(events)
-            .with_udp_addrs(o.bind_addresses.clone())
-            .build()
-            .await
-            .map_err(setup)?;
+            .with_udp_addrs(o.bind_addresses.clone());
+        let pc = Box::pin(builder.build()).await.map_err(setup)?;
         Ok(Arc::new(pc))
     }
 }
@@ -251,6 +278,46 @@ fn opus_codec() -> RTCRtpCodecParameters {
             rtcp_feedback: vec![],
         },
         payload_type: 111,
-        ..Default::default()
     }
+}
+
+/// The outgoing Opus track, with an SSRC we choose (webrtc-rs needs it set to route packets).
+fn outgoing_audio_track(webrtc_id: &str) -> PacerTrack {
+    let ssrc = random_u32();
+    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        format!("gradio-webrtc-{webrtc_id}"),
+        format!("audio-{webrtc_id}"),
+        "audio".into(),
+        RtpCodecKind::Audio,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: opus_codec().rtp_codec,
+            ..Default::default()
+        }],
+    )));
+    PacerTrack { track, ssrc }
+}
+
+/// Offer in, answer set as local description (ICE gathering starts here).
+async fn negotiate(
+    pc: &Arc<dyn PeerConnection>,
+    offer: RTCSessionDescription,
+    pacer: Option<&PacerTrack>,
+    session: &Session,
+) -> Result<(), EngineError> {
+    if let Some(p) = pacer {
+        let sender = pc
+            .add_track(p.track.clone() as Arc<dyn TrackLocal>)
+            .await
+            .map_err(setup)?;
+        let _ = session.sender.set(sender);
+    }
+    pc.set_remote_description(offer)
+        .await
+        .map_err(|e| EngineError::InvalidOffer(e.to_string()))?;
+    let answer = pc.create_answer(None).await.map_err(setup)?;
+    pc.set_local_description(answer).await.map_err(setup)
 }

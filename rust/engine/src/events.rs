@@ -7,11 +7,11 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::watch;
 use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState};
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 
 use crate::media_tasks::{run_inbound_audio, run_pacer};
 use crate::messages::run_data_channel;
@@ -60,7 +60,10 @@ impl PeerConnectionEventHandler for Events {
             return; // video arrives with the video engine; until then its packets are ignored
         }
         let (rate, channels) = (self.input_rate, self.input_channels);
-        session.runtime.clone().spawn(run_inbound_audio(session, track, rate, channels));
+        session
+            .runtime
+            .clone()
+            .spawn(run_inbound_audio(session, track, rate, channels));
     }
 
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {

@@ -37,7 +37,11 @@ pub(crate) async fn run_inbound_audio(session: Arc<Session>, track: Arc<dyn Trac
         match event {
             TrackRemoteEvent::OnRtpPacket(packet) => {
                 for samples in inbound.push(packet.header.sequence_number, &packet.payload) {
-                    let frame = AudioFrame { rate, channels, samples };
+                    let frame = AudioFrame {
+                        rate,
+                        channels,
+                        samples,
+                    };
                     if session.audio_tx.try_send(frame).is_ok() {
                         Session::count(&session.stats.frames_in, 1);
                     } else {
@@ -63,7 +67,9 @@ pub(crate) async fn run_inbound_audio(session: Arc<Session>, track: Arc<dyn Trac
 /// or silence, so the receiver's clock never jumps. Missed ticks (an overloaded runtime) are
 /// sent late rather than skipped, which keeps the stream real-time on average.
 pub(crate) async fn run_pacer(session: Arc<Session>, out: PacerTrack) {
-    let Some(sender) = session.sender.get().cloned() else { return };
+    let Some(sender) = session.sender.get().cloned() else {
+        return;
+    };
     let payload_type = match sender.get_parameters().await {
         Ok(params) => match params.rtp_parameters.codecs.first() {
             Some(codec) => codec.payload_type,

@@ -205,7 +205,9 @@ impl Session {
     pub async fn connected(&self) -> bool {
         let mut rx = self.state.subscribe();
         matches!(
-            rx.wait_for(|s| matches!(s, SessionState::Connected | SessionState::Closed)).await.map(|s| *s),
+            rx.wait_for(|s| matches!(s, SessionState::Connected | SessionState::Closed))
+                .await
+                .map(|s| *s),
             Ok(SessionState::Connected)
         )
     }
@@ -223,7 +225,13 @@ impl Session {
     }
 
     /// Queues handler audio (row-major `shape`, values in `[-1, 1]`) for sending.
-    pub fn send_audio(&self, rate: u32, shape: &[usize], data: &mut [f32], layout: Option<&str>) -> Result<(), EngineError> {
+    pub fn send_audio(
+        &self,
+        rate: u32,
+        shape: &[usize],
+        data: &mut [f32],
+        layout: Option<&str>,
+    ) -> Result<(), EngineError> {
         let layout = layout.map(Layout::parse).transpose()?;
         sanitize(data);
         let (channels, samples) = interleave(shape, data, layout)?;
@@ -298,7 +306,12 @@ impl Session {
             Some(t) => Some(t),
             None => pc.sctp().await.map(|s| s.transport()),
         }?;
-        let pair = transport.ice_transport().get_selected_candidate_pair().await.ok().flatten()?;
+        let pair = transport
+            .ice_transport()
+            .get_selected_candidate_pair()
+            .await
+            .ok()
+            .flatten()?;
         let name = |t: RTCIceCandidateType| match t {
             RTCIceCandidateType::Host => "host",
             RTCIceCandidateType::Srflx => "srflx",
@@ -316,7 +329,10 @@ impl Session {
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session").field("webrtc_id", &self.webrtc_id).field("state", &self.state()).finish()
+        f.debug_struct("Session")
+            .field("webrtc_id", &self.webrtc_id)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,6 +1,6 @@
 //! Sample-format and shape conversions between handler arrays and engine audio.
 //!
-//! Handlers written for gradio_webrtc/fastrtc return audio in many shapes: `(1, N)` int16 (the
+//! Handlers written for `gradio_webrtc`/`fastrtc` return audio in many shapes: `(1, N)` int16 (the
 //! documented one), `(N,)`, `(2, N)` planar stereo, `(1, 2N)` packed stereo with an explicit
 //! `"stereo"` layout, `(N, 2)` as soundfile reads it, int16 or float. [`interleave`] accepts all of
 //! them and rejects only what is ambiguous, with a message that names the shape it got.
@@ -22,7 +22,9 @@ impl Layout {
         match s {
             "mono" => Ok(Layout::Mono),
             "stereo" => Ok(Layout::Stereo),
-            other => Err(Error::BadAudio(format!("layout must be \"mono\" or \"stereo\", got {other:?}"))),
+            other => Err(Error::BadAudio(format!(
+                "layout must be \"mono\" or \"stereo\", got {other:?}"
+            ))),
         }
     }
 
@@ -61,8 +63,7 @@ pub fn interleave(shape: &[usize], data: &[f32], layout: Option<Layout>) -> Resu
         }
     };
     let (channels, samples) = match *shape {
-        [_] => packed(data)?,
-        [1, _] => packed(data)?,
+        [_] | [1, _] => packed(data)?,
         [2, n] if n != 2 => {
             let (l, r) = data.split_at(n);
             (2, l.iter().zip(r).flat_map(|(a, b)| [*a, *b]).collect())
@@ -85,7 +86,13 @@ pub fn i16_to_f32(x: &[i16]) -> Vec<f32> {
 
 /// `f32` to int16 with rounding and clipping; NaN becomes silence.
 pub fn f32_to_i16_into(x: &[f32], out: &mut Vec<i16>) {
-    out.extend(x.iter().map(|s| if s.is_nan() { 0 } else { (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16 }));
+    out.extend(x.iter().map(|s| {
+        if s.is_nan() {
+            0
+        } else {
+            (s * 32768.0).round().clamp(-32768.0, 32767.0) as i16
+        }
+    }));
 }
 
 /// Clamps floats into `[-1, 1]` and replaces NaN/inf by silence, in place.
@@ -121,17 +128,22 @@ pub fn to_channels(samples: &[f32], from: usize, to: usize) -> Vec<f32> {
 #[must_use]
 pub fn tone(hz: f32, rate: u32, len: usize, amplitude: f32) -> Vec<f32> {
     let w = 2.0 * std::f64::consts::PI * f64::from(hz) / f64::from(rate);
-    (0..len).map(|i| (amplitude as f64 * (w * i as f64).sin()) as f32).collect()
+    (0..len)
+        .map(|i| (f64::from(amplitude) * (w * i as f64).sin()) as f32)
+        .collect()
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are the point of these tests
 mod test {
     use super::*;
+
+    type Case<'a> = (&'a [usize], Option<Layout>, Result<(usize, Vec<f32>), ()>);
 
     #[test]
     fn shapes() {
         let d = [1.0, 2.0, 3.0, 4.0];
-        let cases: &[(&[usize], Option<Layout>, Result<(usize, Vec<f32>), ()>)] = &[
+        let cases: &[Case] = &[
             (&[4], None, Ok((1, vec![1.0, 2.0, 3.0, 4.0]))),
             (&[1, 4], None, Ok((1, vec![1.0, 2.0, 3.0, 4.0]))),
             (&[1, 4], Some(Layout::Stereo), Ok((2, vec![1.0, 2.0, 3.0, 4.0]))),
@@ -148,7 +160,10 @@ mod test {
             assert_eq!(&got, expected, "shape {shape:?} layout {layout:?}");
         }
         let planar = [1.0, 2.0, 3.0, 10.0, 20.0, 30.0];
-        assert_eq!(interleave(&[2, 3], &planar, None).unwrap(), (2, vec![1.0, 10.0, 2.0, 20.0, 3.0, 30.0]));
+        assert_eq!(
+            interleave(&[2, 3], &planar, None).unwrap(),
+            (2, vec![1.0, 10.0, 2.0, 20.0, 3.0, 30.0])
+        );
         assert!(interleave(&[1, 3], &planar[..3], Some(Layout::Stereo)).is_err());
         let err = interleave(&[3, 3], &[0.0; 9], None).unwrap_err().to_string();
         assert!(err.contains("[3, 3]"), "{err}");

@@ -12,7 +12,12 @@ impl Framer {
     /// A framer producing frames of `frame_len` samples per channel for `channels` channels.
     #[must_use]
     pub fn new(frame_len: usize, channels: usize) -> Self {
-        Self { frame_len, channels, buf: Vec::new(), start: 0 }
+        Self {
+            frame_len,
+            channels,
+            buf: Vec::new(),
+            start: 0,
+        }
     }
 
     /// Samples per channel in each frame.
@@ -76,6 +81,7 @@ impl Framer {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are the point of these tests
 mod test {
     use super::*;
 

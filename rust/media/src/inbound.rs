@@ -77,18 +77,19 @@ impl InboundAudio {
             }
         }
         self.last_seq = Some(seq);
-        match self.decoder.decode(payload) {
-            Ok(samples) => self.scratch.extend_from_slice(samples),
-            Err(_) => {
-                self.corrupt += 1;
-                if let Ok(samples) = self.decoder.conceal(WIRE_FRAME) {
-                    self.scratch.extend_from_slice(samples);
-                }
+        if let Ok(samples) = self.decoder.decode(payload) {
+            self.scratch.extend_from_slice(samples);
+        } else {
+            self.corrupt += 1;
+            if let Ok(samples) = self.decoder.conceal(WIRE_FRAME) {
+                self.scratch.extend_from_slice(samples);
             }
         }
         let mut resampled = Vec::with_capacity(self.scratch.len());
         // Rates were validated at construction; processing cannot fail afterwards.
-        self.resampler.process(&self.scratch, &mut resampled).expect("resampler rates are valid");
+        self.resampler
+            .process(&self.scratch, &mut resampled)
+            .expect("resampler rates are valid");
         self.framer.push(&resampled);
         let mut frames = Vec::new();
         while let Some(frame) = self.framer.pop() {
@@ -109,18 +110,28 @@ mod test {
     fn packets(n: usize) -> Vec<Vec<u8>> {
         let mut enc = OpusEncoder::new(1, 48_000).unwrap();
         let signal = tone(440.0, WIRE_RATE, WIRE_FRAME * n, 0.5);
-        signal.chunks(WIRE_FRAME).map(|f| enc.encode(f).unwrap().to_vec()).collect()
+        signal
+            .chunks(WIRE_FRAME)
+            .map(|f| enc.encode(f).unwrap().to_vec())
+            .collect()
     }
 
     #[test]
     fn frames_are_20ms_at_the_requested_rate() {
         for (rate, len) in [(48_000, 960), (24_000, 480), (16_000, 320)] {
             let mut inbound = InboundAudio::new(rate, 1).unwrap();
-            let frames: Vec<_> =
-                packets(50).iter().enumerate().flat_map(|(i, p)| inbound.push(i as u16, p)).collect();
+            let frames: Vec<_> = packets(50)
+                .iter()
+                .enumerate()
+                .flat_map(|(i, p)| inbound.push(i as u16, p))
+                .collect();
             assert!(frames.iter().all(|f| f.len() == len), "rate {rate}");
             // One second in; the resampler may hold back part of one frame.
-            assert!(frames.len() >= 49 && frames.len() <= 50, "rate {rate}: {}", frames.len());
+            assert!(
+                frames.len() >= 49 && frames.len() <= 50,
+                "rate {rate}: {}",
+                frames.len()
+            );
         }
     }
 

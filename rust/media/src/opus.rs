@@ -31,7 +31,11 @@ impl OpusDecoder {
     pub fn new(channels: usize) -> Result<Self, Error> {
         let inner = ::opus::Decoder::new(WIRE_RATE, self::channels(channels)?)?;
         // 120 ms is the longest Opus packet (RFC 6716 §3.2.5).
-        Ok(Self { inner, channels, buf: vec![0.0; WIRE_FRAME * 6 * channels] })
+        Ok(Self {
+            inner,
+            channels,
+            buf: vec![0.0; WIRE_FRAME * 6 * channels],
+        })
     }
 
     /// Output channel count.
@@ -71,7 +75,11 @@ impl OpusEncoder {
         inner.set_bitrate(::opus::Bitrate::Bits(bitrate))?;
         inner.set_inband_fec(true)?;
         inner.set_packet_loss_perc(5)?;
-        Ok(Self { inner, channels, out: vec![0; MAX_PACKET] })
+        Ok(Self {
+            inner,
+            channels,
+            out: vec![0; MAX_PACKET],
+        })
     }
 
     /// Channel count this encoder was built for.

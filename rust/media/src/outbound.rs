@@ -69,12 +69,17 @@ impl OutboundAudio {
     /// Queues interleaved `samples` with `channels` (1 or 2) at `rate` Hz.
     pub fn push(&mut self, rate: u32, channels: usize, samples: &[f32]) -> Result<(), Error> {
         if !(1..=2).contains(&channels) {
-            return Err(Error::BadAudio(format!("audio must have 1 or 2 channels, got {channels}")));
+            return Err(Error::BadAudio(format!(
+                "audio must have 1 or 2 channels, got {channels}"
+            )));
         }
         if !(1000..=384_000).contains(&rate) {
             return Err(Error::BadAudio(format!("sample rate {rate} is out of range")));
         }
-        let same = self.resampler.as_ref().is_some_and(|r| r.from_rate() == rate && r.channels() == channels);
+        let same = self
+            .resampler
+            .as_ref()
+            .is_some_and(|r| r.from_rate() == rate && r.channels() == channels);
         if !same {
             self.flush_partial()?;
             self.resampler = Some(Resampler::new(rate, WIRE_RATE, channels)?);
@@ -151,10 +156,16 @@ impl OutboundAudio {
             self.idle_ticks += 1;
             if let Some(encoder) = self.encoder.as_mut() {
                 let zeros = vec![0.0; WIRE_FRAME * encoder.channels()];
-                return Ok(Packet { payload: encoder.encode(&zeros)?.to_vec(), silent: true });
+                return Ok(Packet {
+                    payload: encoder.encode(&zeros)?.to_vec(),
+                    silent: true,
+                });
             }
         }
-        Ok(Packet { payload: SILENCE_PACKET.to_vec(), silent: true })
+        Ok(Packet {
+            payload: SILENCE_PACKET.to_vec(),
+            silent: true,
+        })
     }
 
     fn encoder_for(&mut self, channels: usize) -> Result<&mut OpusEncoder, Error> {
@@ -166,6 +177,7 @@ impl OutboundAudio {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_cmp)] // exact values are the point of these tests
 mod test {
     use super::*;
     use crate::convert::tone;
@@ -176,7 +188,11 @@ mod test {
         let mut out = OutboundAudio::new(64_000);
         // One second at 24 kHz pushed at once: 50 frames queued, nothing sent yet.
         out.push(24_000, 1, &tone(440.0, 24_000, 24_000, 0.5)).unwrap();
-        assert!((out.buffered_seconds() - 1.0).abs() < 0.03, "{}", out.buffered_seconds());
+        assert!(
+            (out.buffered_seconds() - 1.0).abs() < 0.03,
+            "{}",
+            out.buffered_seconds()
+        );
         let mut dec = OpusDecoder::new(1).unwrap();
         let mut audio = Vec::new();
         for _ in 0..60 {
@@ -185,14 +201,23 @@ mod test {
         }
         assert_eq!(out.frames_sent, 50);
         assert_eq!(out.buffered_seconds(), 0.0);
-        let loud = audio.chunks(WIRE_FRAME).filter(|f| f.iter().any(|s| s.abs() > 0.1)).count();
+        let loud = audio
+            .chunks(WIRE_FRAME)
+            .filter(|f| f.iter().any(|s| s.abs() > 0.1))
+            .count();
         assert!((49..=51).contains(&loud), "{loud}");
     }
 
     #[test]
     fn idle_sends_silence_and_partial_frames_are_flushed() {
         let mut out = OutboundAudio::new(32_000);
-        assert_eq!(out.next_packet().unwrap(), Packet { payload: SILENCE_PACKET.to_vec(), silent: true });
+        assert_eq!(
+            out.next_packet().unwrap(),
+            Packet {
+                payload: SILENCE_PACKET.to_vec(),
+                silent: true
+            }
+        );
         // 10 ms of audio: not a whole frame; after the grace ticks it goes out padded.
         out.push(48_000, 1, &[0.5; 480]).unwrap();
         assert!(out.next_packet().unwrap().silent);
@@ -221,7 +246,7 @@ mod test {
         assert!(frames >= 3, "{frames}");
         assert!(out.push(48_000, 3, &[0.0; 3]).is_err());
         assert!(out.push(10, 1, &[0.0; 3]).is_err());
-        out.push(48_000, 1, &[0.1; 4800]).unwrap();
+        out.push(48_000, 1, &vec![0.1; 4800]).unwrap();
         out.clear();
         assert_eq!(out.buffered_seconds(), 0.0);
     }

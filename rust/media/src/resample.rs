@@ -26,7 +26,9 @@ impl Resampler {
     /// A resampler from `from` Hz to `to` Hz for `channels` interleaved channels.
     pub fn new(from: u32, to: u32, channels: usize) -> Result<Self, Error> {
         if from == 0 || to == 0 || channels == 0 {
-            return Err(Error::Resample(format!("invalid rates {from} -> {to} with {channels} channels")));
+            return Err(Error::Resample(format!(
+                "invalid rates {from} -> {to} with {channels} channels"
+            )));
         }
         let inner = if from == to {
             None
@@ -38,7 +40,14 @@ impl Resampler {
                     .map_err(|e| Error::Resample(e.to_string()))?,
             )
         };
-        Ok(Self { from, to, channels, inner, pending: Vec::new(), scratch: Vec::new() })
+        Ok(Self {
+            from,
+            to,
+            channels,
+            inner,
+            pending: Vec::new(),
+            scratch: Vec::new(),
+        })
     }
 
     /// Input rate in Hz.
@@ -86,8 +95,9 @@ impl Resampler {
                 .map_err(|e| Error::Resample(e.to_string()))?;
             let mut dst = InterleavedSlice::new_mut(&mut self.scratch, ch, frames_out)
                 .map_err(|e| Error::Resample(e.to_string()))?;
-            let (read, written) =
-                inner.process_into_buffer(&src, &mut dst, None).map_err(|e| Error::Resample(e.to_string()))?;
+            let (read, written) = inner
+                .process_into_buffer(&src, &mut dst, None)
+                .map_err(|e| Error::Resample(e.to_string()))?;
             used += read * ch;
             out.extend_from_slice(&self.scratch[..written * ch]);
         }
@@ -99,7 +109,9 @@ impl Resampler {
     ///
     /// Used when a stream pauses: the tail of the last utterance must not wait for the next one.
     pub fn flush(&mut self, out: &mut Vec<f32>) -> Result<(), Error> {
-        let Some(inner) = self.inner.as_ref() else { return Ok(()) };
+        let Some(inner) = self.inner.as_ref() else {
+            return Ok(());
+        };
         let buffered = self.pending.len() / self.channels;
         if buffered == 0 {
             return Ok(());
@@ -110,7 +122,7 @@ impl Resampler {
         let expected = ((buffered as u64 * u64::from(self.to)) / u64::from(self.from)) as usize * self.channels;
         let mut tmp = Vec::new();
         self.process(&vec![0.0; pad * self.channels], &mut tmp)?;
-        tmp.truncate(expected.max(0));
+        tmp.truncate(expected);
         out.extend_from_slice(&tmp);
         if let Some(inner) = self.inner.as_mut() {
             inner.reset();

@@ -16,7 +16,12 @@ static LIVE: Mutex<Vec<(usize, Engine)>> = Mutex::new(Vec::new());
 static NEXT_KEY: AtomicUsize = AtomicUsize::new(0);
 
 pub(crate) fn close_all() {
-    let engines: Vec<Engine> = LIVE.lock().expect("engine list poisoned").iter().map(|(_, e)| e.clone()).collect();
+    let engines: Vec<Engine> = LIVE
+        .lock()
+        .expect("engine list poisoned")
+        .iter()
+        .map(|(_, e)| e.clone())
+        .collect();
     for e in engines {
         e.close();
     }
@@ -51,14 +56,19 @@ impl PyEngine {
         let ice = ice_from_py(ice_servers)?.unwrap_or_default();
         let mut options = EngineOptions::default();
         if let Some(addrs) = bind_addresses {
-            options.bind_addresses = addrs.into_iter().map(|a| if a.contains(':') { a } else { format!("{a}:0") }).collect();
+            options.bind_addresses = addrs
+                .into_iter()
+                .map(|a| if a.contains(':') { a } else { format!("{a}:0") })
+                .collect();
         }
         if let Some((disconnected, failed, keepalive)) = ice_timeouts {
             let secs = |v: f64, name: &str| {
                 if v.is_finite() && v > 0.0 {
                     Ok(Duration::from_secs_f64(v))
                 } else {
-                    Err(PyValueError::new_err(format!("{name} must be a positive number of seconds")))
+                    Err(PyValueError::new_err(format!(
+                        "{name} must be a positive number of seconds"
+                    )))
                 }
             };
             options.ice_disconnected_timeout = secs(disconnected, "the disconnected timeout")?;
@@ -96,7 +106,9 @@ impl PyEngine {
             input_channels,
             time_limit: match time_limit {
                 Some(t) if !(t.is_finite() && t > 0.0) => {
-                    return Err(PyValueError::new_err(format!("time_limit must be a positive number, got {t}")))
+                    return Err(PyValueError::new_err(format!(
+                        "time_limit must be a positive number, got {t}"
+                    )))
                 }
                 Some(t) => Some(Duration::from_secs_f64(t)),
                 None => None,
@@ -105,7 +117,10 @@ impl PyEngine {
         };
         let engine = self.engine.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let session = engine.accept_offer(&sdp, &r#type, &webrtc_id, options).await.map_err(to_py_err)?;
+            let session = engine
+                .accept_offer(&sdp, &r#type, &webrtc_id, options)
+                .await
+                .map_err(to_py_err)?;
             Ok(PySession::new(session))
         })
     }

@@ -16,12 +16,18 @@ pub(crate) fn handle() -> Handle {
 ///
 /// Raises `TimeoutError` after `timeout` seconds. Must not be called from a runtime thread (the
 /// Python layer calls it from worker threads only).
-pub(crate) fn block_on<T: Send>(py: Python<'_>, timeout: Option<f64>, fut: impl Future<Output = T> + Send) -> PyResult<T> {
+pub(crate) fn block_on<T: Send>(
+    py: Python<'_>,
+    timeout: Option<f64>,
+    fut: impl Future<Output = T> + Send,
+) -> PyResult<T> {
     let handle = handle();
     let result = py.detach(|| {
         handle.block_on(async move {
             match timeout {
-                Some(t) => tokio::time::timeout(Duration::from_secs_f64(t.max(0.0)), fut).await.ok(),
+                Some(t) => tokio::time::timeout(Duration::from_secs_f64(t.max(0.0)), fut)
+                    .await
+                    .ok(),
                 None => Some(fut.await),
             }
         })

@@ -52,7 +52,11 @@ impl PySession {
     }
 
     #[pyo3(signature = (timeout=None))]
-    fn recv_audio<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Option<Bound<'py, pyo3::types::PyTuple>>> {
+    fn recv_audio<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Bound<'py, pyo3::types::PyTuple>>> {
         let session = self.inner.clone();
         match runtime::block_on(py, timeout, async move { session.next_audio().await })? {
             Some(frame) => Ok(Some(frame_to_py(py, frame)?)),
@@ -72,10 +76,17 @@ impl PySession {
     }
 
     #[pyo3(signature = (sample_rate, audio, layout=None))]
-    fn send_audio(&self, py: Python<'_>, sample_rate: u32, audio: &Bound<'_, PyAny>, layout: Option<&str>) -> PyResult<()> {
+    fn send_audio(
+        &self,
+        py: Python<'_>,
+        sample_rate: u32,
+        audio: &Bound<'_, PyAny>,
+        layout: Option<&str>,
+    ) -> PyResult<()> {
         let (shape, mut data) = audio_from_py(audio)?;
         let session = self.inner.clone();
-        py.detach(|| session.send_audio(sample_rate, &shape, &mut data, layout)).map_err(to_py_err)
+        py.detach(|| session.send_audio(sample_rate, &shape, &mut data, layout))
+            .map_err(to_py_err)
     }
 
     fn output_buffered(&self) -> f64 {
@@ -132,17 +143,12 @@ impl PySession {
         d.set_item("underruns", s.underruns.load(Ordering::Relaxed))?;
         d.set_item("packets_lost", s.packets_lost.load(Ordering::Relaxed))?;
         let session = self.inner.clone();
-        let pair = runtime::block_on(py, Some(1.0), async move { session.selected_candidate_types().await }).ok().flatten();
-        match pair {
-            Some((local, remote)) => {
-                d.set_item("local_candidate_type", local)?;
-                d.set_item("remote_candidate_type", remote)?;
-            }
-            None => {
-                d.set_item("local_candidate_type", py.None())?;
-                d.set_item("remote_candidate_type", py.None())?;
-            }
-        }
+        let pair = runtime::block_on(py, Some(1.0), async move { session.selected_candidate_types().await })
+            .ok()
+            .flatten();
+        let (local, remote) = pair.unzip();
+        d.set_item("local_candidate_type", local)?;
+        d.set_item("remote_candidate_type", remote)?;
         Ok(d)
     }
 

@@ -1,6 +1,6 @@
 //! A webrtc-rs offerer playing the browser: an Opus track, a `text` data channel, recorders.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::large_futures)]
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -84,7 +84,6 @@ fn opus() -> RTCRtpCodecParameters {
             rtcp_feedback: vec![],
         },
         payload_type: 109, // not the engine's 111: the answer must follow the offer's numbering
-        ..Default::default()
     }
 }
 
@@ -96,7 +95,10 @@ impl Offerer {
         let registry = register_default_interceptors(Registry::new(), &mut media).unwrap();
         let (gathered, mut gathered_rx) = watch::channel(false);
         let received = Arc::new(Mutex::new(Received::default()));
-        let events = Arc::new(Events { gathered, received: received.clone() });
+        let events = Arc::new(Events {
+            gathered,
+            received: received.clone(),
+        });
         let settings = webrtc::peer_connection::SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
             .build();
@@ -117,7 +119,10 @@ impl Offerer {
             "mic".into(),
             RtpCodecKind::Audio,
             vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters { ssrc: Some(SSRC), ..Default::default() },
+                rtp_coding_parameters: RTCRtpCodingParameters {
+                    ssrc: Some(SSRC),
+                    ..Default::default()
+                },
                 codec: opus().rtp_codec,
                 ..Default::default()
             }],
@@ -129,7 +134,11 @@ impl Offerer {
         tokio::spawn(async move {
             while let Some(event) = reader.poll().await {
                 if let DataChannelEvent::OnMessage(m) = event {
-                    messages.lock().unwrap().messages.push(String::from_utf8_lossy(&m.data).into_owned());
+                    messages
+                        .lock()
+                        .unwrap()
+                        .messages
+                        .push(String::from_utf8_lossy(&m.data).into_owned());
                 }
             }
         });
@@ -137,11 +146,23 @@ impl Offerer {
         pc.set_local_description(offer).await.unwrap();
         let _ = tokio::time::timeout(Duration::from_secs(5), gathered_rx.wait_for(|d| *d)).await;
         let sdp = pc.local_description().await.unwrap().sdp;
-        (Self { pc, track, sender, channel, received }, sdp)
+        (
+            Self {
+                pc,
+                track,
+                sender,
+                channel,
+                received,
+            },
+            sdp,
+        )
     }
 
     pub async fn apply_answer(&self, sdp: &str) {
-        self.pc.set_remote_description(RTCSessionDescription::answer(sdp.to_string()).unwrap()).await.unwrap();
+        self.pc
+            .set_remote_description(RTCSessionDescription::answer(sdp.to_string()).unwrap())
+            .await
+            .unwrap();
     }
 
     /// Sends `seconds` of a tone as 20 ms Opus packets, paced in real time.
