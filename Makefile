@@ -5,11 +5,18 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+# A second environment with Gradio 6: the component ships one frontend bundle per Gradio major and
+# the tests run the browser checks on both.
+VENV6 ?= .venv6
+PY6 := $(VENV6)/bin/python
+GRADIO5 := gradio>=5.46,<6
+GRADIO6 := gradio>=6,<7
+TEST_DEPS := numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" psutil playwright
 # Build artifacts persist outside fresh clones (CI clones anew each run).
 export CARGO_TARGET_DIR ?= $(abspath target)
 APT_PACKAGES := cmake pkg-config libvpx-dev nasm coturn chromium
 
-.PHONY: help system-deps install build-dev build-prod setup demo test-rust test-python test lint-rust lint-python lint bench clean
+.PHONY: help system-deps install build-dev frontend build-prod setup demo test-rust test-python test lint-rust lint-python lint bench clean
 help:  ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/  \1\t\2/' | expand -t 16
 
@@ -23,26 +30,38 @@ system-deps:  ## install the Debian packages the build and tests need (apt, need
 $(PY):
 	python3 -m venv $(VENV)
 
-install: $(PY)  ## create the virtualenv with the build, test and bench tools
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "maturin>=1.9,<2" numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" psutil playwright ruff mypy
+$(PY6):
+	python3 -m venv $(VENV6)
 
-build-dev: install  ## compile the extension (release profile) into the virtualenv
+install: $(PY) $(PY6)  ## create the virtualenvs (Gradio 5 and Gradio 6) with the build, test and bench tools
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "maturin>=1.9,<2" "$(GRADIO5)" $(TEST_DEPS) ruff mypy
+	$(VENV6)/bin/pip install -q --upgrade pip
+	$(VENV6)/bin/pip install -q "$(GRADIO6)" $(TEST_DEPS)
+
+build-dev: install  ## compile the extension (release profile) into both virtualenvs
 	rm -f gradio_webrtc/*.so
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release
+	VIRTUAL_ENV=$(abspath $(VENV6)) $(VENV)/bin/maturin develop --release
+
+frontend: build-dev  ## build the component's frontend bundles (Gradio 5 and Gradio 6) into gradio_webrtc/templates
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	cd frontend5 && npm ci --no-audit --no-fund --loglevel=error
+	scripts/build_frontend.sh 5 $(PY)
+	scripts/build_frontend.sh 6 $(PY6)
 
 build-prod:  ## build a release wheel into dist/
 	$(VENV)/bin/maturin build --release --out dist
 
-setup: system-deps build-dev  ## everything needed to run the demo and the tests
+setup: system-deps build-dev frontend  ## everything needed to run the demo and the tests
 
-demo: setup  ## start the echo demo (open the printed URL, allow the microphone)
-	$(PY) demo/echo/app.py
+demo: setup  ## start the main demo (open the printed URL, press Record, allow the microphone)
+	$(PY) demo/app.py
 
 test-rust:  ## cargo tests of rust/media and rust/engine
 	cargo test --release --workspace --exclude gradio-webrtc-python
 
-test-python: build-dev  ## pytest: engine + handlers against an aiortc peer, TURN through coturn
+test-python: frontend  ## pytest: aiortc peers, coturn relay, Chromium pages on Gradio 5 and 6
 	$(PY) -m pytest tests
 
 test: system-deps test-rust test-python  ## every test
@@ -62,4 +81,4 @@ bench: build-dev  ## audio echo benchmark (K concurrent aiortc clients)
 	$(PY) bench/audio_echo.py
 
 clean:  ## remove build outputs
-	rm -rf target dist gradio_webrtc/*.so
+	rm -rf target dist gradio_webrtc/*.so gradio_webrtc/templates frontend/node_modules frontend5/node_modules

@@ -23,6 +23,7 @@ from .utils import (
     audio_to_float32,
     audio_to_int16,
 )
+from .webrtc import WebRTC
 
 __version__ = _engine.__version__
 
@@ -39,6 +40,7 @@ __all__ = [
     "StreamHandlerBase",
     "VideoEmitType",
     "Warning",
+    "WebRTC",
     "WebRTCError",
     "__version__",
     "aggregate_bytes_to_16bit",

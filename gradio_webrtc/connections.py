@@ -18,8 +18,6 @@ from .session_runner import SessionRunner
 from .stream_handler import StreamHandlerBase
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from ._engine import Session
     from .outputs import AdditionalOutputs
 
@@ -88,7 +86,9 @@ class Connections:
         self.time_limit = time_limit
         self.engine = engine if engine is not None else Engine(ice_servers=ice_servers)
         self.connections: dict[str, Connection] = {}
-        self.on_change: Callable[[str], None] | None = None
+        # The server's event loop, learnt from the first offer: `set_input` arrives from Gradio's
+        # worker threads and must start runners there.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
         return len(self.connections)
@@ -102,6 +102,7 @@ class Connections:
             return failed("invalid_offer", message="the offer has no webrtc_id")
         if not isinstance(sdp, str) or not isinstance(kind, str):
             return failed("invalid_offer", message="the offer needs string fields sdp and type")
+        self._loop = asyncio.get_running_loop()
         if webrtc_id in self.connections:
             return failed("connection_already_exists")
         if self.concurrency_limit is not None and len(self.connections) >= self.concurrency_limit:
@@ -139,8 +140,16 @@ class Connections:
             logger.info("session %s ended: %s", webrtc_id, reason)
             self.connections.pop(webrtc_id, None)
 
-        connection.runner = SessionRunner(connection.session, handler, asyncio.get_running_loop(), on_outputs, on_end)
-        connection.runner.start()
+        assert self._loop is not None, "runners start after an offer"
+        connection.runner = SessionRunner(connection.session, handler, self._loop, on_outputs, on_end)
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            connection.runner.start()
+        else:
+            self._loop.call_soon_threadsafe(connection.runner.start)
 
     def set_input(self, webrtc_id: str, *args: Any) -> None:
         """Stores the latest extra-input values for a connection (the `tick`/`change` path).

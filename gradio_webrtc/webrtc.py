@@ -82,8 +82,10 @@ class WebRTC(Component):
     """
 
     EVENTS = ["tick", "state_change"]
+    # One prebuilt bundle per Gradio major: Gradio 5 runs Svelte 4 components on its own Svelte,
+    # Gradio 6 loads Svelte 5 components that bring their runtime. Both mount frontend/shared/.
     TEMPLATE_DIR = f"./templates/gradio{GRADIO_MAJOR}/"
-    FRONTEND_DIR = "../frontend/"
+    FRONTEND_DIR = "../frontend/" if GRADIO_MAJOR >= 6 else "../frontend5/"
 
     def __init__(
         self,

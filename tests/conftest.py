@@ -103,3 +103,78 @@ def no_leaks() -> Iterator[None]:
             break
         time.sleep(0.05)
     assert not extra, f"threads left running: {[t.name for t in extra]}"
+
+
+ROOT = __import__("pathlib").Path(__file__).parent.parent
+#: Interpreter per Gradio major: the main venv has Gradio 5, .venv6 Gradio 6 (see the Makefile).
+GRADIO_PYTHONS = {"gradio5": ROOT / ".venv" / "bin" / "python", "gradio6": ROOT / ".venv6" / "bin" / "python"}
+
+
+class GradioApp:
+    """A running test app: its URL and its config (component ids, dependencies)."""
+
+    def __init__(self, major: str, url: str, config: dict[str, Any]) -> None:
+        self.major, self.url, self.config = major, url, config
+
+    def component_id(self, elem_id: str) -> int:
+        for c in self.config["components"]:
+            if c.get("props", {}).get("elem_id") == elem_id:
+                return int(c["id"])
+        raise KeyError(elem_id)
+
+    def fn_index(self, component: int, event: str) -> int:
+        for i, dep in enumerate(self.config["dependencies"]):
+            if [component, event] in [list(t) for t in dep["targets"]]:
+                return int(dep.get("id", i))
+        raise KeyError((component, event))
+
+
+@pytest.fixture(scope="session", params=sorted(GRADIO_PYTHONS))
+def gradio_app(request: pytest.FixtureRequest) -> Iterator[GradioApp]:
+    """tests/apps/component_app.py served by Gradio 5 and by Gradio 6 (each test runs on both)."""
+    import json
+    import urllib.request
+
+    python = GRADIO_PYTHONS[request.param]
+    if not python.exists():
+        pytest.fail(f"{python} is missing: run `make build-dev` (it creates both virtualenvs)")
+    port = _free_tcp_port()
+    proc = subprocess.Popen(
+        [str(python), str(ROOT / "tests" / "apps" / "component_app.py"), str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**__import__("os").environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "Running on local URL" in line:
+            break
+    else:
+        pytest.fail("the test app did not start:\n" + "".join(lines))
+    log = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)  # type: ignore[arg-type]
+    log.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/config", timeout=10) as r:
+                config = json.loads(r.read())
+            break
+        except OSError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail("the test app did not serve its config:\n" + "".join(lines))
+            time.sleep(0.2)
+    yield GradioApp(request.param, url, config)
+    proc.terminate()
+    proc.wait(10)
+    log.join(5)
+    proc.stdout.close()
+
+
+def _free_tcp_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

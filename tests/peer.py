@@ -85,6 +85,7 @@ class Client:
     track: ArrayAudioTrack | None
     recording: Recording
     messages: list[str]
+    webrtc_id: str = ""
     tasks: list[asyncio.Task[Any]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -149,7 +150,7 @@ async def connect(
     elif receive:
         pc.addTransceiver("audio", direction="recvonly")
     recording = Recording()
-    client = Client(pc, channel, track, recording, messages)
+    client = Client(pc, channel, track, recording, messages, webrtc_id=webrtc_id)
 
     @pc.on("track")
     def on_track(remote: MediaStreamTrack) -> None:

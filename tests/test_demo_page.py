@@ -22,7 +22,7 @@ def free_port() -> int:
 def test_echo_demo_plays_back_the_microphone(tmp_path):
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, str(ROOT / "demo" / "echo" / "app.py"), "--port", str(port)],
+        [sys.executable, str(ROOT / "demo" / "custom_client" / "app.py"), "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -3,7 +3,7 @@
 Runs on the standard library only (an HTTP server for the page and the `/offer` endpoint), so it
 works before any Gradio app exists. Open the printed URL and press Start.
 
-    python demo/echo/app.py [--port 7860] [--host 127.0.0.1]
+    python demo/custom_client/app.py [--port 7860] [--host 127.0.0.1]
 """
 
 from __future__ import annotations

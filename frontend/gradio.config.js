@@ -1,0 +1,1 @@
+export default { plugins: [], svelte: { preprocess: [] }, build: { target: "modules" } };

@@ -1,0 +1,182 @@
+/**
+ * A typed WebRTC client for one stream: builds the peer connection, posts the offer through the
+ * component's `offer` server function (non-trickle: the offer carries every candidate), and reports
+ * state, remote media and side-channel messages through callbacks.
+ */
+
+import {
+	type Modality,
+	type Mode,
+	type OfferRequest,
+	type OfferResponse,
+	type ServerMessage,
+	describe_failure,
+	new_webrtc_id,
+	parse_message,
+} from "./protocol";
+
+export type ConnectionState = "idle" | "connecting" | "connected" | "closed" | "failed";
+
+export interface ClientOptions {
+	mode: Mode;
+	modality: Modality;
+	rtc_configuration: RTCConfiguration | null;
+	rtp_params: Record<string, unknown>;
+	offer: (body: OfferRequest) => Promise<OfferResponse>;
+	on_state: (state: ConnectionState, detail?: string) => void;
+	on_message: (message: ServerMessage) => void;
+	on_remote_stream: (stream: MediaStream) => void;
+}
+
+/** Longest wait for local ICE gathering before the offer is sent with the candidates found so far. */
+const GATHER_TIMEOUT_MS = 5000;
+
+export class WebRTCClient {
+	private pc: RTCPeerConnection | null = null;
+	private channel: RTCDataChannel | null = null;
+	private state: ConnectionState = "idle";
+	webrtc_id: string | null = null;
+
+	constructor(private readonly options: ClientOptions) {}
+
+	get connection_state(): ConnectionState {
+		return this.state;
+	}
+
+	private set_state(state: ConnectionState, detail?: string): void {
+		if (this.state === state && detail === undefined) return;
+		this.state = state;
+		this.options.on_state(state, detail);
+	}
+
+	/** Connects, sending `local` (if any) and receiving what the mode asks for. Returns the webrtc_id. */
+	async start(local: MediaStream | null): Promise<string> {
+		this.stop(false);
+		const { mode, modality } = this.options;
+		const pc = new RTCPeerConnection(this.options.rtc_configuration ?? undefined);
+		this.pc = pc;
+		this.set_state("connecting");
+		const channel = pc.createDataChannel("text");
+		this.channel = channel;
+		channel.onmessage = (event: MessageEvent) => {
+			if (typeof event.data === "string") this.options.on_message(parse_message(event.data));
+		};
+		channel.onclose = () => {
+			if (this.pc === pc && this.state === "connected") this.set_state("closed");
+		};
+		pc.ontrack = (event: RTCTrackEvent) => {
+			this.options.on_remote_stream(event.streams[0] ?? new MediaStream([event.track]));
+		};
+		pc.onconnectionstatechange = () => {
+			if (this.pc !== pc) return;
+			switch (pc.connectionState) {
+				case "connected":
+					this.set_state("connected");
+					break;
+				case "failed":
+					this.set_state(
+						"failed",
+						"The connection failed. If the server is remote, it may need a TURN server (rtc_configuration).",
+					);
+					break;
+				case "closed":
+				case "disconnected":
+					this.set_state("closed");
+					break;
+			}
+		};
+		if (mode !== "receive" && local !== null) {
+			for (const track of local.getTracks()) {
+				const sender = pc.addTrack(track, local);
+				if (mode === "send" && track.kind !== "audio") continue;
+				await this.apply_rtp_params(sender);
+			}
+			if (mode === "send") {
+				for (const t of pc.getTransceivers()) t.direction = "sendonly";
+			}
+		} else {
+			const kinds: ("audio" | "video")[] =
+				modality === "audio-video" ? ["audio", "video"] : [modality === "video" ? "video" : "audio"];
+			for (const kind of kinds) pc.addTransceiver(kind, { direction: "recvonly" });
+		}
+		await pc.setLocalDescription(await pc.createOffer());
+		await this.gathered(pc);
+		const local_description = pc.localDescription;
+		if (local_description === null) throw new Error("the browser produced no offer");
+		const webrtc_id = new_webrtc_id();
+		this.webrtc_id = webrtc_id;
+		let response: OfferResponse;
+		try {
+			response = await this.options.offer({ sdp: local_description.sdp, type: local_description.type, webrtc_id });
+		} catch (error) {
+			this.fail(`The connection request failed: ${error instanceof Error ? error.message : String(error)}`);
+			throw error;
+		}
+		const failure = describe_failure(response);
+		if (failure !== null || !("sdp" in response)) {
+			this.fail(failure ?? "The server refused the connection.");
+			throw new Error(failure ?? "refused");
+		}
+		if (this.pc !== pc) throw new Error("stopped while connecting");
+		await pc.setRemoteDescription({ type: "answer", sdp: response.sdp });
+		return webrtc_id;
+	}
+
+	private async apply_rtp_params(sender: RTCRtpSender): Promise<void> {
+		const extra = this.options.rtp_params;
+		if (Object.keys(extra).length === 0) return;
+		const params = sender.getParameters();
+		await sender.setParameters({ ...params, ...extra } as RTCRtpSendParameters);
+	}
+
+	private gathered(pc: RTCPeerConnection): Promise<void> {
+		if (pc.iceGatheringState === "complete") return Promise.resolve();
+		return new Promise((resolve) => {
+			const timer = window.setTimeout(resolve, GATHER_TIMEOUT_MS);
+			pc.addEventListener("icegatheringstatechange", () => {
+				if (pc.iceGatheringState === "complete") {
+					window.clearTimeout(timer);
+					resolve();
+				}
+			});
+		});
+	}
+
+	private fail(detail: string): void {
+		this.set_state("failed", detail);
+		this.teardown();
+	}
+
+	/** Replaces the outgoing track of one kind (device switch) without renegotiating. */
+	async replace_track(track: MediaStreamTrack): Promise<void> {
+		const sender = this.pc?.getSenders().find((s) => s.track?.kind === track.kind);
+		if (sender) await sender.replaceTrack(track);
+	}
+
+	/** Sends text to the server on the data channel, if it is open. */
+	send(text: string): void {
+		if (this.channel?.readyState === "open") this.channel.send(text);
+	}
+
+	/** Closes the connection (the server ends the session when the data channel closes). */
+	stop(report = true): void {
+		const had = this.pc !== null;
+		this.teardown();
+		if (had && report) this.set_state("closed");
+	}
+
+	private teardown(): void {
+		const pc = this.pc;
+		this.pc = null;
+		this.channel = null;
+		if (pc === null) return;
+		for (const t of pc.getTransceivers()) {
+			try {
+				t.stop();
+			} catch {
+				// already stopped
+			}
+		}
+		pc.close();
+	}
+}

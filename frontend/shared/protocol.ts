@@ -1,0 +1,96 @@
+/**
+ * The side channel between the server and this component, as the original gradio_webrtc spoke it
+ * (plain strings `tick`, `change`, `stopword`; JSON `{type: "warning" | "error", message}`) plus the
+ * later `{type, data}` family that fastrtc and this engine also send (`end_stream`, `log`, ...).
+ */
+
+export type Mode = "send-receive" | "receive" | "send";
+export type Modality = "video" | "audio" | "audio-video";
+
+/** What the server said, in one tagged shape. */
+export type ServerMessage =
+	| { kind: "tick" }
+	| { kind: "change" }
+	| { kind: "stopword" }
+	| { kind: "warning"; message: string }
+	| { kind: "error"; message: string }
+	| { kind: "end_stream"; message: string }
+	| { kind: "log"; message: string }
+	| { kind: "other"; raw: string };
+
+/** The body posted to the `offer` server function. */
+export interface OfferRequest {
+	sdp: string;
+	type: string;
+	webrtc_id: string;
+}
+
+/** The server's reply: an answer, or a refusal with a reason. */
+export type OfferResponse =
+	| { sdp: string; type: "answer" }
+	| { status: "failed"; meta: { error: string; message?: string; limit?: number } };
+
+function text_of(value: unknown): string {
+	return typeof value === "string" ? value : value === undefined || value === null ? "" : JSON.stringify(value);
+}
+
+/** Parses one data-channel message. Unknown messages are kept as `other`, never dropped silently. */
+export function parse_message(raw: string): ServerMessage {
+	if (raw === "tick" || raw === "change" || raw === "stopword") {
+		return { kind: raw };
+	}
+	let data: unknown;
+	try {
+		data = JSON.parse(raw);
+	} catch {
+		return { kind: "other", raw };
+	}
+	if (typeof data !== "object" || data === null || !("type" in data)) {
+		return { kind: "other", raw };
+	}
+	const record = data as { type: unknown; message?: unknown; data?: unknown };
+	const message = text_of(record.message ?? record.data);
+	switch (record.type) {
+		case "warning":
+		case "error":
+		case "end_stream":
+		case "log":
+			return { kind: record.type, message };
+		case "send_input":
+			return { kind: "tick" };
+		case "fetch_output":
+			return { kind: "change" };
+		case "stopword":
+			return { kind: "stopword" };
+		default:
+			return { kind: "other", raw };
+	}
+}
+
+/** A sentence for the person using the app, for a refused offer. */
+export function describe_failure(response: OfferResponse | null | undefined): string | null {
+	if (response === null || response === undefined) {
+		return "The server did not answer the connection request.";
+	}
+	if ("sdp" in response) {
+		return null;
+	}
+	const meta = response.meta ?? { error: "unknown" };
+	switch (meta.error) {
+		case "concurrency_limit_reached":
+			return `Too many people are streaming right now (limit ${meta.limit ?? "reached"}). Please try again later.`;
+		case "connection_already_exists":
+			return "This connection is already open.";
+		case "not_ready":
+			return "This stream is not set up on the server (no handler).";
+		case "invalid_offer":
+			return `The server could not accept this connection: ${meta.message ?? "invalid offer"}`;
+		default:
+			return meta.message ?? `The server refused the connection (${meta.error}).`;
+	}
+}
+
+/** A fresh id for a connection, in the original's shape (base-36, ~11 characters). */
+export function new_webrtc_id(): string {
+	return Math.random().toString(36).substring(2);
+}

@@ -1,0 +1,457 @@
+/**
+ * The component's UI, in plain DOM so that the Svelte 4 (Gradio 5) and Svelte 5 (Gradio 6) entry
+ * points both mount the same code. One widget per component instance; it owns one WebRTCClient.
+ *
+ * States shown to the user: idle → asking for devices → connecting → streaming → stopped/failed,
+ * with the reason (time limit, server error, refused offer, ICE failure) written in the widget and
+ * raised as a Gradio toast.
+ */
+
+import { type ConnectionState, WebRTCClient } from "./client";
+import type { Modality, Mode, OfferRequest, OfferResponse, ServerMessage } from "./protocol";
+import { ensure_styles } from "./styles";
+
+export const WEBRTC_VALUE = "__webrtc_value__";
+export const START_STREAM = "start_webrtc_stream";
+
+export interface ButtonLabels {
+	start: string;
+	stop: string;
+	waiting: string;
+}
+
+export interface WidgetProps {
+	mode: Mode;
+	modality: Modality;
+	label: string | null;
+	show_label: boolean;
+	height: number | string | null;
+	width: number | string | null;
+	mirror_webcam: boolean;
+	rtc_configuration: RTCConfiguration | null;
+	track_constraints: Record<string, unknown> | null;
+	time_limit: number | null;
+	rtp_params: Record<string, unknown> | null;
+	icon: string | null;
+	icon_button_color: string | null;
+	pulse_color: string | null;
+	button_labels: ButtonLabels;
+}
+
+export type HostEvent = "tick" | "state_change" | "error" | "warning";
+
+/** What the Svelte wrapper provides: the server function, the value, events, translations. */
+export interface WidgetHost {
+	offer(body: OfferRequest): Promise<OfferResponse>;
+	set_value(value: string): void;
+	dispatch(event: HostEvent, data?: string): void;
+	i18n(key: string, fallback: string): string;
+}
+
+const BARS = 16;
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls: string, parent?: HTMLElement): HTMLElementTagNameMap[K] {
+	const node = document.createElement(tag);
+	node.className = cls;
+	if (parent) parent.appendChild(node);
+	return node;
+}
+
+function css_size(value: number | string | null): string {
+	if (value === null) return "";
+	return typeof value === "number" ? `${value}px` : value;
+}
+
+export class StreamWidget {
+	private readonly root: HTMLDivElement;
+	private readonly stage: HTMLDivElement;
+	private readonly local_video: HTMLVideoElement;
+	private readonly remote_video: HTMLVideoElement;
+	private readonly remote_audio: HTMLAudioElement;
+	private readonly bars: HTMLSpanElement[] = [];
+	private readonly icon_wrap: HTMLDivElement;
+	private readonly pulse: HTMLDivElement;
+	private readonly button: HTMLButtonElement;
+	private readonly devices: HTMLSelectElement;
+	private readonly mute: HTMLButtonElement;
+	private readonly status: HTMLDivElement;
+	private readonly error_box: HTMLDivElement;
+	private readonly countdown: HTMLDivElement;
+	private readonly title: HTMLDivElement;
+	private client: WebRTCClient;
+	private local: MediaStream | null = null;
+	private remote: MediaStream | null = null;
+	private audio_ctx: AudioContext | null = null;
+	private raf = 0;
+	private state: ConnectionState = "idle";
+	private ended_reason: string | null = null;
+
+	constructor(
+		parent: HTMLElement,
+		private props: WidgetProps,
+		private readonly host: WidgetHost,
+	) {
+		ensure_styles();
+		this.root = el("div", "gwr-root", parent);
+		this.root.dataset.testid = "webrtc";
+		this.title = el("div", "gwr-label", this.root);
+		this.stage = el("div", "gwr-stage", this.root);
+		this.local_video = el("video", "gwr-local", this.stage);
+		this.remote_video = el("video", "gwr-remote", this.stage);
+		for (const v of [this.local_video, this.remote_video]) {
+			v.autoplay = true;
+			v.playsInline = true;
+		}
+		this.local_video.muted = true;
+		this.remote_video.muted = props.modality === "video";
+		const bar_box = el("div", "gwr-bars", this.stage);
+		for (let i = 0; i < BARS; i++) this.bars.push(el("span", "gwr-bar", bar_box));
+		this.icon_wrap = el("div", "gwr-icon-wrap", this.stage);
+		this.pulse = el("div", "gwr-pulse", this.icon_wrap);
+		const icon_img = el("img", "gwr-icon", this.icon_wrap);
+		icon_img.alt = "";
+		this.remote_audio = el("audio", "gwr-remote-audio", this.root);
+		this.remote_audio.autoplay = true;
+		this.countdown = el("div", "gwr-countdown", this.root);
+		el("div", "gwr-countdown-fill", this.countdown);
+		const controls = el("div", "gwr-controls", this.root);
+		this.button = el("button", "gwr-button", controls);
+		this.button.type = "button";
+		this.devices = el("select", "gwr-devices", controls);
+		this.devices.setAttribute("aria-label", "input device");
+		this.mute = el("button", "gwr-mute", controls);
+		this.mute.type = "button";
+		this.status = el("div", "gwr-status", this.root);
+		this.status.setAttribute("role", "status");
+		this.error_box = el("div", "gwr-error", this.root);
+		this.error_box.setAttribute("role", "alert");
+		this.error_box.hidden = true;
+
+		this.button.addEventListener("click", () => void this.toggle());
+		this.devices.addEventListener("change", () => void this.switch_device());
+		this.mute.addEventListener("click", () => this.toggle_mute());
+		this.client = this.make_client();
+		// Closing or reloading the tab ends the session at once (the data channel closes), instead of
+		// holding a concurrency slot until the server's ICE timeout notices the silence.
+		window.addEventListener("pagehide", this.on_pagehide);
+		this.update(props);
+		this.render();
+	}
+
+	private readonly on_pagehide = (): void => {
+		if (this.active()) this.client.stop(false);
+	};
+
+	private make_client(): WebRTCClient {
+		return new WebRTCClient({
+			mode: this.props.mode,
+			modality: this.props.modality,
+			rtc_configuration: this.props.rtc_configuration,
+			rtp_params: this.props.rtp_params ?? {},
+			offer: (body) => {
+				this.host.set_value(body.webrtc_id); // the id is the value before the server asks for inputs
+				return this.host.offer(body);
+			},
+			on_state: (state, detail) => this.on_state(state, detail),
+			on_message: (message) => this.on_message(message),
+			on_remote_stream: (stream) => this.on_remote(stream),
+		});
+	}
+
+	/** New props from Gradio. */
+	update(props: WidgetProps): void {
+		const rebuild = props.mode !== this.props.mode || props.modality !== this.props.modality;
+		this.props = props;
+		if (rebuild && this.state === "idle") this.client = this.make_client();
+		this.root.style.height = css_size(props.height);
+		this.root.style.width = css_size(props.width);
+		this.title.textContent = props.show_label && props.label ? props.label : "";
+		this.title.hidden = !(props.show_label && props.label);
+		const img = this.icon_wrap.querySelector("img");
+		if (img && props.icon) img.src = props.icon;
+		this.icon_wrap.style.setProperty("--gwr-icon-bg", props.icon_button_color ?? "var(--color-accent)");
+		this.root.style.setProperty("--gwr-pulse", props.pulse_color ?? "var(--color-accent)");
+		this.render();
+	}
+
+	/** The component value changed on the server side (receive mode: the trigger fired). */
+	set_value(value: string | null): void {
+		if (this.props.mode === "receive" && value === START_STREAM && !this.active()) {
+			void this.start();
+		}
+	}
+
+	private active(): boolean {
+		return this.state === "connecting" || this.state === "connected";
+	}
+
+	private label(which: keyof ButtonLabels, key: string, fallback: string): string {
+		return this.props.button_labels[which] || this.host.i18n(key, fallback);
+	}
+
+	private render(): void {
+		const { mode, modality } = this.props;
+		const video = modality !== "audio";
+		const audio_only = modality === "audio";
+		this.root.dataset.state = this.state;
+		this.root.dataset.mode = mode;
+		this.root.dataset.modality = modality;
+		this.local_video.hidden = !video || mode === "receive" || (mode === "send-receive" && this.state === "connected");
+		this.local_video.classList.toggle("gwr-mirror", this.props.mirror_webcam);
+		this.remote_video.hidden = !video || mode === "send" || !this.remote;
+		const bars_box = this.bars[0]?.parentElement;
+		if (bars_box) bars_box.hidden = !audio_only || this.props.icon !== null;
+		this.icon_wrap.hidden = !audio_only || this.props.icon === null;
+		this.button.hidden = mode === "receive" && !this.active();
+		this.button.disabled = false;
+		this.button.replaceChildren();
+		if (this.state === "connecting") {
+			el("span", "gwr-spinner", this.button);
+			this.button.append(this.label("waiting", "audio.waiting", "Waiting"));
+		} else if (this.state === "connected") {
+			this.button.append(this.label("stop", "audio.stop", "Stop"));
+		} else {
+			this.button.append(this.label("start", "audio.record", "Record"));
+		}
+		this.devices.hidden = mode === "receive" || this.devices.options.length < 2;
+		this.mute.hidden = mode === "receive" || this.local === null || modality === "video";
+		const muted = this.local?.getAudioTracks().some((t) => !t.enabled) ?? false;
+		this.mute.textContent = muted ? "Unmute" : "Mute";
+		this.mute.setAttribute("aria-pressed", String(muted));
+		this.status.textContent = this.status_text();
+		this.countdown.hidden = this.props.time_limit === null || this.state !== "connected";
+	}
+
+	private status_text(): string {
+		switch (this.state) {
+			case "idle":
+				return this.props.mode === "receive" ? "Waiting for the stream to start" : "Ready";
+			case "connecting":
+				return "Connecting…";
+			case "connected":
+				return "Streaming";
+			case "closed":
+				return this.ended_reason ? `Stopped: ${this.ended_reason}` : "Stopped";
+			case "failed":
+				return "Connection failed";
+		}
+	}
+
+	private show_error(message: string | null): void {
+		this.error_box.textContent = message ?? "";
+		this.error_box.hidden = message === null;
+	}
+
+	private async toggle(): Promise<void> {
+		if (this.active()) {
+			this.stop();
+		} else {
+			await this.start();
+		}
+	}
+
+	private constraints(): MediaStreamConstraints {
+		const { modality } = this.props;
+		const tc = this.props.track_constraints ?? {};
+		if (modality === "audio") return { audio: Object.keys(tc).length ? tc : true, video: false };
+		if (modality === "video") return { video: Object.keys(tc).length ? tc : true, audio: false };
+		// audio-video: {video: ..., audio: ...} (the original passed the whole dict as the video constraint)
+		const v = (tc as { video?: MediaTrackConstraints }).video ?? true;
+		const a = (tc as { audio?: MediaTrackConstraints }).audio ?? true;
+		return { video: v, audio: a };
+	}
+
+	async start(): Promise<void> {
+		this.show_error(null);
+		this.ended_reason = null;
+		if (this.props.mode !== "receive") {
+			try {
+				this.local = await navigator.mediaDevices.getUserMedia(this.constraints());
+			} catch (error) {
+				const what = this.props.modality === "audio" ? "microphone" : "camera";
+				this.fail(`Could not access the ${what}: ${error instanceof Error ? error.message : String(error)}`);
+				return;
+			}
+			this.local_video.srcObject = this.local;
+			await this.list_devices();
+			if (this.props.mode === "send" && this.props.modality === "audio") this.watch_level(this.local);
+		}
+		try {
+			await this.client.start(this.local);
+		} catch {
+			// on_state already reported the failure
+		}
+	}
+
+	stop(reason: string | null = null): void {
+		this.ended_reason = reason;
+		this.client.stop();
+		this.release();
+		this.set_state("closed");
+	}
+
+	private release(): void {
+		for (const t of this.local?.getTracks() ?? []) t.stop();
+		this.local = null;
+		this.local_video.srcObject = null;
+		cancelAnimationFrame(this.raf);
+		this.raf = 0;
+		void this.audio_ctx?.close();
+		this.audio_ctx = null;
+		for (const b of this.bars) b.style.transform = "";
+	}
+
+	private fail(message: string): void {
+		this.show_error(message);
+		this.host.dispatch("error", message);
+		this.release();
+		this.set_state("failed");
+	}
+
+	private set_state(state: ConnectionState): void {
+		this.state = state;
+		this.render();
+	}
+
+	private on_state(state: ConnectionState, detail?: string): void {
+		if (state === "failed") {
+			this.fail(detail ?? "The connection failed.");
+			return;
+		}
+		if (state === "closed" && this.active()) {
+			this.release();
+		}
+		this.set_state(state);
+		if (state === "connected") {
+			this.start_countdown();
+			// Video handlers are called with the other inputs from the first frame on (the original
+			// sent one tick when connected); audio handlers ask with a `tick` message when they need them.
+			if (this.props.modality !== "audio" || this.props.mode === "receive") this.host.dispatch("tick");
+		}
+	}
+
+	private on_message(message: ServerMessage): void {
+		switch (message.kind) {
+			case "tick":
+				this.host.dispatch("tick");
+				break;
+			case "change":
+				this.host.dispatch("state_change");
+				break;
+			case "stopword":
+				this.root.classList.add("gwr-stopword");
+				window.setTimeout(() => this.root.classList.remove("gwr-stopword"), 3000);
+				break;
+			case "warning":
+				this.host.dispatch("warning", message.message);
+				break;
+			case "error":
+				this.show_error(message.message);
+				this.host.dispatch("error", message.message);
+				break;
+			case "end_stream":
+				this.stop(message.message || "the stream ended");
+				this.host.dispatch("warning", message.message || "The stream ended.");
+				break;
+			case "log":
+			case "other":
+				break;
+		}
+	}
+
+	private on_remote(stream: MediaStream): void {
+		this.remote = stream;
+		if (this.props.modality !== "audio") {
+			this.remote_video.srcObject = stream;
+		}
+		if (this.props.modality !== "video") {
+			this.remote_audio.srcObject = stream;
+			if (this.props.modality === "audio") this.watch_level(stream);
+		}
+		this.render();
+	}
+
+	private start_countdown(): void {
+		const fill = this.countdown.firstElementChild as HTMLElement | null;
+		if (fill === null || this.props.time_limit === null) return;
+		fill.style.transition = "none";
+		fill.style.width = "100%";
+		void fill.offsetWidth; // restart the transition
+		fill.style.transition = `width ${this.props.time_limit}s linear`;
+		fill.style.width = "0%";
+	}
+
+	/** Animates the level bars (or the icon's pulse) from a stream's audio. */
+	private watch_level(stream: MediaStream): void {
+		if (stream.getAudioTracks().length === 0) return;
+		cancelAnimationFrame(this.raf);
+		void this.audio_ctx?.close();
+		const ctx = new AudioContext();
+		this.audio_ctx = ctx;
+		const analyser = ctx.createAnalyser();
+		analyser.fftSize = 64;
+		ctx.createMediaStreamSource(stream).connect(analyser);
+		const data = new Uint8Array(analyser.frequencyBinCount);
+		const frame = (): void => {
+			analyser.getByteFrequencyData(data);
+			let total = 0;
+			this.bars.forEach((bar, i) => {
+				const v = data[Math.min(data.length - 1, i + 1)] / 255;
+				total += v;
+				bar.style.transform = `scaleY(${Math.max(0.08, v)})`;
+			});
+			const level = total / this.bars.length;
+			this.root.dataset.level = level.toFixed(3);
+			this.pulse.style.transform = `scale(${1 + level * 1.5})`;
+			this.raf = requestAnimationFrame(frame);
+		};
+		this.raf = requestAnimationFrame(frame);
+	}
+
+	private async list_devices(): Promise<void> {
+		const kind: MediaDeviceKind = this.props.modality === "audio" ? "audioinput" : "videoinput";
+		const current = this.local?.getTracks().find((t) => t.kind === (kind === "audioinput" ? "audio" : "video"));
+		const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === kind);
+		this.devices.replaceChildren();
+		for (const d of devices) {
+			const option = el("option", "", this.devices);
+			option.value = d.deviceId;
+			option.textContent = d.label || d.deviceId;
+			option.selected = current?.getSettings().deviceId === d.deviceId;
+		}
+		this.render();
+	}
+
+	private async switch_device(): Promise<void> {
+		if (this.local === null) return;
+		const video = this.props.modality !== "audio";
+		const constraints = this.constraints();
+		const key = video ? "video" : "audio";
+		const base = constraints[key];
+		const extra = typeof base === "object" ? base : {};
+		const fresh = await navigator.mediaDevices.getUserMedia({
+			[key]: { ...extra, deviceId: { exact: this.devices.value } },
+		});
+		const track = fresh.getTracks()[0];
+		if (!track) return;
+		for (const old of this.local.getTracks().filter((t) => t.kind === track.kind)) {
+			old.stop();
+			this.local.removeTrack(old);
+		}
+		this.local.addTrack(track);
+		this.local_video.srcObject = this.local;
+		await this.client.replace_track(track);
+	}
+
+	private toggle_mute(): void {
+		for (const t of this.local?.getAudioTracks() ?? []) t.enabled = !t.enabled;
+		this.render();
+	}
+
+	destroy(): void {
+		window.removeEventListener("pagehide", this.on_pagehide);
+		this.client.stop(false);
+		this.release();
+		this.root.remove();
+	}
+}

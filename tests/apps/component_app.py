@@ -1,0 +1,131 @@
+"""One Gradio page with a WebRTC component per scenario the tests exercise (run under Gradio 5 or 6).
+
+python tests/apps/component_app.py PORT
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import gradio as gr
+import numpy as np
+
+from gradio_webrtc import AdditionalOutputs, StreamHandler, WebRTC
+
+
+class Echo(StreamHandler):
+    """Plays the microphone back; every 25 frames yields a counter for a Textbox."""
+
+    def __init__(self) -> None:
+        super().__init__(input_sample_rate=48000)
+        self.frames: list[tuple[int, np.ndarray]] = []
+        self.n = 0
+
+    def receive(self, frame: tuple[int, np.ndarray]) -> None:
+        self.frames.append(frame)
+
+    def emit(self) -> Any:
+        if not self.frames:
+            return None
+        self.n += 1
+        frame = self.frames.pop(0)
+        if self.n % 25 == 0:
+            return frame, AdditionalOutputs(f"frames echoed: {self.n}")
+        return frame
+
+    def copy(self) -> Echo:
+        return Echo()
+
+
+class SliderTone(StreamHandler):
+    """Asks the page for the slider value (a `tick`), then plays a tone at that frequency."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.phase = 0
+
+    def receive(self, frame: tuple[int, np.ndarray]) -> None:
+        pass
+
+    def emit(self) -> Any:
+        if not self.args_set.is_set():
+            self.wait_for_args_sync()
+        hz = float(self.latest_args[1])
+        n = 2400  # 100 ms at 24 kHz
+        t = (self.phase + np.arange(n)) / 24000
+        self.phase += n
+        return 24000, (0.4 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+    def copy(self) -> SliderTone:
+        return SliderTone()
+
+
+class Faulty(Echo):
+    def emit(self) -> Any:
+        if len(self.frames) > 10:
+            self.frames.clear()
+            raise RuntimeError("the model crashed on purpose")
+        return None
+
+    def copy(self) -> Faulty:
+        return Faulty()
+
+
+def beeps(seconds: float) -> Any:
+    """Receive mode: 440 Hz for `seconds`, yielded in 100 ms chunks faster than real time."""
+    rate = 24000
+    for i in range(int(seconds * 10)):
+        t = (i * rate // 10 + np.arange(rate // 10)) / rate
+        yield rate, (0.5 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16).reshape(1, -1)
+        time.sleep(0.02)
+
+
+with gr.Blocks(title="gradio_webrtc test page") as demo:
+    with gr.Row():
+        echo = WebRTC(label="Echo", mode="send-receive", modality="audio", elem_id="echo")
+        echo_count = gr.Textbox(label="echo count", elem_id="echo-count")
+    echo.stream(fn=Echo(), inputs=[echo], outputs=[echo], concurrency_limit=1)
+    echo.on_additional_outputs(lambda text: text, outputs=[echo_count], queue=False, show_progress="hidden")
+
+    with gr.Row():
+        echo2 = WebRTC(label="Second echo", mode="send-receive", modality="audio", elem_id="echo2")
+    echo2.stream(fn=Echo(), inputs=[echo2], outputs=[echo2], concurrency_limit=1)
+
+    with gr.Row():
+        tone = WebRTC(label="Slider tone", mode="send-receive", modality="audio", elem_id="tone")
+        hz = gr.Slider(200, 2000, value=550, step=10, label="frequency", elem_id="hz")
+    tone.stream(fn=SliderTone(), inputs=[tone, hz], outputs=[tone], concurrency_limit=4)
+
+    with gr.Row():
+        player = WebRTC(label="Server audio", mode="receive", modality="audio", elem_id="player")
+        seconds = gr.Slider(1, 10, value=4, step=1, label="seconds", elem_id="seconds")
+        start = gr.Button("Generate", elem_id="generate")
+    player.stream(fn=beeps, inputs=[seconds], outputs=[player], trigger=start.click, concurrency_limit=4)
+
+    with gr.Row():
+        timed = WebRTC(label="Timed", mode="send-receive", modality="audio", elem_id="timed")
+    timed.stream(fn=Echo(), inputs=[timed], outputs=[timed], time_limit=3, concurrency_limit=4)
+
+    with gr.Row():
+        faulty = WebRTC(label="Faulty", mode="send-receive", modality="audio", elem_id="faulty")
+    faulty.stream(fn=Faulty(), inputs=[faulty], outputs=[faulty], concurrency_limit=4)
+
+
+STREAMS = [echo, echo2, tone, player, timed, faulty]
+
+if __name__ == "__main__":
+    import uvicorn
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/sessions")
+    def sessions() -> dict[str, int]:
+        """Live sessions over every component: tests wait for 0 between scenarios."""
+        return {"sessions": sum(s.connections.engine.session_count() for s in STREAMS if s.connections)}
+
+    app = gr.mount_gradio_app(app, demo, path="/")
+    print("Running on local URL: http://127.0.0.1:" + sys.argv[1], flush=True)
+    uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
