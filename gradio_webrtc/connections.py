@@ -8,6 +8,7 @@ registries and limits (the original shared them process-wide).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from .session_runner import SessionRunner
 from .stream_handler import StreamHandlerBase
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ._engine import Session
     from .outputs import AdditionalOutputs
 
@@ -36,6 +39,16 @@ class UnknownConnectionError(KeyError):
 
     def __str__(self) -> str:
         return f"no connection with webrtc_id {self.webrtc_id!r}: it has ended or never started"
+
+
+async def resolve_config(source: Any) -> Any:
+    """Calls a config function (sync ones in a thread, async ones awaited); values pass through."""
+    if not callable(source):
+        return source
+    if inspect.iscoroutinefunction(source):
+        return await source()
+    result = await asyncio.to_thread(source)
+    return await result if inspect.isawaitable(result) else result
 
 
 def failed(error: str, **meta: Any) -> dict[str, Any]:
@@ -64,7 +77,8 @@ class Connections:
         modality: `"audio"` here; video arrives with the video engine.
         concurrency_limit: most simultaneous connections; None means unlimited.
         time_limit: seconds after which a connected session is closed.
-        ice_servers: server-side ICE configuration (`RTCConfiguration` shape).
+        ice_servers: server-side ICE configuration (`RTCConfiguration` shape), or a sync/async
+            function returning one (called for every connection).
         engine: an engine to use instead of a new one (tests pass one with short ICE timeouts).
     """
 
@@ -76,7 +90,7 @@ class Connections:
         modality: Modality = "audio",
         concurrency_limit: int | None = 1,
         time_limit: float | None = None,
-        ice_servers: dict[str, Any] | None = None,
+        ice_servers: dict[str, Any] | Callable[[], Any] | None = None,
         engine: Engine | None = None,
     ) -> None:
         self.handler = handler
@@ -84,7 +98,11 @@ class Connections:
         self.modality = modality
         self.concurrency_limit = concurrency_limit
         self.time_limit = time_limit
-        self.engine = engine if engine is not None else Engine(ice_servers=ice_servers)
+        # A callable (e.g. get_hf_turn_credentials) is resolved for every connection, so short-lived
+        # TURN credentials never go stale while the app runs.
+        self.ice_servers = ice_servers if callable(ice_servers) else None
+        static = None if callable(ice_servers) else ice_servers
+        self.engine = engine if engine is not None else Engine(ice_servers=static)
         self.connections: dict[str, Connection] = {}
         # The server's event loop, learnt from the first offer: `set_input` arrives from Gradio's
         # worker threads and must start runners there.
@@ -111,6 +129,11 @@ class Connections:
         audio_in = self.mode != "receive"
         audio_out = self.mode != "send"
         try:
+            per_session = await resolve_config(self.ice_servers) if self.ice_servers is not None else None
+        except Exception as exc:
+            logger.exception("the server ICE configuration function failed")
+            return failed("ice_configuration_failed", message=f"could not get ICE servers: {exc}")
+        try:
             session = await self.engine.accept_offer(
                 sdp,
                 kind,
@@ -120,6 +143,7 @@ class Connections:
                 input_sample_rate=getattr(handler, "input_sample_rate", 48000),
                 input_channels=2 if getattr(handler, "expected_layout", "mono") == "stereo" else 1,
                 time_limit=self.time_limit,
+                ice_servers=per_session,
             )
         except EngineError as exc:
             logger.info("offer for %s refused: %s", webrtc_id, exc)

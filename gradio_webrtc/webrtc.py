@@ -23,7 +23,7 @@ import gradio
 from gradio.components.base import Component, server
 from gradio.events import Dependency
 
-from .connections import Connections, Modality, Mode, UnknownConnectionError, failed
+from .connections import Connections, Modality, Mode, UnknownConnectionError, failed, resolve_config
 from .stream_handler import WEBRTC_VALUE, StreamHandlerBase
 
 if TYPE_CHECKING:
@@ -68,9 +68,10 @@ class WebRTC(Component):
         label, show_label, container, scale, min_width, interactive, visible, elem_id,
             elem_classes, render, key, every, inputs: the standard Gradio component arguments.
         mirror_webcam: mirror the local webcam preview.
-        rtc_configuration: the browser's `RTCPeerConnection` configuration (ICE/TURN servers).
-        server_rtc_configuration: the server peer's ICE configuration, same shape. Default: host
-            candidates only (enough behind a TURN server the browser uses, or on a LAN).
+        rtc_configuration: the browser's `RTCPeerConnection` configuration (ICE/TURN servers), or a
+            sync/async function returning it, called for every connection (fresh TURN credentials).
+        server_rtc_configuration: the server peer's ICE configuration, same shape (or a function).
+            Default: host candidates only (enough when the browser relays through TURN, or on a LAN).
         track_constraints: `getUserMedia` constraints; defaults per modality as in the original.
         time_limit: seconds a stream may last (overwritten by `stream(time_limit=...)`).
         mode: `"send-receive"`, `"receive"` (server to browser) or `"send"` (browser to server).
@@ -106,7 +107,7 @@ class WebRTC(Component):
         render: bool = True,
         key: int | str | None = None,
         mirror_webcam: bool = True,
-        rtc_configuration: dict[str, Any] | None = None,
+        rtc_configuration: dict[str, Any] | Callable[[], Any] | None = None,
         track_constraints: dict[str, Any] | None = None,
         time_limit: float | None = None,
         mode: Literal["send-receive", "receive", "send"] = "send-receive",
@@ -116,7 +117,7 @@ class WebRTC(Component):
         icon_button_color: str | None = None,
         pulse_color: str | None = None,
         button_labels: dict[str, str] | None = None,
-        server_rtc_configuration: dict[str, Any] | None = None,
+        server_rtc_configuration: dict[str, Any] | Callable[[], Any] | None = None,
     ) -> None:
         if mode not in ("send-receive", "receive", "send"):
             raise ValueError(f'mode must be "send-receive", "receive" or "send", got {mode!r}')
@@ -131,7 +132,10 @@ class WebRTC(Component):
         self.width = width
         self.mirror_webcam = mirror_webcam
         self.concurrency_limit: int | None = 1
-        self.rtc_configuration = rtc_configuration
+        # A function (e.g. get_hf_turn_credentials) is not sent to the page: the page asks the `turn`
+        # server function before every connection and gets fresh credentials.
+        self._rtc_configuration_fn = rtc_configuration if callable(rtc_configuration) else None
+        self.rtc_configuration = None if callable(rtc_configuration) else rtc_configuration
         self.server_rtc_configuration = server_rtc_configuration
         self.mode: Mode = mode
         self.modality: Modality = modality
@@ -350,6 +354,17 @@ class WebRTC(Component):
             queue=queue,
             trigger_mode="multiple",
         )
+
+    @server
+    async def turn(self, _body: Any = None) -> dict[str, Any] | None:
+        """The browser's ICE configuration for the next connection, when it is a function."""
+        if self._rtc_configuration_fn is None:
+            return self.rtc_configuration
+        try:
+            return await resolve_config(self._rtc_configuration_fn)
+        except Exception as exc:
+            logger.exception("rtc_configuration function failed")
+            return {"error": f"could not get ICE servers: {exc}"}
 
     @server
     async def offer(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -105,3 +105,21 @@ async def test_bad_offers_get_a_failure_meta(gradio_app, body):
     reply = await offerer(gradio_app, "echo", session_hash())(body)
     assert reply["status"] == "failed"
     assert reply["meta"]["error"] == "invalid_offer"
+
+
+async def test_turn_server_function_gives_fresh_config(gradio_app):
+    """A function as rtc_configuration is never in the page config; `turn` calls it per connection."""
+    component = gradio_app.component_id("fresh")
+    props = next(c["props"] for c in gradio_app.config["components"] if c["id"] == component)
+    assert props.get("rtc_configuration") is None
+    assert "turn" in props["server_fns"]
+    replies = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        for _ in range(2):
+            r = await client.post(
+                f"{gradio_app.url}/gradio_api/component_server/",
+                json={"data": {}, "component_id": component, "fn_name": "turn", "session_hash": session_hash()},
+            )
+            replies.append(r.json())
+    assert replies[0]["iceServers"] == [{"urls": "stun:127.0.0.1:3478"}]
+    assert replies[0]["note"] != replies[1]["note"], "credentials are fetched anew each time"

@@ -20,7 +20,8 @@ export type ConnectionState = "idle" | "connecting" | "connected" | "closed" | "
 export interface ClientOptions {
 	mode: Mode;
 	modality: Modality;
-	rtc_configuration: RTCConfiguration | null;
+	/** The ICE configuration for the next connection (may ask the server for fresh TURN credentials). */
+	rtc_configuration: () => Promise<RTCConfiguration | null>;
 	rtp_params: Record<string, unknown>;
 	offer: (body: OfferRequest) => Promise<OfferResponse>;
 	on_state: (state: ConnectionState, detail?: string) => void;
@@ -53,9 +54,16 @@ export class WebRTCClient {
 	async start(local: MediaStream | null): Promise<string> {
 		this.stop(false);
 		const { mode, modality } = this.options;
-		const pc = new RTCPeerConnection(this.options.rtc_configuration ?? undefined);
-		this.pc = pc;
 		this.set_state("connecting");
+		let configuration: RTCConfiguration | null;
+		try {
+			configuration = await this.options.rtc_configuration();
+		} catch (error) {
+			this.set_state("failed", error instanceof Error ? error.message : String(error));
+			throw error;
+		}
+		const pc = new RTCPeerConnection(configuration ?? undefined);
+		this.pc = pc;
 		const channel = pc.createDataChannel("text");
 		this.channel = channel;
 		channel.onmessage = (event: MessageEvent) => {

@@ -43,6 +43,8 @@ export type HostEvent = "tick" | "state_change" | "error" | "warning";
 /** What the Svelte wrapper provides: the server function, the value, events, translations. */
 export interface WidgetHost {
 	offer(body: OfferRequest): Promise<OfferResponse>;
+	/** The `turn` server function: the ICE configuration when the app gives a function for it. */
+	turn(): Promise<RTCConfiguration | { error: string } | null>;
 	set_value(value: string): void;
 	dispatch(event: HostEvent, data?: string): void;
 	i18n(key: string, fallback: string): string;
@@ -146,7 +148,12 @@ export class StreamWidget {
 		return new WebRTCClient({
 			mode: this.props.mode,
 			modality: this.props.modality,
-			rtc_configuration: this.props.rtc_configuration,
+			rtc_configuration: async () => {
+				if (this.props.rtc_configuration !== null) return this.props.rtc_configuration;
+				const fetched = await this.host.turn();
+				if (fetched !== null && "error" in fetched) throw new Error(fetched.error);
+				return fetched;
+			},
 			rtp_params: this.props.rtp_params ?? {},
 			offer: (body) => {
 				this.host.set_value(body.webrtc_id); // the id is the value before the server asks for inputs

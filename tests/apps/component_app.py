@@ -112,8 +112,17 @@ with gr.Blocks(title="gradio_webrtc test page") as demo:
         faulty = WebRTC(label="Faulty", mode="send-receive", modality="audio", elem_id="faulty")
     faulty.stream(fn=Faulty(), inputs=[faulty], outputs=[faulty], concurrency_limit=4)
 
+    with gr.Row():
+        fresh = WebRTC(
+            label="Fresh credentials",
+            mode="send-receive",
+            modality="audio",
+            elem_id="fresh",
+            rtc_configuration=lambda: {"iceServers": [{"urls": "stun:127.0.0.1:3478"}], "note": f"t={time.time()}"},
+        )
+    fresh.stream(fn=Echo(), inputs=[fresh], outputs=[fresh], concurrency_limit=4)
 
-STREAMS = [echo, echo2, tone, player, timed, faulty]
+STREAMS = [echo, echo2, tone, player, timed, faulty, fresh]
 
 if __name__ == "__main__":
     import uvicorn

@@ -1,0 +1,167 @@
+"""TURN credentials from hosted providers, as `RTCConfiguration` dicts for `rtc_configuration`.
+
+Behind NAT or in a hosted Space, browsers and the server can only meet through a TURN relay. These
+helpers fetch short-lived credentials and return them in the browser's `RTCConfiguration` shape,
+which both `WebRTC(rtc_configuration=...)` (the browser) and `server_rtc_configuration` (the
+server's own peer) accept. Credentials expire: pass the function itself (not its result) as
+`rtc_configuration` and the component fetches fresh ones for every connection.
+
+Every endpoint can be redirected with an environment variable (`GRADIO_WEBRTC_HF_TURN_URL`,
+`GRADIO_WEBRTC_CLOUDFLARE_API`, `GRADIO_WEBRTC_TWILIO_API`), for proxies and for tests.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Literal
+
+import httpx
+
+HF_TURN_URL = "https://turn.fastrtc.org/credentials"
+CLOUDFLARE_API = "https://rtc.live.cloudflare.com/v1"
+TWILIO_API = "https://api.twilio.com"
+TIMEOUT = 10.0
+
+
+class TurnCredentialsError(RuntimeError):
+    """The provider refused or failed to hand out credentials."""
+
+
+def _url(env: str, default: str) -> str:
+    return os.environ.get(env, default).rstrip("/")
+
+
+def _normalize(config: Any, provider: str) -> dict[str, Any]:
+    """Providers return `iceServers` as a list or a single object; browsers need a list."""
+    if not isinstance(config, dict) or "iceServers" not in config:
+        raise TurnCredentialsError(f"{provider} returned no iceServers: {config!r}")
+    servers = config["iceServers"]
+    if isinstance(servers, dict):
+        servers = [servers]
+    return {**config, "iceServers": servers}
+
+
+def _check(response: httpx.Response, provider: str) -> Any:
+    if response.status_code != 200:
+        raise TurnCredentialsError(
+            f"{provider} refused the TURN credentials request: HTTP {response.status_code} {response.text[:200]}"
+        )
+    return response.json()
+
+
+def _hf_request(token: str | None, ttl: int) -> tuple[str, dict[str, str], dict[str, int]]:
+    token = token or os.environ.get("HF_TOKEN")
+    if not token:
+        raise ValueError("get_hf_turn_credentials needs a Hugging Face token: pass token= or set HF_TOKEN")
+    return _url("GRADIO_WEBRTC_HF_TURN_URL", HF_TURN_URL), {"Authorization": f"Bearer {token}"}, {"ttl": ttl}
+
+
+def get_hf_turn_credentials(token: str | None = None, ttl: int = 600) -> dict[str, Any]:
+    """TURN credentials from the Hugging Face community TURN service (free with an HF token).
+
+    Args:
+        token: a Hugging Face access token; defaults to the `HF_TOKEN` environment variable.
+        ttl: lifetime of the credentials in seconds.
+    """
+    url, headers, params = _hf_request(token, ttl)
+    response = httpx.get(url, headers=headers, params=params, timeout=TIMEOUT)
+    return _normalize(_check(response, "the Hugging Face TURN service"), "the Hugging Face TURN service")
+
+
+async def get_hf_turn_credentials_async(token: str | None = None, ttl: int = 600) -> dict[str, Any]:
+    """Async `get_hf_turn_credentials`."""
+    url, headers, params = _hf_request(token, ttl)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        response = await client.get(url, headers=headers, params=params)
+    return _normalize(_check(response, "the Hugging Face TURN service"), "the Hugging Face TURN service")
+
+
+def _cloudflare_request(turn_key_id: str | None, turn_key_api_token: str | None) -> tuple[str, dict[str, str]]:
+    key_id = turn_key_id or os.environ.get("CLOUDFLARE_TURN_KEY_ID")
+    api_token = turn_key_api_token or os.environ.get("CLOUDFLARE_TURN_KEY_API_TOKEN")
+    if not key_id or not api_token:
+        raise ValueError(
+            "get_cloudflare_turn_credentials needs turn_key_id and turn_key_api_token (or the environment "
+            "variables CLOUDFLARE_TURN_KEY_ID and CLOUDFLARE_TURN_KEY_API_TOKEN), or an hf_token"
+        )
+    base = _url("GRADIO_WEBRTC_CLOUDFLARE_API", CLOUDFLARE_API)
+    return f"{base}/turn/keys/{key_id}/credentials/generate-ice-servers", {"Authorization": f"Bearer {api_token}"}
+
+
+def get_cloudflare_turn_credentials(
+    turn_key_id: str | None = None,
+    turn_key_api_token: str | None = None,
+    hf_token: str | None = None,
+    ttl: int = 600,
+) -> dict[str, Any]:
+    """TURN credentials from Cloudflare Calls (your TURN key), or through the HF service with `hf_token`."""
+    if hf_token is not None:
+        return get_hf_turn_credentials(hf_token, ttl)
+    url, headers = _cloudflare_request(turn_key_id, turn_key_api_token)
+    response = httpx.post(url, headers=headers, json={"ttl": ttl}, timeout=TIMEOUT)
+    return _normalize(_check(response, "Cloudflare"), "Cloudflare")
+
+
+async def get_cloudflare_turn_credentials_async(
+    turn_key_id: str | None = None,
+    turn_key_api_token: str | None = None,
+    hf_token: str | None = None,
+    ttl: int = 600,
+) -> dict[str, Any]:
+    """Async `get_cloudflare_turn_credentials`."""
+    if hf_token is not None:
+        return await get_hf_turn_credentials_async(hf_token, ttl)
+    url, headers = _cloudflare_request(turn_key_id, turn_key_api_token)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        response = await client.post(url, headers=headers, json={"ttl": ttl})
+    return _normalize(_check(response, "Cloudflare"), "Cloudflare")
+
+
+def get_twilio_turn_credentials(twilio_sid: str | None = None, twilio_token: str | None = None) -> dict[str, Any]:
+    """TURN credentials from Twilio's Network Traversal Service, relay-only as in the original.
+
+    Calls Twilio's REST API directly (`POST /2010-04-01/Accounts/{sid}/Tokens.json`), so the `twilio`
+    package is not needed.
+
+    Args:
+        twilio_sid: account SID; defaults to `TWILIO_ACCOUNT_SID`.
+        twilio_token: auth token; defaults to `TWILIO_AUTH_TOKEN`.
+    """
+    sid = twilio_sid or os.environ.get("TWILIO_ACCOUNT_SID")
+    token = twilio_token or os.environ.get("TWILIO_AUTH_TOKEN")
+    if not sid or not token:
+        raise ValueError(
+            "get_twilio_turn_credentials needs twilio_sid and twilio_token, or the environment variables "
+            "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
+        )
+    base = _url("GRADIO_WEBRTC_TWILIO_API", TWILIO_API)
+    response = httpx.post(f"{base}/2010-04-01/Accounts/{sid}/Tokens.json", auth=(sid, token), timeout=TIMEOUT)
+    body = _check(response, "Twilio")
+    servers = []
+    for entry in body.get("ice_servers", []):
+        server = {"urls": entry.get("urls") or entry.get("url")}  # Twilio sends both spellings
+        server.update({k: entry[k] for k in ("username", "credential") if k in entry})
+        servers.append(server)
+    if not servers:
+        raise TurnCredentialsError(f"Twilio returned no ice_servers: {body!r}")
+    return {"iceServers": servers, "iceTransportPolicy": "relay"}
+
+
+def get_turn_credentials(method: Literal["hf", "twilio", "cloudflare"] = "hf", **kwargs: Any) -> dict[str, Any]:
+    """Dispatches to the provider named by `method`; `kwargs` go to its function."""
+    if method == "hf":
+        return get_hf_turn_credentials(**kwargs)
+    if method == "twilio":
+        return get_twilio_turn_credentials(**kwargs)
+    if method == "cloudflare":
+        return get_cloudflare_turn_credentials(**kwargs)
+    raise ValueError(f'method must be "hf", "twilio" or "cloudflare", got {method!r}')
+
+
+async def get_turn_credentials_async(method: Literal["hf", "cloudflare"] = "hf", **kwargs: Any) -> dict[str, Any]:
+    """Async `get_turn_credentials` (Twilio has no async variant)."""
+    if method == "hf":
+        return await get_hf_turn_credentials_async(**kwargs)
+    if method == "cloudflare":
+        return await get_cloudflare_turn_credentials_async(**kwargs)
+    raise ValueError(f'method must be "hf" or "cloudflare", got {method!r}')
