@@ -5,6 +5,15 @@ from __future__ import annotations
 import atexit
 
 from . import _engine
+from .credentials import (
+    get_cloudflare_turn_credentials,
+    get_cloudflare_turn_credentials_async,
+    get_hf_turn_credentials,
+    get_hf_turn_credentials_async,
+    get_turn_credentials,
+    get_turn_credentials_async,
+    get_twilio_turn_credentials,
+)
 from .outputs import AdditionalOutputs, Warning, WebRTCError
 from .stream_handler import (
     AsyncAudioVideoStreamHandler,
@@ -49,4 +58,11 @@ __all__ = [
     "audio_to_file",
     "audio_to_float32",
     "audio_to_int16",
+    "get_cloudflare_turn_credentials",
+    "get_cloudflare_turn_credentials_async",
+    "get_hf_turn_credentials",
+    "get_hf_turn_credentials_async",
+    "get_turn_credentials",
+    "get_turn_credentials_async",
+    "get_twilio_turn_credentials",
 ]
