@@ -12,6 +12,9 @@ pub enum Error {
     /// Audio handed in by a handler had a shape, dtype or rate we cannot interpret.
     #[error("{0}")]
     BadAudio(String),
+    /// A picture had a shape we cannot use, or a video codec failed.
+    #[error("{0}")]
+    BadVideo(String),
 }
 
 impl From<::opus::Error> for Error {
