@@ -46,6 +46,8 @@ class Engine:
         *,
         send_audio: bool = True,
         recv_audio: bool = True,
+        send_video: bool = False,
+        recv_video: bool = False,
         input_sample_rate: int = 48000,
         input_channels: int = 1,
         time_limit: float | None = None,
@@ -93,6 +95,20 @@ class Session:
 
         The engine resamples to 48 kHz, cuts 20 ms Opus frames and sends them in real time.
         Raises ValueError for audio it cannot interpret.
+        """
+    def recv_video(self, timeout: float | None = None) -> np.ndarray | None:
+        """Blocks until a received picture newer than the last one taken: `(H, W, 3)` uint8 BGR.
+
+        Pictures that arrive while the handler is busy replace each other (the latest wins), so
+        a slow handler never builds up latency. None once the session has ended.
+        """
+    async def next_video(self) -> np.ndarray | None:
+        """Awaitable `recv_video`."""
+    def send_video(self, frame: np.ndarray, bgr: bool = True) -> None:
+        """Encodes and sends a picture: `(H, W, 3)` uint8 (BGR unless `bgr=False`), `(H, W)`
+        grayscale or `(H, W, 4)` with alpha. Any size; the stream follows size changes.
+
+        Raises ValueError for other dtypes or shapes.
         """
     def output_buffered(self) -> float:
         """Seconds of audio queued and not yet sent."""

@@ -126,8 +126,10 @@ class Connections:
         if self.concurrency_limit is not None and len(self.connections) >= self.concurrency_limit:
             return failed("concurrency_limit_reached", limit=self.concurrency_limit)
         handler = self.handler.copy() if isinstance(self.handler, StreamHandlerBase) else self.handler
-        audio_in = self.mode != "receive"
-        audio_out = self.mode != "send"
+        sends = self.mode != "send"  # the server sends media to the browser
+        receives = self.mode != "receive"
+        audio = self.modality in ("audio", "audio-video")
+        video = self.modality in ("video", "audio-video")
         try:
             per_session = await resolve_config(self.ice_servers) if self.ice_servers is not None else None
         except Exception as exc:
@@ -138,8 +140,10 @@ class Connections:
                 sdp,
                 kind,
                 webrtc_id,
-                send_audio=audio_out,
-                recv_audio=audio_in,
+                send_audio=audio and sends,
+                recv_audio=audio and receives,
+                send_video=video and sends,
+                recv_video=video and receives,
                 input_sample_rate=getattr(handler, "input_sample_rate", 48000),
                 input_channels=2 if getattr(handler, "expected_layout", "mono") == "stereo" else 1,
                 time_limit=self.time_limit,
@@ -165,7 +169,16 @@ class Connections:
             self.connections.pop(webrtc_id, None)
 
         assert self._loop is not None, "runners start after an offer"
-        connection.runner = SessionRunner(connection.session, handler, self._loop, on_outputs, on_end)
+        connection.runner = SessionRunner(
+            connection.session,
+            handler,
+            self._loop,
+            on_outputs,
+            on_end,
+            modality=self.modality,
+            mode=self.mode,
+            get_args=lambda: connection.args,
+        )
         try:
             running = asyncio.get_running_loop()
         except RuntimeError:
@@ -189,7 +202,7 @@ class Connections:
         connection.args = list(args)
         if isinstance(connection.handler, StreamHandlerBase):
             connection.handler.set_args(list(args))
-        elif connection.runner is None:
+        elif self.mode == "receive" and connection.runner is None:
             fn = connection.handler
             self._start(connection, lambda: fn(*args))
 

@@ -18,7 +18,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .outputs import AdditionalOutputs, WebRTCError, current_channel, report_error, split_output
-from .stream_handler import AsyncStreamHandler, StreamHandler, StreamHandlerBase
+from .stream_handler import (
+    AsyncAudioVideoStreamHandler,
+    AsyncStreamHandler,
+    AudioVideoStreamHandler,
+    StreamHandler,
+    StreamHandlerBase,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -32,6 +38,8 @@ logger = logging.getLogger("gradio_webrtc")
 OUTPUT_AHEAD_S = 0.5
 #: How long an idle `emit` loop waits for the next input frame before asking again.
 IDLE_WAIT_S = 0.02
+#: Fastest rate at which generated video (receive mode, `video_emit`) is sent.
+MAX_FPS = 30
 
 
 class SessionChannel:
@@ -75,8 +83,15 @@ class SessionRunner:
         loop: asyncio.AbstractEventLoop,
         on_additional_outputs: Callable[[AdditionalOutputs], None] | None = None,
         on_end: Callable[[str], None] | None = None,
+        modality: str = "audio",
+        mode: str = "send-receive",
+        get_args: Callable[[], list[Any] | None] | None = None,
     ) -> None:
         self.session = session
+        self.modality = modality
+        self.mode = mode
+        self._get_args = get_args or (lambda: None)
+        self._reported: set[str] = set()
         self.handler = handler
         self.loop = loop
         self.channel = SessionChannel(session)
@@ -96,12 +111,17 @@ class SessionRunner:
             handler._loop = self.loop
             handler.set_channel(self.channel)
         if isinstance(handler, AsyncStreamHandler):
-            self._tasks += [
-                self.loop.create_task(self._async_main()),
-            ]
+            self._tasks.append(self.loop.create_task(self._async_main()))
+            if isinstance(handler, AsyncAudioVideoStreamHandler):
+                self._tasks.append(self.loop.create_task(self._async_video()))
         elif isinstance(handler, StreamHandler):
             self._spawn(self._sync_startup_then_output, "output")
             self._spawn(self._sync_input, "input")
+            if isinstance(handler, AudioVideoStreamHandler):
+                self._spawn(self._video_receive_loop, "video-in")
+                self._spawn(self._video_emit_loop, "video-out")
+        elif callable(handler) and self.modality == "video" and self.mode != "receive":
+            self._spawn(self._video_function, "video")
         elif callable(handler):
             self._spawn(self._generator_output, "generator")
         else:
@@ -145,6 +165,38 @@ class SessionRunner:
         logger.error("%s of the handler for %s raised", where, self.session.webrtc_id, exc_info=exc)
         if not isinstance(exc, WebRTCError):  # WebRTCError already sent itself
             report_error(self.channel, f"{type(exc).__name__}: {exc}")
+
+    def report_once(self, message: str) -> None:
+        """Reports a per-frame problem once per session, not 30 times a second."""
+        if message in self._reported:
+            return
+        self._reported.add(message)
+        self.errors += 1
+        logger.error("handler for %s: %s", self.session.webrtc_id, message)
+        report_error(self.channel, message)
+
+    def deliver_video(self, item: Any, *, send: bool = True) -> None:
+        """Sends a picture (and/or additional outputs) that a video handler returned."""
+        media, extra = split_output(item)
+        if extra is not None:
+            if self._on_additional_outputs is not None:
+                self._on_additional_outputs(extra)
+            self.channel.send("change")
+        if media is None:
+            if send and extra is None:
+                self.report_once("the video handler returned None; return a frame (a numpy array)")
+            return
+        if not isinstance(media, np.ndarray):
+            self.report_once(
+                f"the video handler returned {describe(media)}; expected a uint8 numpy array of shape "
+                "(height, width, 3), optionally with AdditionalOutputs"
+            )
+            return
+        if send:
+            try:
+                self.session.send_video(media)
+            except ValueError as exc:
+                self.report_once(str(exc))
 
     def deliver(self, item: Any) -> None:
         """Sends one emitted item: audio to the peer, additional outputs to the component."""
@@ -250,17 +302,106 @@ class SessionRunner:
             else:
                 await self.session.output_below(OUTPUT_AHEAD_S)
 
+    # -- video -------------------------------------------------------------------------------------
+
+    def _video_function(self) -> None:
+        """Video send/send-receive: `fn(frame, *inputs)` for the newest picture, as fast as it goes.
+
+        Until the page has sent the inputs (its first `tick`, right after connecting), pictures are
+        passed through unchanged, as in the original. A slow `fn` never queues pictures: each call
+        gets the newest one and the skipped ones are counted in `stats()["video_frames_skipped"]`.
+        """
+        current_channel.set(self.channel)
+        fn = self.handler
+        send = self.mode == "send-receive"
+        while (frame := self.session.recv_video()) is not None:
+            args = self._get_args()
+            if args is None:
+                if send:
+                    self.session.send_video(frame)
+                continue
+            try:
+                result = fn(frame, *args)
+            except Exception as exc:
+                self.report(exc, "the video handler")
+                continue
+            self.deliver_video(result, send=send)
+
+    def _video_receive_loop(self) -> None:
+        current_channel.set(self.channel)
+        handler: AudioVideoStreamHandler = self.handler
+        while (frame := self.session.recv_video()) is not None:
+            try:
+                handler.video_receive(frame)
+            except Exception as exc:
+                self.report(exc, "video_receive()")
+
+    def _video_emit_loop(self) -> None:
+        current_channel.set(self.channel)
+        handler: AudioVideoStreamHandler = self.handler
+        next_at = time.monotonic()
+        while not self.session.closed:
+            try:
+                item = handler.video_emit()
+            except Exception as exc:
+                self.report(exc, "video_emit()")
+                time.sleep(0.1)
+                continue
+            if item is None:
+                time.sleep(0.01)
+                continue
+            self.deliver_video(item, send=self.mode != "send")
+            next_at = max(next_at + 1 / MAX_FPS, time.monotonic())
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+    async def _async_video(self) -> None:
+        handler: AsyncAudioVideoStreamHandler = self.handler
+
+        async def receive() -> None:
+            while (frame := await self.session.next_video()) is not None:
+                try:
+                    await handler.video_receive(frame)
+                except Exception as exc:
+                    self.report(exc, "video_receive()")
+
+        self._tasks.append(asyncio.create_task(receive()))
+        while not self.session.closed:
+            try:
+                item = await handler.video_emit()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.report(exc, "video_emit()")
+                await asyncio.sleep(0.1)
+                continue
+            if item is None:
+                await asyncio.sleep(0.01)
+                continue
+            await asyncio.to_thread(self.deliver_video, item, send=self.mode != "send")
+            await asyncio.sleep(1 / MAX_FPS)
+
     # -- receive mode: a generator function ----------------------------------------------------
 
     def _generator_output(self) -> None:
-        """Receive mode: iterate `fn(*args)` in this thread, pace its audio, close when done."""
+        """Receive mode: iterate `fn(*args)` in this thread, pace its output, close when done.
+
+        Audio is queued ahead by at most OUTPUT_AHEAD_S and played in real time; video is sent at
+        the generator's own rate, capped at MAX_FPS.
+        """
         current_channel.set(self.channel)
+        video = self.modality == "video"
+        next_at = time.monotonic()
         try:
             for item in self.handler():
                 if self.session.closed:
                     return
                 if item is None:
                     break
+                if video:
+                    self.deliver_video(item)
+                    next_at = max(next_at + 1 / MAX_FPS, time.monotonic())
+                    time.sleep(max(0.0, next_at - time.monotonic()))
+                    continue
                 try:
                     self.deliver(item)
                 except Exception as exc:

@@ -24,7 +24,12 @@ from gradio.components.base import Component, server
 from gradio.events import Dependency
 
 from .connections import Connections, Modality, Mode, UnknownConnectionError, failed, resolve_config
-from .stream_handler import WEBRTC_VALUE, StreamHandlerBase
+from .stream_handler import (
+    WEBRTC_VALUE,
+    AsyncAudioVideoStreamHandler,
+    AudioVideoStreamHandler,
+    StreamHandlerBase,
+)
 
 if TYPE_CHECKING:
     from gradio.blocks import Block
@@ -267,8 +272,15 @@ class WebRTC(Component):
                 raise ValueError('mode="receive" needs a trigger, e.g. trigger=button.click')
             if isinstance(fn, StreamHandlerBase):
                 raise ValueError('mode="receive" takes a generator function, not a StreamHandler')
-        if self.modality != "audio":
-            raise NotImplementedError("video streaming is not available in this build yet; modality='audio' works")
+        if self.modality == "audio-video" and not isinstance(
+            fn, (AudioVideoStreamHandler, AsyncAudioVideoStreamHandler)
+        ):
+            raise ValueError(
+                'modality="audio-video" needs an AudioVideoStreamHandler or AsyncAudioVideoStreamHandler instance '
+                f"(video_receive/video_emit beside receive/emit), got {type(fn).__name__}"
+            )
+        if self.modality == "video" and self.mode != "receive" and isinstance(fn, StreamHandlerBase):
+            raise ValueError('modality="video" takes a function fn(frame, *inputs) -> frame, not a StreamHandler')
         limit = 1 if concurrency_limit in ("default", None) else int(concurrency_limit)  # type: ignore[arg-type]
         if limit < 1:
             raise ValueError(f"concurrency_limit must be at least 1, got {concurrency_limit}")

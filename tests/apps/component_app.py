@@ -82,6 +82,15 @@ def beeps(seconds: float) -> Any:
         time.sleep(0.02)
 
 
+def bars() -> Any:
+    """Receive mode video: 90 frames of a green picture with a moving white bar, ~30 fps."""
+    for n in range(90):
+        frame = np.zeros((240, 320, 3), np.uint8)
+        frame[:, :, 1] = 160
+        frame[:, (n * 3) % 300 : (n * 3) % 300 + 20] = 255
+        yield frame
+
+
 with gr.Blocks(title="gradio_webrtc test page") as demo:
     with gr.Row():
         echo = WebRTC(label="Echo", mode="send-receive", modality="audio", elem_id="echo")
@@ -122,7 +131,18 @@ with gr.Blocks(title="gradio_webrtc test page") as demo:
         )
     fresh.stream(fn=Echo(), inputs=[fresh], outputs=[fresh], concurrency_limit=4)
 
-STREAMS = [echo, echo2, tone, player, timed, faulty, fresh]
+    with gr.Row():
+        flip = WebRTC(label="Flip", mode="send-receive", modality="video", elem_id="flip")
+        flip.stream(
+            fn=lambda frame: np.ascontiguousarray(frame[::-1]), inputs=[flip], outputs=[flip], concurrency_limit=4
+        )
+
+    with gr.Row():
+        movie = WebRTC(label="Server video", mode="receive", modality="video", elem_id="movie")
+        play = gr.Button("Play", elem_id="play")
+    movie.stream(fn=bars, inputs=None, outputs=[movie], trigger=play.click, concurrency_limit=4)
+
+STREAMS = [echo, echo2, tone, player, timed, faulty, fresh, flip, movie]
 
 if __name__ == "__main__":
     import uvicorn

@@ -131,6 +131,8 @@ pub struct EngineOptions {
     pub gather_timeout: Duration,
     /// Opus bitrate of outgoing audio.
     pub audio_bitrate: i32,
+    /// Target bitrate of outgoing video (bits per second).
+    pub video_bitrate: u32,
 }
 
 impl Default for EngineOptions {
@@ -142,17 +144,23 @@ impl Default for EngineOptions {
             ice_keepalive: Duration::from_secs(2),
             gather_timeout: Duration::from_secs(5),
             audio_bitrate: 64_000,
+            video_bitrate: 1_500_000,
         }
     }
 }
 
 /// What one session sends and receives.
 #[derive(Debug, Clone)]
+#[allow(clippy::struct_excessive_bools)] // four independent directions, not a state machine
 pub struct SessionOptions {
     /// Send audio to the peer (false in `send` mode).
     pub send_audio: bool,
     /// Decode the peer's audio for the handler (false in `receive` mode).
     pub recv_audio: bool,
+    /// Send video to the peer.
+    pub send_video: bool,
+    /// Decode the peer's video for the handler.
+    pub recv_video: bool,
     /// Rate of the frames handed to the handler.
     pub input_sample_rate: u32,
     /// Channels of the frames handed to the handler (1 or 2).
@@ -168,6 +176,8 @@ impl Default for SessionOptions {
         Self {
             send_audio: true,
             recv_audio: true,
+            send_video: false,
+            recv_video: false,
             input_sample_rate: 48_000,
             input_channels: 1,
             time_limit: None,

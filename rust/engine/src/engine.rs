@@ -24,7 +24,11 @@ use webrtc::peer_connection::{
 use crate::events::Events;
 use crate::media_tasks::PacerTrack;
 use crate::session::Session;
+use crate::video::VideoSender;
 use crate::{EngineError, EngineOptions, IceConfig, SessionOptions};
+use gradio_webrtc_media::video::Codec;
+use rtc::interceptor::Slot;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 
 /// A random 32-bit value for SSRCs, sequence numbers and timestamps (RFC 3550 §5.1 wants them
 /// unpredictable); std's per-process random hasher keys are enough for that.
@@ -133,17 +137,27 @@ impl Engine {
             session: Arc::downgrade(&session),
             gathered: gathered_tx,
             recv_audio: options.recv_audio,
+            recv_video: options.recv_video,
             input_rate: options.input_sample_rate,
             input_channels: options.input_channels,
             time_limit: options.time_limit,
             pacer: pacer.clone(),
         });
         let ice = options.ice.as_ref().unwrap_or(&self.inner.ice);
-        let pc = Box::pin(self.build_peer(ice, events)).await?;
+        let video = options.send_video || options.recv_video;
+        let pc = Box::pin(self.build_peer(ice, events, video)).await?;
         if session.pc.set(pc.clone()).is_err() {
             unreachable!("a new session has no peer connection yet");
         }
-        if let Err(e) = negotiate(&pc, offer, pacer.as_ref(), &session).await {
+        let video_out = if options.send_video {
+            let codec = crate::video::choose_codec(sdp).ok_or_else(|| {
+                EngineError::NoMedia("the browser offers no video codec this server can send (VP8 or H.264)".into())
+            })?;
+            Some((codec, self.inner.options.video_bitrate))
+        } else {
+            None
+        };
+        if let Err(e) = negotiate(&pc, offer, pacer.as_ref(), video_out, &session).await {
             let _ = pc.close().await;
             return Err(e);
         }
@@ -196,6 +210,11 @@ impl Engine {
                 "the offer has no audio section: this stream needs the browser to send or receive audio".into(),
             ));
         }
+        if (options.send_video || options.recv_video) && !sdp.lines().any(|l| l.starts_with("m=video")) {
+            return Err(EngineError::NoMedia(
+                "the offer has no video section: this stream needs the browser to send or receive video".into(),
+            ));
+        }
         Ok(offer)
     }
 
@@ -230,10 +249,23 @@ impl Engine {
         });
     }
 
-    async fn build_peer(&self, ice: &IceConfig, events: Arc<Events>) -> Result<Arc<dyn PeerConnection>, EngineError> {
+    async fn build_peer(
+        &self,
+        ice: &IceConfig,
+        events: Arc<Events>,
+        video: bool,
+    ) -> Result<Arc<dyn PeerConnection>, EngineError> {
         let mut media = MediaEngine::default();
         media.register_codec(opus_codec(), RtpCodecKind::Audio).map_err(setup)?;
+        if video {
+            for codec in crate::video::video_codecs() {
+                media.register_codec(codec, RtpCodecKind::Video).map_err(setup)?;
+            }
+        }
         let registry = register_default_interceptors(Registry::new(), &mut media).map_err(setup)?;
+        // Last in the chain, so NACK and the reports have seen inbound RTCP before keyframe requests
+        // are handed to the outgoing video track.
+        let registry = registry.with(Slot::from(14_000), crate::video::KeyframeRequests::default());
         let config = RTCConfigurationBuilder::new()
             .with_ice_servers(ice.servers.clone())
             .with_ice_transport_policy(ice.policy())
@@ -306,6 +338,7 @@ async fn negotiate(
     pc: &Arc<dyn PeerConnection>,
     offer: RTCSessionDescription,
     pacer: Option<&PacerTrack>,
+    video_out: Option<(Codec, u32)>,
     session: &Session,
 ) -> Result<(), EngineError> {
     if let Some(p) = pacer {
@@ -318,6 +351,41 @@ async fn negotiate(
     pc.set_remote_description(offer)
         .await
         .map_err(|e| EngineError::InvalidOffer(e.to_string()))?;
+    if let Some((codec, bitrate)) = video_out {
+        // Added after the offer is applied, so it joins the browser's video transceiver.
+        let ssrc = random_u32();
+        let track = Arc::new(
+            TrackLocalStaticSample::new(
+                std::time::Instant::now(),
+                MediaStreamTrack::new(
+                    format!("gradio-webrtc-{}", session.webrtc_id),
+                    format!("video-{}", session.webrtc_id),
+                    "video".into(),
+                    RtpCodecKind::Video,
+                    vec![RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters {
+                            ssrc: Some(ssrc),
+                            ..Default::default()
+                        },
+                        codec: crate::video::codec_parameters(codec),
+                        ..Default::default()
+                    }],
+                ),
+            )
+            .map_err(setup)?,
+        );
+        let sender = pc
+            .add_track(crate::video::as_track_local(&track))
+            .await
+            .map_err(setup)?;
+        let _ = session.video_sender.set(sender);
+        let _ = session.video_out.set(VideoSender {
+            track,
+            ssrc,
+            payload_type: std::sync::OnceLock::new(),
+            encoder: tokio::sync::Mutex::new((codec.encoder(bitrate)?, None)),
+        });
+    }
     let answer = pc.create_answer(None).await.map_err(setup)?;
     pc.set_local_description(answer).await.map_err(setup)
 }

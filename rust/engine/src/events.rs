@@ -22,6 +22,7 @@ pub(crate) struct Events {
     pub session: Weak<Session>,
     pub gathered: watch::Sender<bool>,
     pub recv_audio: bool,
+    pub recv_video: bool,
     pub input_rate: u32,
     pub input_channels: usize,
     pub time_limit: Option<Duration>,
@@ -56,14 +57,22 @@ impl PeerConnectionEventHandler for Events {
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let Some(session) = self.session.upgrade() else { return };
-        if track.kind().await != RtpCodecKind::Audio || !self.recv_audio {
-            return; // video arrives with the video engine; until then its packets are ignored
+        match track.kind().await {
+            RtpCodecKind::Audio if self.recv_audio => {
+                let (rate, channels) = (self.input_rate, self.input_channels);
+                session
+                    .runtime
+                    .clone()
+                    .spawn(run_inbound_audio(session, track, rate, channels));
+            }
+            RtpCodecKind::Video if self.recv_video => {
+                session
+                    .runtime
+                    .clone()
+                    .spawn(crate::video::run_inbound_video(session, track));
+            }
+            _ => {} // a track this stream does not use (e.g. the camera of an audio-only stream)
         }
-        let (rate, channels) = (self.input_rate, self.input_channels);
-        session
-            .runtime
-            .clone()
-            .spawn(run_inbound_audio(session, track, rate, channels));
     }
 
     async fn on_data_channel(&self, channel: Arc<dyn DataChannel>) {
@@ -76,6 +85,21 @@ impl Events {
     fn on_first_connected(&self, session: &Arc<Session>) {
         if let Some(track) = self.pacer.clone() {
             session.runtime.spawn(run_pacer(session.clone(), track));
+        }
+        if let Some(video) = session.video_out.get() {
+            let session = session.clone();
+            let track = video.track.clone();
+            session.runtime.clone().spawn(async move {
+                if let Some(sender) = session.video_sender.get() {
+                    if let Ok(params) = sender.get_parameters().await {
+                        if let (Some(codec), Some(v)) = (params.rtp_parameters.codecs.first(), session.video_out.get())
+                        {
+                            let _ = v.payload_type.set(codec.payload_type);
+                        }
+                    }
+                }
+                crate::video::run_keyframe_requests(session, track).await;
+            });
         }
         if let Some(limit) = self.time_limit {
             let session = session.clone();

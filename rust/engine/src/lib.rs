@@ -29,8 +29,10 @@ mod events;
 mod media_tasks;
 mod messages;
 mod session;
+mod video;
 
 pub use config::{EngineOptions, IceConfig, SessionOptions};
 pub use engine::Engine;
 pub use error::EngineError;
 pub use session::{AudioFrame, Session, SessionState, SessionStats};
+pub use video::VideoFrame;

@@ -1,6 +1,6 @@
 //! A session: one peer connection, its media queues, its data channel and its close signal.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use webrtc::peer_connection::{PeerConnection, RTCIceCandidateType};
 use webrtc::rtp_transceiver::RtpSender;
 
+use crate::video::{VideoFrame, VideoSender};
 use crate::EngineError;
 
 /// Input frames queued for a handler before new ones are dropped (10 s of 20 ms frames). A handler
@@ -71,6 +72,12 @@ pub struct SessionStats {
     pub underruns: AtomicU64,
     /// Received packets that were lost (concealed), reordered or corrupt.
     pub packets_lost: AtomicU64,
+    /// Video pictures decoded from the peer.
+    pub video_frames_in: AtomicU64,
+    /// Decoded pictures replaced by a newer one before the handler took them (latest wins).
+    pub video_frames_skipped: AtomicU64,
+    /// Video pictures encoded and sent.
+    pub video_frames_out: AtomicU64,
 }
 
 pub(crate) type CloseHook = Box<dyn FnOnce(&str) + Send>;
@@ -95,8 +102,15 @@ pub struct Session {
     pub(crate) inbox_tx: mpsc::Sender<String>,
     pub(crate) inbox: tokio::sync::Mutex<mpsc::Receiver<String>>,
     pub(crate) sender: OnceLock<Arc<dyn RtpSender>>,
+    pub(crate) video_sender: OnceLock<Arc<dyn RtpSender>>,
     pub(crate) on_close: Mutex<Option<CloseHook>>,
     pub(crate) stats: SessionStats,
+    /// The newest decoded picture, not yet taken by the handler.
+    pub(crate) video_in: Mutex<Option<VideoFrame>>,
+    /// Sequence number of the newest picture (0: none yet).
+    pub(crate) video_seq: watch::Sender<u64>,
+    pub(crate) video_out: OnceLock<VideoSender>,
+    pub(crate) keyframe_requested: AtomicBool,
 }
 
 impl Session {
@@ -122,8 +136,13 @@ impl Session {
             inbox_tx,
             inbox: tokio::sync::Mutex::new(inbox),
             sender: OnceLock::new(),
+            video_sender: OnceLock::new(),
             on_close: Mutex::new(None),
             stats: SessionStats::default(),
+            video_in: Mutex::new(None),
+            video_seq: watch::channel(0).0,
+            video_out: OnceLock::new(),
+            keyframe_requested: AtomicBool::new(true),
         })
     }
 
@@ -289,6 +308,59 @@ impl Session {
             _ = state.wait_for(|s| *s == SessionState::Closed) => None,
             m = rx.recv() => m,
         }
+    }
+
+    /// Stores a decoded picture, replacing one the handler has not taken yet.
+    pub(crate) fn put_video(&self, width: u32, height: u32, bgr: Vec<u8>) {
+        let seq = *self.video_seq.borrow() + 1;
+        let replaced = self
+            .video_in
+            .lock()
+            .expect("video lock poisoned")
+            .replace(VideoFrame {
+                width,
+                height,
+                bgr,
+                seq,
+            })
+            .is_some();
+        Self::count(&self.stats.video_frames_in, 1);
+        if replaced {
+            Self::count(&self.stats.video_frames_skipped, 1);
+        }
+        self.video_seq.send_replace(seq);
+    }
+
+    /// The newest received picture (older ones not taken meanwhile are skipped), or None once the
+    /// session has ended.
+    pub async fn next_video(&self) -> Option<VideoFrame> {
+        let mut seq = self.video_seq.subscribe();
+        let mut state = self.state.subscribe();
+        loop {
+            if self.is_closed() {
+                return None;
+            }
+            if let Some(frame) = self.video_in.lock().expect("video lock poisoned").take() {
+                return Some(frame);
+            }
+            tokio::select! {
+                biased;
+                _ = state.wait_for(|s| *s == SessionState::Closed) => return None,
+                changed = seq.changed() => if changed.is_err() { return None },
+            }
+        }
+    }
+
+    /// Encodes and sends one picture (`pixels`: packed 24-bit, BGR or RGB order).
+    pub async fn send_video(&self, width: u32, height: u32, pixels: &[u8], bgr: bool) -> Result<(), EngineError> {
+        let Some(sender) = self.video_out.get() else {
+            return Ok(()); // send mode or no video: the handler's pictures are dropped, as in the original
+        };
+        if self.is_closed() {
+            return Ok(());
+        }
+        let frame = gradio_webrtc_media::video::I420::from_packed(pixels, width, height, bgr)?;
+        sender.send(self, &frame).await
     }
 
     /// The local and remote candidate types of the selected ICE pair (e.g. `("relay", "host")`).

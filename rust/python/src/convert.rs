@@ -1,6 +1,6 @@
 //! numpy <-> engine audio.
 
-use gradio_webrtc_engine::AudioFrame;
+use gradio_webrtc_engine::{AudioFrame, VideoFrame};
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -46,4 +46,53 @@ pub(crate) fn audio_from_py(array: &Bound<'_, PyAny>) -> PyResult<(Vec<usize>, V
                 .map_or_else(|_| "?".to_string(), |n| n.to_string())
         ))),
     }
+}
+
+/// A picture as the `(H, W, 3)` uint8 BGR array handlers get; the buffer is moved, not copied.
+pub(crate) fn video_to_py(py: Python<'_>, frame: VideoFrame) -> PyResult<Bound<'_, PyAny>> {
+    let (h, w) = (frame.height as usize, frame.width as usize);
+    Ok(PyArray1::from_vec(py, frame.bgr).reshape([h, w, 3])?.into_any())
+}
+
+/// Reads a picture a handler returned: `(H, W, 3)` uint8 as-is, `(H, W)` grayscale and
+/// `(H, W, 4)` (alpha dropped) converted. Returns `(width, height, packed 24-bit pixels)`.
+pub(crate) fn video_from_py(array: &Bound<'_, PyAny>) -> PyResult<(u32, u32, Vec<u8>)> {
+    let Ok(a) = array.extract::<PyReadonlyArrayDyn<'_, u8>>() else {
+        let what = match array.getattr("dtype") {
+            Ok(dtype) => format!("an array of dtype {dtype}"),
+            Err(_) => format!(
+                "a {}",
+                array
+                    .get_type()
+                    .name()
+                    .map_or_else(|_| "?".to_string(), |n| n.to_string())
+            ),
+        };
+        return Err(PyValueError::new_err(format!(
+            "video frames must be uint8 numpy arrays of shape (height, width, 3) in BGR order; got {what}"
+        )));
+    };
+    let view = a.as_array();
+    let shape = view.shape().to_vec();
+    let (h, w, channels) = match shape.as_slice() {
+        [h, w] => (*h, *w, 1),
+        [h, w, c] if *c == 3 || *c == 4 || *c == 1 => (*h, *w, *c),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "video frames must have shape (height, width, 3); got {shape:?}"
+            )))
+        }
+    };
+    if h < 2 || w < 2 || h > 4096 || w > 4096 {
+        return Err(PyValueError::new_err(format!(
+            "video frames must be 2x2 to 4096x4096 pixels; got {w}x{h}"
+        )));
+    }
+    let mut out = Vec::with_capacity(h * w * 3);
+    match channels {
+        3 => out.extend(view.iter().copied()),
+        4 => out.extend(view.iter().enumerate().filter(|(i, _)| i % 4 != 3).map(|(_, v)| *v)),
+        _ => out.extend(view.iter().flat_map(|v| [*v, *v, *v])),
+    }
+    Ok((w as u32, h as u32, out))
 }

@@ -84,8 +84,8 @@ impl PyEngine {
         Ok(Self { engine, key })
     }
 
-    #[pyo3(signature = (sdp, r#type, webrtc_id, *, send_audio=true, recv_audio=true, input_sample_rate=48000, input_channels=1, time_limit=None, ice_servers=None))]
-    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (sdp, r#type, webrtc_id, *, send_audio=true, recv_audio=true, send_video=false, recv_video=false, input_sample_rate=48000, input_channels=1, time_limit=None, ice_servers=None))]
+    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // mirrors the Python keyword API
     fn accept_offer<'py>(
         &self,
         py: Python<'py>,
@@ -94,6 +94,8 @@ impl PyEngine {
         webrtc_id: String,
         send_audio: bool,
         recv_audio: bool,
+        send_video: bool,
+        recv_video: bool,
         input_sample_rate: u32,
         input_channels: usize,
         time_limit: Option<f64>,
@@ -102,6 +104,8 @@ impl PyEngine {
         let options = SessionOptions {
             send_audio,
             recv_audio,
+            send_video,
+            recv_video,
             input_sample_rate,
             input_channels,
             time_limit: match time_limit {

@@ -7,7 +7,7 @@ use gradio_webrtc_engine::Session;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{audio_from_py, frame_to_py};
+use crate::convert::{audio_from_py, frame_to_py, video_from_py, video_to_py};
 use crate::{runtime, to_py_err};
 
 #[pyclass(frozen, name = "Session", module = "gradio_webrtc._engine")]
@@ -89,6 +89,33 @@ impl PySession {
             .map_err(to_py_err)
     }
 
+    #[pyo3(signature = (timeout=None))]
+    fn recv_video<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let session = self.inner.clone();
+        match runtime::block_on(py, timeout, async move { session.next_video().await })? {
+            Some(frame) => Ok(Some(video_to_py(py, frame)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn next_video<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let frame = session.next_video().await;
+            Python::attach(|py| match frame {
+                Some(f) => Ok(video_to_py(py, f)?.unbind()),
+                None => Ok(py.None()),
+            })
+        })
+    }
+
+    #[pyo3(signature = (frame, bgr=true))]
+    fn send_video(&self, py: Python<'_>, frame: &Bound<'_, PyAny>, bgr: bool) -> PyResult<()> {
+        let (w, h, pixels) = video_from_py(frame)?;
+        let session = self.inner.clone();
+        runtime::block_on(py, None, async move { session.send_video(w, h, &pixels, bgr).await })?.map_err(to_py_err)
+    }
+
     fn output_buffered(&self) -> f64 {
         self.inner.output_buffered()
     }
@@ -142,6 +169,9 @@ impl PySession {
         d.set_item("audio_frames_out", s.audio_frames_out.load(Ordering::Relaxed))?;
         d.set_item("underruns", s.underruns.load(Ordering::Relaxed))?;
         d.set_item("packets_lost", s.packets_lost.load(Ordering::Relaxed))?;
+        d.set_item("video_frames_in", s.video_frames_in.load(Ordering::Relaxed))?;
+        d.set_item("video_frames_skipped", s.video_frames_skipped.load(Ordering::Relaxed))?;
+        d.set_item("video_frames_out", s.video_frames_out.load(Ordering::Relaxed))?;
         let session = self.inner.clone();
         let pair = runtime::block_on(py, Some(1.0), async move { session.selected_candidate_types().await })
             .ok()
