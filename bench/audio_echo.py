@@ -20,15 +20,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fractions
-import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +34,7 @@ import psutil
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from common import pct, post, start_server, wait_drained
 
 HERE = Path(__file__).parent
 RATE, FRAME = 48000, 960
@@ -94,7 +90,7 @@ class BurstTrack(MediaStreamTrack):
         return packet
 
 
-#: Arrival log per receiver: (monotonic time, payload size). Filled by the patched receiver below.
+#: Arrival log per receiver: (monotonic time, payload size), filled by `record_arrivals_only`.
 ARRIVALS: dict[int, list[tuple[float, int]]] = {}
 
 
@@ -102,7 +98,9 @@ async def _record_rtp(self: RTCRtpReceiver, packet: Any, arrival_time_ms: int) -
     ARRIVALS.setdefault(id(self), []).append((time.monotonic(), len(packet.payload)))
 
 
-RTCRtpReceiver._handle_rtp_packet = _record_rtp  # type: ignore[method-assign]
+def record_arrivals_only() -> None:
+    """Makes every aiortc receiver in this process log RTP arrivals instead of decoding them."""
+    RTCRtpReceiver._handle_rtp_packet = _record_rtp  # type: ignore[method-assign]
 
 
 @dataclass
@@ -111,12 +109,6 @@ class ClientResult:
     latencies: list[float] = field(default_factory=list)
     returned: float = 0.0
     error: str | None = None
-
-
-def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
-    req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as r:
-        return json.loads(r.read())
 
 
 async def run_client(
@@ -166,13 +158,6 @@ async def run_client(
     return result, pc
 
 
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    values = sorted(values)
-    return values[min(len(values) - 1, round(q * (len(values) - 1)))]
-
-
 async def run_round(base: str, server: psutil.Process, k: int, bursts: int) -> dict[str, Any]:
     connected_events = [asyncio.Event() for _ in range(k)]
     go = asyncio.Event()
@@ -201,42 +186,8 @@ async def run_round(base: str, server: psutil.Process, k: int, bursts: int) -> d
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(python: str, handler: str) -> tuple[subprocess.Popen[str], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [python, str(HERE / "echo_server.py"), "--port", str(port), "--handler", handler],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"},
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:  # the original prints a deprecation banner first
-        if line.startswith("ready"):
-            break
-    else:
-        proc.kill()
-        raise RuntimeError("the benchmark server exited before it was ready")
-    threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def wait_drained(base: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{base}/stats", timeout=10) as r:
-            if json.loads(r.read())["sessions"] == 0:
-                return
-        time.sleep(0.5)
-
-
 def main() -> None:
+    record_arrivals_only()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--k", type=int, nargs="+", default=[1, 4, 16, 64])
     parser.add_argument("--bursts", type=int, default=8)

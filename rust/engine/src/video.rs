@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use gradio_webrtc_media::video::{Codec, VideoDecoder, VideoEncoder, I420};
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
-use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::media::Sample;
 use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_VP8};
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
@@ -24,6 +23,7 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use crate::assembler::FrameAssembler;
 use crate::session::{Session, SessionState};
 use crate::EngineError;
 
@@ -142,7 +142,7 @@ async fn depacketize<T: Depacketizer>(
             return;
         }
     };
-    let mut builder = SampleBuilder::new(128, depacketizer, 90_000);
+    let mut assembler = FrameAssembler::new(depacketizer);
     let mut last_pli = Instant::now()
         .checked_sub(Duration::from_secs(10))
         .unwrap_or_else(Instant::now);
@@ -172,9 +172,8 @@ async fn depacketize<T: Depacketizer>(
             }
             continue;
         };
-        builder.push(Instant::now(), packet);
-        while let Some(sample) = builder.pop(Instant::now()) {
-            if sample.prev_dropped_packets > 0 {
+        for sample in assembler.push(packet) {
+            if sample.after_loss {
                 need_keyframe = true;
             }
             // Decoding a 640x480 frame takes ~1 ms; off the runtime's cooperative path anyway.

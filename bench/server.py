@@ -1,10 +1,12 @@
-"""Audio echo server for benchmarks, for whichever gradio_webrtc this interpreter has installed.
+"""Benchmark server for whichever gradio_webrtc this interpreter has installed.
 
-Serves `POST /offer` (the component's wire protocol: `{sdp, type, webrtc_id}` -> answer) and
+Apps: `echo` (audio echo handler) and `flip` (video send-receive, the frame flipped vertically).
+Serves `POST /offer` (the component's wire protocol: `{sdp, type, webrtc_id}` -> answer),
+`POST /set_input` (what the page's first `tick` does: hand the inputs to the connection) and
 `GET /stats` (live sessions) on a small asyncio HTTP server, so both libraries are driven the same
 way. With the original library the offer goes to a real `WebRTC` component's `offer` server function.
 
-    python bench/echo_server.py --port 8123 [--handler async|sync]
+    python bench/server.py --port 8123 [--app echo|flip] [--handler async|sync]
 """
 
 from __future__ import annotations
@@ -57,24 +59,29 @@ def make_handler(kind: str) -> Any:
     return SyncEcho()
 
 
-def build(kind: str) -> tuple[Any, Any]:
-    """Returns `(offer coroutine function, live-session counter)` for the installed library."""
-    handler = make_handler(kind)
-    try:
-        from gradio_webrtc.connections import Connections
-    except ImportError:  # the original library: a real component in a Blocks app
-        import gradio as gr
-
-        with gr.Blocks():
-            component = gradio_webrtc.WebRTC(mode="send-receive", modality="audio")
-            component.stream(fn=handler, inputs=[component], outputs=[component], concurrency_limit=10_000)
-        return component.offer, lambda: len(component.connections)
-    connections = Connections(handler, mode="send-receive", modality="audio", concurrency_limit=None)
-    return connections.offer, lambda: len(connections)
+def flip(frame: Any) -> Any:
+    """The video handler: the picture upside down (a copy, as a model's output would be)."""
+    return frame[::-1].copy()
 
 
-async def serve(port: int, kind: str) -> None:
-    offer, live = build(kind)
+def build(app: str, kind: str) -> tuple[Any, Any, Any]:
+    """`(offer, set_input, live-session counter)` for the installed library, through a real component."""
+    import gradio as gr
+
+    modality = "audio" if app == "echo" else "video"
+    handler = make_handler(kind) if app == "echo" else flip
+    with gr.Blocks():
+        component = gradio_webrtc.WebRTC(mode="send-receive", modality=modality)
+        component.stream(fn=handler, inputs=[component], outputs=[component], concurrency_limit=10_000)
+    connections = getattr(component, "connections", None)
+    live = (lambda: len(connections)) if connections is not None and hasattr(connections, "engine") else None
+    if live is None:  # the original keeps its sessions in a class-level dict
+        live = lambda: len(type(component).connections)  # noqa: E731
+    return component.offer, component.set_input, live
+
+
+async def serve(port: int, app: str, kind: str) -> None:
+    offer, set_input, live = build(app, kind)
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -88,6 +95,9 @@ async def serve(port: int, kind: str) -> None:
             body = await reader.readexactly(length) if length else b""
             if method == "POST" and path == "/offer":
                 result: Any = await offer(json.loads(body))
+            elif method == "POST" and path == "/set_input":
+                set_input(json.loads(body)["webrtc_id"])
+                result = {"ok": True}
             elif path == "/stats":
                 result = {"sessions": live(), "pid": os.getpid()}
             else:
@@ -110,10 +120,11 @@ async def serve(port: int, kind: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--app", choices=["echo", "flip"], default="echo")
     parser.add_argument("--handler", choices=["async", "sync"], default="async")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    asyncio.run(serve(args.port, args.handler))
+    asyncio.run(serve(args.port, args.app, args.handler))
 
 
 if __name__ == "__main__":

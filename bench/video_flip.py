@@ -1,0 +1,265 @@
+"""Video benchmark: K concurrent WebRTC clients sending 640x480 @ 30 fps to a flip handler.
+
+Each aiortc client sends pre-encoded VP8 (a looped 64-frame clip whose pictures carry a frame
+counter in large blocks; encoded once, so sending costs the client almost nothing), receives the
+server's flipped pictures, reads the counter back and times each picture: latency = picture left
+the client -> the first RTP packet of its flipped version arrived (the client still decodes every
+picture to read the counter, but aiortc's jitter buffer, which holds each picture until the next
+one starts, ~33 ms, is not counted: browsers render complete frames at once). Figures per K: connection set-up,
+latency p50/p95, received fps per stream, and the server's CPU per stream.
+
+    python bench/video_flip.py [--k 1 4 8 16] [--seconds 8] [--only rust|original]
+
+Both libraries run the same `bench/server.py --app flip` (a real WebRTC component, modality
+"video"); the original from bench/.venv-original (see bench/setup_original.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fractions
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import psutil
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from common import pct, post, start_server, wait_drained
+
+HERE = Path(__file__).parent
+W, H, FPS, CLIP = 640, 480, 30, 64
+
+
+def picture(n: int) -> np.ndarray:
+    """Grey picture, white band on top, n in 6 bits as 6 blocks of 100x100."""
+    frame = np.full((H, W, 3), 60, np.uint8)
+    frame[:40] = 255
+    for bit in range(6):
+        if (n >> bit) & 1:
+            frame[100:200, 20 + bit * 100 : 100 + bit * 100] = 230
+    return frame
+
+
+def read(frame: np.ndarray) -> int | None:
+    """The counter of a received picture (flipped or not), or None if unreadable."""
+    flipped = frame[H - 35 :].mean() > 200
+    rows = slice(H - 200, H - 100) if flipped else slice(100, 200)
+    n = 0
+    for bit in range(6):
+        block = frame[rows, 40 + bit * 100 : 80 + bit * 100]
+        n |= (block.mean() > 145) << bit
+    return n
+
+
+def encode_clip() -> list[bytes]:
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height, codec.pix_fmt = W, H, "yuv420p"
+    codec.bit_rate, codec.gop_size = 1_500_000, CLIP
+    codec.time_base = fractions.Fraction(1, FPS)
+    codec.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    packets: list[bytes] = []
+    for n in range(CLIP):
+        frame = av.VideoFrame.from_ndarray(picture(n), format="bgr24").reformat(format="yuv420p")
+        frame.pts = n
+        packets += [bytes(p) for p in codec.encode(frame)]
+    packets += [bytes(p) for p in codec.encode(None)]
+    assert len(packets) == CLIP, len(packets)
+    return packets
+
+
+CLIP_PACKETS = encode_clip()
+
+#: First arrival time of each RTP timestamp, per receiver (filled by the wrapper below).
+FIRST_ARRIVAL: dict[int, dict[int, float]] = {}
+_handle_rtp = RTCRtpReceiver._handle_rtp_packet
+
+
+async def _timed_handle_rtp(self: RTCRtpReceiver, packet: Any, arrival_time_ms: int) -> None:
+    FIRST_ARRIVAL.setdefault(id(self), {}).setdefault(packet.timestamp, time.monotonic())
+    await _handle_rtp(self, packet, arrival_time_ms)
+
+
+RTCRtpReceiver._handle_rtp_packet = _timed_handle_rtp  # type: ignore[method-assign]
+
+
+class ClipTrack(MediaStreamTrack):
+    """Sends the pre-encoded clip in a loop at 30 fps and remembers when each picture left."""
+
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+        self.start: float | None = None
+        self.sent: dict[int, float] = {}  # counter -> last time it was sent
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self.start is None:
+            self.start = time.monotonic()
+        wait = self.start + self.n / FPS - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        packet = av.Packet(CLIP_PACKETS[self.n % CLIP])
+        packet.pts, packet.time_base = self.n * 3000, fractions.Fraction(1, 90000)
+        self.sent[self.n % CLIP] = time.monotonic()
+        self.n += 1
+        return packet
+
+
+@dataclass
+class Result:
+    setup_s: float = float("nan")
+    latencies: list[float] = field(default_factory=list)
+    fps: float = 0.0
+    error: str | None = None
+
+
+async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, seconds: float) -> tuple[Result, Any]:
+    result = Result()
+    pc = RTCPeerConnection()
+    pc.createDataChannel("text")
+    track = ClipTrack()
+    transceiver = pc.addTransceiver(track, direction="sendrecv")
+    transceiver.setCodecPreferences(
+        [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/VP8"]
+    )
+    received: list[tuple[float, np.ndarray]] = []
+    tasks: list[asyncio.Task[None]] = []
+    measuring = False
+
+    @pc.on("track")
+    def on_track(remote: MediaStreamTrack) -> None:
+        async def grab() -> None:
+            with contextlib.suppress(MediaStreamError):
+                while True:
+                    frame = await remote.recv()
+                    if measuring:
+                        now = time.monotonic()
+                        arrived = FIRST_ARRIVAL.get(id(transceiver.receiver), {}).get(frame.pts, now)
+                        n = read(frame.to_ndarray(format="bgr24"))
+                        sent = track.sent.get(n) if n is not None else None
+                        if sent is not None and 0 <= arrived - sent < 2.0:
+                            result.latencies.append(arrived - sent)
+                        received.append((now, frame))
+
+        tasks.append(asyncio.ensure_future(grab()))
+
+    connected = asyncio.Event()
+
+    @pc.on("connectionstatechange")
+    def _state() -> None:
+        if pc.connectionState == "connected":
+            connected.set()
+
+    t0 = time.monotonic()
+    webrtc_id = f"bench-{idx}-{time.time_ns()}"
+    try:
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = await asyncio.to_thread(
+            post, f"{base}/offer", {"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": webrtc_id}
+        )
+        if answer.get("type") != "answer":
+            raise RuntimeError(f"offer refused: {answer}")
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+        await asyncio.wait_for(connected.wait(), 30)
+        result.setup_s = time.monotonic() - t0
+        await asyncio.to_thread(post, f"{base}/set_input", {"webrtc_id": webrtc_id})
+    except Exception as exc:
+        result.error = str(exc)
+        up.set()
+        return result, pc
+    up.set()
+    await go.wait()
+    measuring = True
+    t_start = time.monotonic()
+    await asyncio.sleep(seconds)
+    measuring = False
+    result.fps = len([t for t, _ in received if t >= t_start]) / (time.monotonic() - t_start)
+    for t in tasks:
+        t.cancel()
+    return result, pc
+
+
+async def run_round(base: str, server: psutil.Process, k: int, seconds: float) -> dict[str, Any]:
+    ups = [asyncio.Event() for _ in range(k)]
+    go = asyncio.Event()
+    tasks = []
+    for i in range(k):
+        tasks.append(asyncio.create_task(client(base, i, ups[i], go, seconds)))
+        await asyncio.sleep(0.05)
+    await asyncio.gather(*(e.wait() for e in ups))
+    await asyncio.sleep(2.0)  # past the first keyframes
+    cpu0, t0 = sum(server.cpu_times()[:2]), time.monotonic()
+    go.set()
+    results = await asyncio.gather(*tasks)
+    cpu1, t1 = sum(server.cpu_times()[:2]), time.monotonic()
+    for _, pc in results:
+        await pc.close()
+    ok = [r for r, _ in results if r.error is None]
+    latencies = [x for r in ok for x in r.latencies]
+    return {
+        "k": k,
+        "failed": k - len(ok),
+        "setup_p50": pct([r.setup_s for r in ok], 0.5),
+        "p50": pct(latencies, 0.5),
+        "p95": pct(latencies, 0.95),
+        "fps": float(np.mean([r.fps for r in ok])) if ok else 0.0,
+        "min_fps": min((r.fps for r in ok), default=0.0),
+        "cpu_per_stream": (cpu1 - cpu0) / (t1 - t0) / max(1, len(ok)) * 100,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 4, 8, 16])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--only", choices=["rust", "original"])
+    args = parser.parse_args()
+    impls = {"rust": sys.executable, "original": str(HERE / ".venv-original" / "bin" / "python")}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for name, python in impls.items():
+        if (args.only and name != args.only) or not Path(python).exists():
+            if not Path(python).exists():
+                print(f"[{name}] skipped: {python} missing (run bench/setup_original.sh)")
+            continue
+        proc, base = start_server(python, "async", app="flip")
+        server = psutil.Process(proc.pid)
+        rows[name] = []
+        try:
+            for k in args.k:
+                row = asyncio.run(run_round(base, server, k, args.seconds))
+                rows[name].append(row)
+                print(f"[{name}] K={k}: {json.dumps(row)}", flush=True)
+                wait_drained(base)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    print(f"\nVideo flip 640x480@30, VP8, {args.seconds:.0f} s per client, {os.cpu_count()} cores")
+    header = (
+        f"{'impl':9} {'K':>3} {'fail':>4} {'setup p50':>10} {'lat p50':>8} {'lat p95':>8} {'fps':>6}"
+        f" {'min fps':>8} {'CPU/stream':>10}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, table in rows.items():
+        for r in table:
+            print(
+                f"{name:9} {r['k']:>3} {r['failed']:>4} {r['setup_p50'] * 1000:>8.0f}ms {r['p50'] * 1000:>6.0f}ms"
+                f" {r['p95'] * 1000:>6.0f}ms {r['fps']:>6.1f} {r['min_fps']:>8.1f} {r['cpu_per_stream']:>9.1f}%"
+            )
+
+
+if __name__ == "__main__":
+    main()

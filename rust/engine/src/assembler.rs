@@ -1,0 +1,173 @@
+//! RTP packets → complete encoded video frames, released as soon as the frame's last packet is in.
+//!
+//! A frame is the run of packets sharing one RTP timestamp, ending with the marker bit (RFC 7741
+//! §4.1 for VP8, RFC 6184 §5.1 for H.264). It is released the moment that run is contiguous.
+//! webrtc-rs's `SampleBuilder` instead waits for the first packet of the *next* frame to learn the
+//! duration, which costs a whole frame interval (33 ms at 30 fps) of latency on every frame.
+//! An incomplete frame is dropped, and reported as a loss, once a newer frame is complete or the
+//! buffer overflows; the caller then asks for a keyframe.
+
+use std::collections::BTreeMap;
+
+use bytes::{Bytes, BytesMut};
+use rtc::rtp;
+use rtc::rtp::packetizer::Depacketizer;
+
+/// Packets kept while waiting for a frame to complete (~1 s of 640x480 video).
+const MAX_PACKETS: usize = 512;
+
+/// One reassembled frame.
+#[derive(Debug)]
+pub(crate) struct Frame {
+    pub data: Bytes,
+    /// Packets (or whole frames) were lost since the previous frame: the decoder may need a keyframe.
+    pub after_loss: bool,
+}
+
+pub(crate) struct FrameAssembler<D> {
+    depacketizer: D,
+    packets: BTreeMap<u64, rtp::Packet>,
+    last_seq: Option<u64>,
+    next_start: Option<u64>,
+    lost: bool,
+}
+
+impl<D: Depacketizer> FrameAssembler<D> {
+    pub(crate) fn new(depacketizer: D) -> Self {
+        Self {
+            depacketizer,
+            packets: BTreeMap::new(),
+            last_seq: None,
+            next_start: None,
+            lost: false,
+        }
+    }
+
+    /// Extends a 16-bit sequence number to 64 bits relative to the newest one seen (RFC 3550 §A.1).
+    fn extend(&mut self, seq: u16) -> u64 {
+        let ext = match self.last_seq {
+            None => u64::from(seq) + (1 << 16),
+            Some(last) => {
+                let delta = i64::from(seq.wrapping_sub(last as u16) as i16);
+                (last as i64 + delta).max(0) as u64
+            }
+        };
+        if self.last_seq.is_none_or(|l| ext > l) {
+            self.last_seq = Some(ext);
+        }
+        ext
+    }
+
+    /// Adds a packet; returns the frames it completed, oldest first.
+    pub(crate) fn push(&mut self, packet: rtp::Packet) -> Vec<Frame> {
+        let seq = self.extend(packet.header.sequence_number);
+        if self.next_start.is_some_and(|start| seq < start) {
+            return Vec::new(); // a retransmission of a frame already released or dropped
+        }
+        self.packets.insert(seq, packet);
+        let mut frames = Vec::new();
+        while let Some((&first, head)) = self.packets.first_key_value() {
+            let timestamp = head.header.timestamp;
+            let mut end = None;
+            let mut seq = first;
+            while let Some(p) = self.packets.get(&seq) {
+                if p.header.timestamp != timestamp {
+                    break;
+                }
+                if p.header.marker {
+                    end = Some(seq);
+                    break;
+                }
+                seq += 1;
+            }
+            // Right after the previous frame, or at a codec-level frame start (the first frame, or
+            // after a drop): anything else is the tail of a frame whose head was lost.
+            let starts_cleanly =
+                self.next_start == Some(first) || self.depacketizer.is_partition_head(&self.packets[&first].payload);
+            if let Some(end) = end.filter(|_| starts_cleanly) {
+                let after_loss = std::mem::take(&mut self.lost) || self.next_start.is_some_and(|s| s != first);
+                let mut data = BytesMut::new();
+                let mut broken = false;
+                for s in first..=end {
+                    let p = self.packets.remove(&s).expect("the run was checked to be contiguous");
+                    match self.depacketizer.depacketize(&p.payload) {
+                        Ok(part) => data.extend_from_slice(&part),
+                        Err(_) => broken = true,
+                    }
+                }
+                self.next_start = Some(end + 1);
+                if broken {
+                    self.lost = true;
+                } else {
+                    frames.push(Frame {
+                        data: data.freeze(),
+                        after_loss,
+                    });
+                }
+                continue;
+            }
+            // The oldest frame is incomplete. Give up on it when a newer frame has finished.
+            let newer_done = self
+                .packets
+                .values()
+                .any(|p| p.header.timestamp != timestamp && p.header.marker);
+            if newer_done || self.packets.len() > MAX_PACKETS {
+                self.packets.retain(|_, p| p.header.timestamp != timestamp);
+                self.lost = true;
+                self.next_start = None;
+                continue;
+            }
+            break;
+        }
+        frames
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use rtc::rtp::codec::vp8::Vp8Packet;
+
+    /// A VP8 RTP packet: descriptor byte (S bit on the first packet of a frame) + payload.
+    fn vp8(seq: u16, ts: u32, start: bool, marker: bool, body: u8) -> rtp::Packet {
+        rtp::Packet {
+            header: rtp::header::Header {
+                sequence_number: seq,
+                timestamp: ts,
+                marker,
+                ..Default::default()
+            },
+            payload: Bytes::from(vec![if start { 0x10 } else { 0x00 }, body, body, body]),
+        }
+    }
+
+    #[test]
+    fn a_frame_is_released_on_its_marker() {
+        let mut a = FrameAssembler::new(Vp8Packet::default());
+        assert!(a.push(vp8(10, 900, true, false, 1)).is_empty());
+        let frames = a.push(vp8(11, 900, false, true, 2));
+        assert_eq!(frames.len(), 1, "no need to wait for the next frame");
+        assert_eq!(&frames[0].data[..], &[1, 1, 1, 2, 2, 2]);
+        assert!(!frames[0].after_loss);
+    }
+
+    #[test]
+    fn reordering_wraparound_and_loss() {
+        let mut a = FrameAssembler::new(Vp8Packet::default());
+        // Out of order across the 16-bit wrap.
+        assert!(a.push(vp8(0, 100, false, true, 2)).is_empty());
+        let frames = a.push(vp8(65_535, 100, true, false, 1));
+        assert_eq!(frames.len(), 1);
+        assert_eq!(&frames[0].data[..], &[1, 1, 1, 2, 2, 2]);
+        // Frame at ts 200 loses its middle packet; frame 300 completes and wins.
+        assert!(a.push(vp8(1, 200, true, false, 3)).is_empty());
+        assert!(a.push(vp8(3, 200, false, true, 3)).is_empty());
+        let frames = a.push(vp8(4, 300, true, true, 4));
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0].after_loss, "the decoder must hear about the lost frame");
+        // A late retransmission of the dropped frame is ignored.
+        assert!(a.push(vp8(2, 200, false, false, 3)).is_empty());
+        let frames = a.push(vp8(5, 400, true, true, 5));
+        assert!(!frames[0].after_loss);
+    }
+}
