@@ -77,8 +77,10 @@ lint-python: install  ## ruff (lint and format) and the stub check of gradio_web
 
 lint: lint-rust lint-python  ## every linter
 
-bench: build-dev  ## audio echo benchmark (K concurrent aiortc clients)
+bench: build-dev  ## audio echo and video flip benchmarks, side by side with the original (bench/setup_original.sh)
+	bench/setup_original.sh
 	$(PY) bench/audio_echo.py
+	$(PY) bench/video_flip.py
 
 clean:  ## remove build outputs
 	rm -rf target dist gradio_webrtc/*.so gradio_webrtc/templates frontend/node_modules frontend5/node_modules
