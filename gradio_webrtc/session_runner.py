@@ -221,15 +221,18 @@ class SessionRunner:
 
     # -- sync handlers --------------------------------------------------------------------------
 
-    def _sync_input(self) -> None:
+    def _feed(self, recv: Callable[[], Any], consume: Callable[[Any], None], where: str) -> None:
+        """Hands every received frame to `consume` until the session ends; failures are reported."""
         current_channel.set(self.channel)
-        handler: StreamHandler = self.handler
-        while (frame := self.session.recv_audio()) is not None:
+        while (frame := recv()) is not None:
             try:
-                handler.receive(frame)
+                consume(frame)
             except Exception as exc:
-                self.report(exc, "receive()")
+                self.report(exc, where)
             self._frame_arrived.set()
+
+    def _sync_input(self) -> None:
+        self._feed(self.session.recv_audio, self.handler.receive, "receive()")
 
     def _sync_startup_then_output(self) -> None:
         current_channel.set(self.channel)
@@ -328,13 +331,7 @@ class SessionRunner:
             self.deliver_video(result, send=send)
 
     def _video_receive_loop(self) -> None:
-        current_channel.set(self.channel)
-        handler: AudioVideoStreamHandler = self.handler
-        while (frame := self.session.recv_video()) is not None:
-            try:
-                handler.video_receive(frame)
-            except Exception as exc:
-                self.report(exc, "video_receive()")
+        self._feed(self.session.recv_video, self.handler.video_receive, "video_receive()")
 
     def _video_emit_loop(self) -> None:
         current_channel.set(self.channel)

@@ -307,24 +307,12 @@ class WebRTC(Component):
                 concurrency_limit=None,
             )
             return None
+        # Every change of an extra input, and every `tick` from the page, pushes the current values.
+        listener = {"inputs": inputs, "outputs": None, "concurrency_id": concurrency_id, "concurrency_limit": None}
         for component in inputs[1:]:
             if hasattr(component, "change"):
-                component.change(  # type: ignore[attr-defined]
-                    self.set_input,
-                    inputs=inputs,
-                    outputs=None,
-                    concurrency_id=concurrency_id,
-                    concurrency_limit=None,
-                    js=js,
-                )
-        return self.tick(  # type: ignore[attr-defined]
-            self.set_input,
-            inputs=inputs,
-            outputs=None,
-            concurrency_id=concurrency_id,
-            concurrency_limit=None,
-            js=js,
-        )
+                component.change(self.set_input, js=js, **listener)  # type: ignore[attr-defined]
+        return self.tick(self.set_input, js=js, **listener)  # type: ignore[attr-defined]
 
     def on_additional_outputs(
         self,

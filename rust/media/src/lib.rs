@@ -24,6 +24,7 @@ pub mod inbound;
 pub mod opus;
 pub mod outbound;
 pub mod resample;
+pub mod vad;
 pub mod video;
 
 pub use error::Error;
