@@ -67,6 +67,18 @@ def main(model_path: str) -> None:
 
     audio = reference_signal()
     session = ort.InferenceSession(model_path)
+    write_reference(ROOT / "rust" / "media" / "tests" / "data" / "silero_reference.bin", audio, session)
+    # Real speech (made by scripts/make_speech_fixtures.py), so the comparison covers speech too.
+    import wave
+
+    with wave.open(str(ROOT / "tests" / "data" / "speech" / "one_sentence.wav")) as f:
+        speech = np.frombuffer(f.readframes(f.getnframes()), "<i2")
+    write_reference(ROOT / "rust" / "media" / "tests" / "data" / "silero_speech_reference.bin", speech, session)
+    print(f"wrote {weights} ({weights.stat().st_size} bytes) and the reference probabilities")
+
+
+def write_reference(path: Path, audio: np.ndarray, session: ort.InferenceSession) -> None:
+    """Stores `audio` (int16) and onnxruntime's probability for each 512-sample window of it."""
     state = np.zeros((2, 1, 128), np.float32)
     context = np.zeros(64, np.float32)
     probs = []
@@ -76,11 +88,9 @@ def main(model_path: str) -> None:
         context = chunk[-64:]
         p, state = session.run(None, {"input": chunk[None, :], "state": state})
         probs.append(float(p[0, 0]))
-    reference = ROOT / "rust" / "media" / "tests" / "data" / "silero_reference.bin"
-    reference.write_bytes(
+    path.write_bytes(
         struct.pack("<II", len(audio), len(probs)) + audio.astype("<i2").tobytes() + np.array(probs, "<f4").tobytes()
     )
-    print(f"wrote {weights} ({weights.stat().st_size} bytes) and {reference} ({len(probs)} probabilities)")
 
 
 if __name__ == "__main__":

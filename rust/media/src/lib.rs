@@ -23,6 +23,7 @@ pub mod framer;
 pub mod inbound;
 pub mod opus;
 pub mod outbound;
+pub mod pause;
 pub mod resample;
 pub mod vad;
 pub mod video;

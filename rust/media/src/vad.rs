@@ -227,9 +227,8 @@ impl Default for SileroVad {
 mod test {
     use super::*;
 
-    /// The signal and the probabilities onnxruntime gave for it (see `scripts/convert_silero.py`).
-    fn reference() -> (Vec<f32>, Vec<f32>) {
-        let bytes = include_bytes!("../tests/data/silero_reference.bin");
+    /// A signal and the probabilities onnxruntime gave for it (see `scripts/convert_silero.py`).
+    fn reference(bytes: &[u8]) -> (Vec<f32>, Vec<f32>) {
         let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]) as usize;
         let (n_audio, n_probs) = (u32_at(0), u32_at(4));
         let audio = bytes[8..8 + 2 * n_audio]
@@ -245,8 +244,23 @@ mod test {
     }
 
     #[test]
+    fn matches_onnxruntime_on_speech() {
+        let (audio, expected) = reference(include_bytes!("../tests/data/silero_speech_reference.bin"));
+        let mut vad = SileroVad::new();
+        let got: Vec<f32> = audio.chunks_exact(WINDOW).map(|w| vad.process(w).unwrap()).collect();
+        let worst = got
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-3, "max |p - p_onnxruntime| = {worst}");
+        let speech = got.iter().filter(|p| **p > 0.5).count();
+        assert!(speech > 30, "the spoken sentence is speech ({speech} windows)");
+    }
+
+    #[test]
     fn matches_onnxruntime() {
-        let (audio, expected) = reference();
+        let (audio, expected) = reference(include_bytes!("../tests/data/silero_reference.bin"));
         let mut vad = SileroVad::new();
         let got: Vec<f32> = audio.chunks_exact(WINDOW).map(|w| vad.process(w).unwrap()).collect();
         assert_eq!(got.len(), expected.len());
