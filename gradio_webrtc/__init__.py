@@ -15,6 +15,7 @@ from .credentials import (
     get_twilio_turn_credentials,
 )
 from .outputs import AdditionalOutputs, Warning, WebRTCError
+from .reply_on_pause import AlgoOptions, ReplyOnPause, SileroVadOptions
 from .stream_handler import (
     AsyncAudioVideoStreamHandler,
     AsyncStreamHandler,
@@ -41,10 +42,13 @@ atexit.register(_engine.shutdown)
 
 __all__ = [
     "AdditionalOutputs",
+    "AlgoOptions",
     "AsyncAudioVideoStreamHandler",
     "AsyncStreamHandler",
     "AudioEmitType",
     "AudioVideoStreamHandler",
+    "ReplyOnPause",
+    "SileroVadOptions",
     "StreamHandler",
     "StreamHandlerBase",
     "VideoEmitType",

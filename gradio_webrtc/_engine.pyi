@@ -52,8 +52,15 @@ class Engine:
         input_channels: int = 1,
         time_limit: float | None = None,
         ice_servers: dict[str, Any] | None = None,
+        pause: dict[str, float] | None = None,
+        can_interrupt: bool = True,
     ) -> Session:
         """Answers an SDP offer (after ICE gathering completes) and returns the new session.
+
+        `pause` turns on pause detection (`ReplyOnPause`): keys `audio_chunk_duration`,
+        `started_talking_threshold`, `speech_threshold`, `threshold`, `min_speech_duration`,
+        `speech_pad`, `max_continuous_speech` (seconds; threshold a probability). Input audio then
+        stays in the engine and `recv_utterance` returns whole utterances.
 
         Raises:
             EngineError: malformed SDP, a `type` other than "offer", an id already in use, no
@@ -96,6 +103,17 @@ class Session:
         The engine resamples to 48 kHz, cuts 20 ms Opus frames and sends them in real time.
         Raises ValueError for audio it cannot interpret.
         """
+    def recv_utterance(self, timeout: float | None = None) -> tuple[int, np.ndarray] | None:
+        """With pause detection: blocks until the user finished an utterance, `(rate, int16 (1, N))`.
+
+        None once the session has ended. Raises TimeoutError after `timeout` seconds.
+        """
+    async def next_utterance(self) -> tuple[int, np.ndarray] | None:
+        """Awaitable `recv_utterance`."""
+    def set_replying(self, replying: bool) -> None:
+        """Marks a reply as running: input is ignored, or interrupts it (`can_interrupt`)."""
+    def take_interrupt(self) -> bool:
+        """True (once) if the user started talking during the current reply; its audio was dropped."""
     def recv_video(self, timeout: float | None = None) -> np.ndarray | None:
         """Blocks until a received picture newer than the last one taken: `(H, W, 3)` uint8 BGR.
 

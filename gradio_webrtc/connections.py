@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._engine import Engine, EngineError
+from .reply_on_pause import ReplyOnPause
 from .session_runner import SessionRunner
 from .stream_handler import StreamHandlerBase
 
@@ -148,6 +149,8 @@ class Connections:
                 input_channels=2 if getattr(handler, "expected_layout", "mono") == "stereo" else 1,
                 time_limit=self.time_limit,
                 ice_servers=per_session,
+                pause=handler.pause_options() if isinstance(handler, ReplyOnPause) else None,
+                can_interrupt=getattr(handler, "can_interrupt", True),
             )
         except EngineError as exc:
             logger.info("offer for %s refused: %s", webrtc_id, exc)

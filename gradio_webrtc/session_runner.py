@@ -9,7 +9,9 @@ emits something that is not audio is reported to the page and the log; the sessi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import json
 import logging
 import threading
 import time
@@ -18,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .outputs import AdditionalOutputs, WebRTCError, current_channel, report_error, split_output
+from .reply_on_pause import ReplyOnPause
 from .stream_handler import (
     AsyncAudioVideoStreamHandler,
     AsyncStreamHandler,
@@ -54,6 +57,15 @@ class SessionChannel:
     @property
     def readyState(self) -> str:  # noqa: N802 - the browser/aiortc attribute name
         return "closed" if self._session.closed else "open"
+
+
+def is_single_item(value: Any) -> bool:
+    """True for one output item given as a tuple: `(rate, array)` or `(media, AdditionalOutputs)`."""
+    if not isinstance(value, tuple):
+        return False
+    return (len(value) in (2, 3) and isinstance(value[0], (int, np.integer))) or (
+        len(value) == 2 and isinstance(value[1], AdditionalOutputs)
+    )
 
 
 def describe(item: Any) -> str:
@@ -110,7 +122,9 @@ class SessionRunner:
         if isinstance(handler, StreamHandlerBase):
             handler._loop = self.loop
             handler.set_channel(self.channel)
-        if isinstance(handler, AsyncStreamHandler):
+        if isinstance(handler, ReplyOnPause):
+            self._spawn(self._reply_on_pause, "reply")
+        elif isinstance(handler, AsyncStreamHandler):
             self._tasks.append(self.loop.create_task(self._async_main()))
             if isinstance(handler, AsyncAudioVideoStreamHandler):
                 self._tasks.append(self.loop.create_task(self._async_video()))
@@ -304,6 +318,99 @@ class SessionRunner:
                 await asyncio.sleep(IDLE_WAIT_S)
             else:
                 await self.session.output_below(OUTPUT_AHEAD_S)
+
+    # -- ReplyOnPause ------------------------------------------------------------------------------
+
+    def _reply_on_pause(self) -> None:
+        """One reply per utterance; the engine detected the pause and holds the audio until then."""
+        current_channel.set(self.channel)
+        handler: ReplyOnPause = self.handler
+        if handler.startup_fn is not None:
+            if handler.needs_args and not self._ask_for_args(handler):
+                return
+            try:
+                self._play(handler.startup_fn(*handler.latest_args[1:]))
+            except Exception as exc:
+                self.report(exc, "startup_fn")
+        while (utterance := self.session.recv_utterance()) is not None:
+            if handler.needs_args and not self._ask_for_args(handler):
+                return
+            try:
+                reply = handler.call(utterance)
+            except Exception as exc:
+                self.report(exc, "the reply function")
+                continue
+            self._play(reply)
+
+    def _ask_for_args(self, handler: StreamHandlerBase) -> bool:
+        """Asks the page for the other inputs (a `tick`) and waits; False if the session ended."""
+        handler.reset()
+        handler.send_message_sync("tick")
+        while not handler.args_set.wait(0.1):
+            if self.session.closed:
+                return False
+        return True
+
+    def _items(self, reply: Any) -> Any:
+        """Iterates a sync or async generator (the async one is advanced on the server loop)."""
+        if inspect.isasyncgen(reply):
+            while True:
+                try:
+                    yield asyncio.run_coroutine_threadsafe(reply.__anext__(), self.loop).result()
+                except StopAsyncIteration:
+                    return
+        elif inspect.isgenerator(reply) or (isinstance(reply, (list, tuple)) and not is_single_item(reply)):
+            yield from reply
+        elif reply is not None:
+            yield reply
+
+    def _play(self, reply: Any) -> None:
+        """Streams one reply; stops at once if the user starts talking (`can_interrupt`)."""
+        session = self.session
+        session.send_message(json.dumps({"type": "log", "data": "response_starting"}))
+        session.set_replying(True)
+        interrupted = False
+        try:
+            for item in self._items(reply):
+                if session.closed or (interrupted := session.take_interrupt()):
+                    break
+                try:
+                    self.deliver(item)
+                except Exception as exc:
+                    self.report(exc, "the reply function")
+                    continue
+                while session.output_buffered() >= OUTPUT_AHEAD_S and not session.closed:
+                    if interrupted := session.take_interrupt():
+                        break
+                    self._wait_below(OUTPUT_AHEAD_S, 0.05)
+                if interrupted:
+                    break
+            # Let the reply play out before listening again (unless the user cut in).
+            while not interrupted and not session.closed and session.output_buffered() > 0:
+                interrupted = session.take_interrupt()
+                self._wait_below(0.001, 0.05)
+        except Exception as exc:
+            self.report(exc, "the reply function")
+        finally:
+            self._close(reply)
+            if interrupted:
+                session.clear_output()
+                logger.info("reply for %s interrupted by the user", session.webrtc_id)
+            session.set_replying(False)
+
+    def _wait_below(self, seconds: float, timeout: float) -> None:
+        """Waits up to `timeout` for the queued output to fall below `seconds` (polling helper)."""
+        with contextlib.suppress(TimeoutError):
+            self.session.wait_output_below(seconds, timeout=timeout)
+
+    def _close(self, reply: Any) -> None:
+        try:
+            if inspect.isasyncgen(reply):
+                asyncio.run_coroutine_threadsafe(reply.aclose(), self.loop).result(1.0)
+            elif inspect.isgenerator(reply):
+                reply.close()
+        except Exception:
+            logger.debug("closing the reply generator failed", exc_info=True)
 
     # -- video -------------------------------------------------------------------------------------
 

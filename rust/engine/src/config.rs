@@ -169,6 +169,12 @@ pub struct SessionOptions {
     pub time_limit: Option<Duration>,
     /// Per-session ICE servers, overriding the engine's (short-lived TURN credentials).
     pub ice: Option<IceConfig>,
+    /// Pause detection (`ReplyOnPause`): input audio stays in the engine and whole utterances are
+    /// delivered instead of frames.
+    pub pause: Option<gradio_webrtc_media::pause::PauseOptions>,
+    /// With pause detection: the user talking during a reply stops it (queued audio is dropped at
+    /// once); without, input during a reply is ignored, as in the original.
+    pub can_interrupt: bool,
 }
 
 impl Default for SessionOptions {
@@ -182,6 +188,8 @@ impl Default for SessionOptions {
             input_channels: 1,
             time_limit: None,
             ice: None,
+            pause: None,
+            can_interrupt: true,
         }
     }
 }

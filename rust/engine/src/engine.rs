@@ -138,6 +138,7 @@ impl Engine {
             gathered: gathered_tx,
             recv_audio: options.recv_audio,
             recv_video: options.recv_video,
+            pause: options.pause.clone().map(|p| (p, options.can_interrupt)),
             input_rate: options.input_sample_rate,
             input_channels: options.input_channels,
             time_limit: options.time_limit,

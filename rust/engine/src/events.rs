@@ -23,6 +23,7 @@ pub(crate) struct Events {
     pub gathered: watch::Sender<bool>,
     pub recv_audio: bool,
     pub recv_video: bool,
+    pub pause: Option<(gradio_webrtc_media::pause::PauseOptions, bool)>,
     pub input_rate: u32,
     pub input_channels: usize,
     pub time_limit: Option<Duration>,
@@ -60,10 +61,11 @@ impl PeerConnectionEventHandler for Events {
         match track.kind().await {
             RtpCodecKind::Audio if self.recv_audio => {
                 let (rate, channels) = (self.input_rate, self.input_channels);
+                let pause = self.pause.clone();
                 session
                     .runtime
                     .clone()
-                    .spawn(run_inbound_audio(session, track, rate, channels));
+                    .spawn(run_inbound_audio(session, track, rate, channels, pause));
             }
             RtpCodecKind::Video if self.recv_video => {
                 session

@@ -4,7 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use std::sync::atomic::Ordering;
+
+use gradio_webrtc_media::convert::{f32_to_i16_into, i16_to_f32, to_channels};
 use gradio_webrtc_media::inbound::InboundAudio;
+use gradio_webrtc_media::pause::{PauseOptions, UtteranceEvent, Utterances};
 use rtc::rtp;
 use tokio::time::{interval, MissedTickBehavior};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
@@ -24,7 +28,13 @@ pub(crate) struct PacerTrack {
 const TICK: Duration = Duration::from_millis(20);
 
 /// Decodes the peer's audio track into frames for the handler until the track ends.
-pub(crate) async fn run_inbound_audio(session: Arc<Session>, track: Arc<dyn TrackRemote>, rate: u32, channels: usize) {
+pub(crate) async fn run_inbound_audio(
+    session: Arc<Session>,
+    track: Arc<dyn TrackRemote>,
+    rate: u32,
+    channels: usize,
+    pause: Option<(PauseOptions, bool)>,
+) {
     let mut inbound = match InboundAudio::new(rate, channels) {
         Ok(i) => i,
         Err(e) => {
@@ -32,11 +42,40 @@ pub(crate) async fn run_inbound_audio(session: Arc<Session>, track: Arc<dyn Trac
             return;
         }
     };
+    let mut detector = match &pause {
+        Some((options, _)) => match Utterances::new(rate, options.clone()) {
+            Ok(u) => Some(u),
+            Err(e) => {
+                log::error!("session {}: pause detection unavailable: {e}", session.webrtc_id);
+                return;
+            }
+        },
+        None => None,
+    };
+    let can_interrupt = pause.as_ref().is_some_and(|(_, c)| *c);
+    let mut was_replying = false;
     let mut lost_reported = 0;
     while let Some(event) = track.poll().await {
         match event {
             TrackRemoteEvent::OnRtpPacket(packet) => {
                 for samples in inbound.push(packet.header.sequence_number, &packet.payload) {
+                    if let Some(utterances) = detector.as_mut() {
+                        let replying = session.replying.load(Ordering::SeqCst);
+                        if replying != was_replying {
+                            // Without barge-in the user was not heard during the reply: start the
+                            // next turn clean. With it, the collector keeps the interrupting utterance.
+                            if !can_interrupt {
+                                utterances.reset();
+                            }
+                            was_replying = replying;
+                        }
+                        if replying && !can_interrupt {
+                            continue; // the original's behaviour: the user is not heard during a reply
+                        }
+                        let mono = to_channels(&i16_to_f32(&samples), channels, 1);
+                        on_pause_events(&session, utterances.push(&mono), rate, replying);
+                        continue;
+                    }
                     let frame = AudioFrame {
                         rate,
                         channels,
@@ -57,6 +96,47 @@ pub(crate) async fn run_inbound_audio(session: Arc<Session>, track: Arc<dyn Trac
         }
         if session.is_closed() {
             break;
+        }
+    }
+}
+
+fn on_pause_events(
+    session: &Session,
+    events: Result<Vec<UtteranceEvent>, gradio_webrtc_media::Error>,
+    rate: u32,
+    replying: bool,
+) {
+    let log = |what: &str| serde_json::json!({"type": "log", "data": what}).to_string();
+    for event in events.unwrap_or_default() {
+        match event {
+            UtteranceEvent::StartedTalking => {
+                session.send_message(log("started_talking"));
+                if replying {
+                    // Barge-in: stop the reply's audio now; Python stops the generator when it
+                    // sees the flag.
+                    session.clear_output();
+                    session.interrupted.store(true, Ordering::SeqCst);
+                }
+            }
+            UtteranceEvent::Utterance(samples) => {
+                session.send_message(log("pause_detected"));
+                let mut pcm = Vec::with_capacity(samples.len());
+                f32_to_i16_into(&samples, &mut pcm);
+                if session
+                    .utterance_tx
+                    .try_send(AudioFrame {
+                        rate,
+                        channels: 1,
+                        samples: pcm,
+                    })
+                    .is_err()
+                {
+                    log::warn!(
+                        "session {}: utterance dropped (the handler is not taking them)",
+                        session.webrtc_id
+                    );
+                }
+            }
         }
     }
 }

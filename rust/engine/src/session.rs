@@ -111,6 +111,13 @@ pub struct Session {
     pub(crate) video_seq: watch::Sender<u64>,
     pub(crate) video_out: OnceLock<VideoSender>,
     pub(crate) keyframe_requested: AtomicBool,
+    /// Complete utterances (pause detection), mono at the input rate.
+    pub(crate) utterance_tx: mpsc::Sender<AudioFrame>,
+    pub(crate) utterance_rx: tokio::sync::Mutex<mpsc::Receiver<AudioFrame>>,
+    /// The handler is replying (set from Python around a reply).
+    pub(crate) replying: AtomicBool,
+    /// The user started talking during a reply (cleared when Python reads it).
+    pub(crate) interrupted: AtomicBool,
 }
 
 impl Session {
@@ -118,6 +125,7 @@ impl Session {
         let (audio_tx, audio_rx) = mpsc::channel(AUDIO_QUEUE);
         let (outbox, outbox_rx) = mpsc::unbounded_channel();
         let (inbox_tx, inbox) = mpsc::channel(INBOX);
+        let (utterance_tx, utterance_rx) = mpsc::channel(16);
         Arc::new(Self {
             webrtc_id,
             runtime,
@@ -143,6 +151,10 @@ impl Session {
             video_seq: watch::channel(0).0,
             video_out: OnceLock::new(),
             keyframe_requested: AtomicBool::new(true),
+            utterance_tx,
+            utterance_rx: tokio::sync::Mutex::new(utterance_rx),
+            replying: AtomicBool::new(false),
+            interrupted: AtomicBool::new(false),
         })
     }
 
@@ -308,6 +320,30 @@ impl Session {
             _ = state.wait_for(|s| *s == SessionState::Closed) => None,
             m = rx.recv() => m,
         }
+    }
+
+    /// The next complete utterance (pause detection), or None once the session has ended.
+    pub async fn next_utterance(&self) -> Option<AudioFrame> {
+        let mut rx = self.utterance_rx.lock().await;
+        let mut state = self.state.subscribe();
+        tokio::select! {
+            biased;
+            _ = state.wait_for(|s| *s == SessionState::Closed) => None,
+            u = rx.recv() => u,
+        }
+    }
+
+    /// Marks a reply as running (input is then ignored, or interrupts it, see `can_interrupt`).
+    pub fn set_replying(&self, replying: bool) {
+        self.replying.store(replying, Ordering::SeqCst);
+        if !replying {
+            self.interrupted.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// True (once) if the user started talking during the current reply.
+    pub fn take_interrupt(&self) -> bool {
+        self.interrupted.swap(false, Ordering::SeqCst)
     }
 
     /// Stores a decoded picture, replacing one the handler has not taken yet.

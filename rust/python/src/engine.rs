@@ -5,8 +5,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use gradio_webrtc_engine::{Engine, EngineOptions, IceConfig, SessionOptions};
+use gradio_webrtc_media::pause::PauseOptions;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
 use crate::session::PySession;
 use crate::to_py_err;
@@ -35,6 +37,31 @@ fn ice_from_py(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<IceConfig>> 
     let json: String = value.py().import("json")?.call_method1("dumps", (value,))?.extract()?;
     let parsed: serde_json::Value = serde_json::from_str(&json).map_err(|e| PyValueError::new_err(e.to_string()))?;
     IceConfig::from_json(&parsed).map(Some).map_err(to_py_err)
+}
+
+/// Reads `ReplyOnPause`'s options (seconds; `threshold` a probability); missing keys keep defaults.
+fn pause_from_py(d: &Bound<'_, PyDict>) -> PyResult<PauseOptions> {
+    let mut o = PauseOptions::default();
+    for (key, value) in d.iter() {
+        let key: String = key.extract()?;
+        let v: f64 = value.extract()?;
+        if v.is_nan() || v < 0.0 {
+            return Err(PyValueError::new_err(format!(
+                "pause option {key} must be a non-negative number, got {v}"
+            )));
+        }
+        match key.as_str() {
+            "audio_chunk_duration" => o.audio_chunk_duration = v.max(0.032),
+            "started_talking_threshold" => o.started_talking_threshold = v,
+            "speech_threshold" => o.speech_threshold = v,
+            "threshold" => o.threshold = v as f32,
+            "min_speech_duration" => o.min_speech_duration = v,
+            "speech_pad" => o.speech_pad = v,
+            "max_continuous_speech" => o.max_continuous_speech = v,
+            other => return Err(PyValueError::new_err(format!("unknown pause option {other:?}"))),
+        }
+    }
+    Ok(o)
 }
 
 #[pyclass(frozen, name = "Engine", module = "gradio_webrtc._engine")]
@@ -84,7 +111,7 @@ impl PyEngine {
         Ok(Self { engine, key })
     }
 
-    #[pyo3(signature = (sdp, r#type, webrtc_id, *, send_audio=true, recv_audio=true, send_video=false, recv_video=false, input_sample_rate=48000, input_channels=1, time_limit=None, ice_servers=None))]
+    #[pyo3(signature = (sdp, r#type, webrtc_id, *, send_audio=true, recv_audio=true, send_video=false, recv_video=false, input_sample_rate=48000, input_channels=1, time_limit=None, ice_servers=None, pause=None, can_interrupt=true))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // mirrors the Python keyword API
     fn accept_offer<'py>(
         &self,
@@ -100,6 +127,8 @@ impl PyEngine {
         input_channels: usize,
         time_limit: Option<f64>,
         ice_servers: Option<&Bound<'py, PyAny>>,
+        pause: Option<&Bound<'py, PyDict>>,
+        can_interrupt: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let options = SessionOptions {
             send_audio,
@@ -118,6 +147,8 @@ impl PyEngine {
                 None => None,
             },
             ice: ice_from_py(ice_servers)?,
+            pause: pause.map(pause_from_py).transpose()?,
+            can_interrupt,
         };
         let engine = self.engine.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {

@@ -90,6 +90,38 @@ impl PySession {
     }
 
     #[pyo3(signature = (timeout=None))]
+    fn recv_utterance<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Bound<'py, pyo3::types::PyTuple>>> {
+        let session = self.inner.clone();
+        match runtime::block_on(py, timeout, async move { session.next_utterance().await })? {
+            Some(frame) => Ok(Some(frame_to_py(py, frame)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn next_utterance<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let frame = session.next_utterance().await;
+            Python::attach(|py| match frame {
+                Some(f) => Ok(frame_to_py(py, f)?.into_any().unbind()),
+                None => Ok(py.None()),
+            })
+        })
+    }
+
+    fn set_replying(&self, replying: bool) {
+        self.inner.set_replying(replying);
+    }
+
+    fn take_interrupt(&self) -> bool {
+        self.inner.take_interrupt()
+    }
+
+    #[pyo3(signature = (timeout=None))]
     fn recv_video<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Option<Bound<'py, PyAny>>> {
         let session = self.inner.clone();
         match runtime::block_on(py, timeout, async move { session.next_video().await })? {

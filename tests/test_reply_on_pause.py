@@ -1,0 +1,126 @@
+"""ReplyOnPause end to end with an aiortc peer speaking Piper-synthesised sentences."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from peer import RATE, connect, onset, wait_for
+from speech import load, speech_ends
+
+from gradio_webrtc import AdditionalOutputs, ReplyOnPause
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+
+def tone(seconds: float, hz: float = 330.0, rate: int = 24000, chunk: float = 0.1):
+    """A reply: a tone in `chunk`-second pieces (so an interruption can land between them)."""
+    n = int(rate * chunk)
+    for i in range(int(seconds / chunk)):
+        t = (i * n + np.arange(n)) / rate
+        yield rate, (0.4 * 32767 * np.sin(2 * np.pi * hz * t)).astype(np.int16).reshape(1, -1)
+
+
+class Recorder:
+    def __init__(self, reply_seconds: float = 0.6) -> None:
+        self.calls: list[tuple[int, tuple[int, ...], str]] = []
+        self.finished: list[bool] = []
+        self.reply_seconds = reply_seconds
+
+    def __call__(self, audio):
+        rate, array = audio
+        self.calls.append((rate, array.shape, str(array.dtype)))
+        done = False
+        try:
+            yield from tone(self.reply_seconds)
+            done = True
+        finally:
+            self.finished.append(done)
+
+
+async def test_one_reply_per_utterance_and_latency(make_connections):
+    fn = Recorder()
+    connections = make_connections(ReplyOnPause(fn))
+    speech = load("one_sentence")
+    client, _ = await connect(connections.offer, webrtc_id="rop1", samples=speech)
+    await wait_for(lambda: fn.finished, timeout=20)
+    await wait_for(lambda: len(client.recording.chunks) > len(speech) / 960 + 30, timeout=15)
+    assert len(fn.calls) == 1
+    rate, shape, dtype = fn.calls[0]
+    assert (rate, dtype, shape[0]) == (48000, "int16", 1)
+    assert 1.5 < shape[1] / rate < 4.5, "the utterance holds the sentence (with its pad)"
+    # End of speech (as sent by the client) -> first reply audio at the client.
+    end = speech_ends(speech)[0]
+    audio = client.recording.audio()
+    start = onset(audio)
+    assert start is not None
+    sent_end = client.track.sent_at[int(end * RATE) // 960]
+    arrived = client.recording.times[int(start * RATE) // 960]
+    print(f"\nend of speech -> first reply audio: {(arrived - sent_end) * 1000:.0f} ms")
+    assert 0.1 < arrived - sent_end < 2.0
+    await client.close()
+
+
+async def test_two_utterances_two_replies(make_connections):
+    fn = Recorder()
+    connections = make_connections(ReplyOnPause(fn))
+    client, _ = await connect(connections.offer, webrtc_id="rop2", samples=load("two_sentences"))
+    await wait_for(lambda: len(fn.finished) == 2, timeout=25)
+    await client.close()
+    assert len(fn.calls) == 2
+
+
+@pytest.mark.parametrize("can_interrupt", [True, False])
+async def test_talking_during_a_reply(make_connections, can_interrupt):
+    fn = Recorder(reply_seconds=6.0)
+    connections = make_connections(ReplyOnPause(fn, can_interrupt=can_interrupt))
+    client, _ = await connect(
+        connections.offer, webrtc_id=f"rop-int-{can_interrupt}", samples=load("long_reply_interrupt")
+    )
+    if can_interrupt:
+        # The second sentence cuts the 6 s reply short, and is answered itself.
+        await wait_for(lambda: len(fn.calls) == 2, timeout=25)
+        assert fn.finished[0] is False, "the first reply's generator was closed early"
+    else:
+        await wait_for(lambda: fn.finished, timeout=25)
+        await asyncio.sleep(1.0)  # the second sentence has ended by now; it must not start a reply
+        assert fn.finished == [True], "the reply plays in full"
+        assert len(fn.calls) == 1, "speech during the reply is not heard"
+    await client.close()
+
+
+async def test_extra_inputs_reach_fn_and_outputs_come_back(make_connections):
+    names = []
+
+    def greet(audio, name):
+        names.append(name)
+        yield AdditionalOutputs(f"hello {name}")
+        yield from tone(0.3)
+
+    connections = make_connections(ReplyOnPause(greet))
+    client, _ = await connect(connections.offer, webrtc_id="rop-args", samples=load("one_sentence"))
+    await wait_for(lambda: "tick" in client.messages, timeout=20)
+    connections.set_input("rop-args", "Ada")
+    await wait_for(lambda: names == ["Ada"], timeout=10)
+    await wait_for(lambda: "change" in client.messages, timeout=10)
+    assert connections.pop_outputs("rop-args").args == ("hello Ada",)
+    assert any('"started_talking"' in m for m in client.messages)
+    assert any('"pause_detected"' in m for m in client.messages)
+    await client.close()
+
+
+async def test_a_raising_fn_is_reported_and_listening_goes_on(make_connections):
+    calls = []
+
+    def flaky(audio):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the model is not ready")
+        yield from tone(0.3)
+
+    connections = make_connections(ReplyOnPause(flaky))
+    client, _ = await connect(connections.offer, webrtc_id="rop-err", samples=load("two_sentences"))
+    await wait_for(lambda: len(calls) == 2, timeout=25)
+    assert any("the model is not ready" in m for m in client.messages)
+    await client.close()
