@@ -30,7 +30,14 @@ CHECKS = {
     "assert all(f.shape == (360, 640, 3) and f.dtype.name == 'uint8' for f in fs)",
     "video_io": "import numpy as np; p = np.zeros((120, 160, 3), np.uint8); p[40:80, 40:80] = 255; "
     "o = demo.detection(p, 0.5); assert o.shape == p.shape and (o == (0, 255, 0)).all(axis=2).sum() > 40",
-    "": "",
+    "": "import numpy as np; items = list(demo.parrot((16000, np.ones((1, 16000), np.int16)), [])); "
+    "assert len(items[0].args[0]) == 2 and items[1][1].dtype.name == 'int16'",
+    "audio_echo": "",
+    "reply_on_pause": "import numpy as np; out = list(demo.response((48000, np.zeros((1, 96000), np.int16)))); "
+    "assert len(out) == 2 and out[0][0] == 24000",
+    "additional_outputs": "import numpy as np; "
+    "out = next(demo.transcribe((48000, np.ones((1, 48000), np.int16)), [], [])); "
+    "assert 'I heard 1.0 s' in out.args[1][0]['content']",
 }
 
 
