@@ -12,7 +12,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from gradio_webrtc import AdditionalOutputs, StreamHandler, WebRTC
+from gradio_webrtc import AdditionalOutputs, ReplyOnPause, StreamHandler, WebRTC
 
 
 class Echo(StreamHandler):
@@ -82,6 +82,15 @@ def beeps(seconds: float) -> Any:
         time.sleep(0.02)
 
 
+def answer(audio: tuple[int, np.ndarray]) -> Any:
+    """ReplyOnPause: says how long the utterance was, then plays a 1 s tone."""
+    rate, samples = audio
+    yield AdditionalOutputs(f"heard {samples.shape[1] / rate:.1f} s")
+    for i in range(10):
+        t = (i * 2400 + np.arange(2400)) / 24000
+        yield 24000, (0.4 * 32767 * np.sin(2 * np.pi * 520 * t)).astype(np.int16).reshape(1, -1)
+
+
 def bars() -> Any:
     """Receive mode video: 90 frames of a green picture with a moving white bar, ~30 fps."""
     for n in range(90):
@@ -142,7 +151,13 @@ with gr.Blocks(title="gradio_webrtc test page") as demo:
         play = gr.Button("Play", elem_id="play")
     movie.stream(fn=bars, inputs=None, outputs=[movie], trigger=play.click, concurrency_limit=4)
 
-STREAMS = [echo, echo2, tone, player, timed, faulty, fresh, flip, movie]
+    with gr.Row():
+        parrot = WebRTC(label="Parrot", mode="send-receive", modality="audio", elem_id="parrot")
+        heard = gr.Textbox(label="heard", elem_id="heard")
+    parrot.stream(fn=ReplyOnPause(answer), inputs=[parrot], outputs=[parrot], concurrency_limit=4)
+    parrot.on_additional_outputs(lambda text: text, outputs=[heard], queue=False, show_progress="hidden")
+
+STREAMS = [echo, echo2, tone, player, timed, faulty, fresh, flip, movie, parrot]
 
 if __name__ == "__main__":
     import uvicorn
