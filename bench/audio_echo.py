@@ -33,8 +33,7 @@ import numpy as np
 import psutil
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from aiortc.rtcrtpreceiver import RTCRtpReceiver
-from common import pct, post, start_server, wait_drained
+from common import ARRIVALS, pct, post, record_arrivals_only, start_server, wait_drained
 
 HERE = Path(__file__).parent
 RATE, FRAME = 48000, 960
@@ -88,19 +87,6 @@ class BurstTrack(MediaStreamTrack):
         packet.pts, packet.time_base = self.n * FRAME, fractions.Fraction(1, RATE)
         self.n += 1
         return packet
-
-
-#: Arrival log per receiver: (monotonic time, payload size), filled by `record_arrivals_only`.
-ARRIVALS: dict[int, list[tuple[float, int]]] = {}
-
-
-async def _record_rtp(self: RTCRtpReceiver, packet: Any, arrival_time_ms: int) -> None:
-    ARRIVALS.setdefault(id(self), []).append((time.monotonic(), len(packet.payload)))
-
-
-def record_arrivals_only() -> None:
-    """Makes every aiortc receiver in this process log RTP arrivals instead of decoding them."""
-    RTCRtpReceiver._handle_rtp_packet = _record_rtp  # type: ignore[method-assign]
 
 
 @dataclass

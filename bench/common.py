@@ -14,6 +14,20 @@ from typing import Any
 
 HERE = Path(__file__).parent
 
+#: Arrival log per aiortc receiver: (monotonic time, payload size), filled by `record_arrivals_only`.
+ARRIVALS: dict[int, list[tuple[float, int]]] = {}
+
+
+async def _record_rtp(self: Any, packet: Any, arrival_time_ms: int) -> None:
+    ARRIVALS.setdefault(id(self), []).append((time.monotonic(), len(packet.payload)))
+
+
+def record_arrivals_only() -> None:
+    """Makes every aiortc receiver in this process log RTP arrivals instead of decoding them."""
+    from aiortc.rtcrtpreceiver import RTCRtpReceiver
+
+    RTCRtpReceiver._handle_rtp_packet = _record_rtp  # type: ignore[method-assign]
+
 
 def post(url: str, body: dict[str, Any]) -> dict[str, Any]:
     req = urllib.request.Request(url, json.dumps(body).encode(), {"Content-Type": "application/json"})

@@ -1,6 +1,7 @@
 """Benchmark server for whichever gradio_webrtc this interpreter has installed.
 
-Apps: `echo` (audio echo handler) and `flip` (video send-receive, the frame flipped vertically).
+Apps: `echo` (audio echo handler), `flip` (video send-receive, the frame flipped vertically) and
+`reply` (ReplyOnPause answering each utterance with a short tone).
 Serves `POST /offer` (the component's wire protocol: `{sdp, type, webrtc_id}` -> answer),
 `POST /set_input` (what the page's first `tick` does: hand the inputs to the connection) and
 `GET /stats` (live sessions) on a small asyncio HTTP server, so both libraries are driven the same
@@ -64,12 +65,25 @@ def flip(frame: Any) -> Any:
     return frame[::-1].copy()
 
 
+def reply(audio: Any) -> Any:
+    """ReplyOnPause's function: a 0.5 s 660 Hz tone in 0.1 s pieces (a stand-in for TTS output)."""
+    import numpy as np
+
+    for i in range(5):
+        t = (i * 2400 + np.arange(2400)) / 24000
+        yield 24000, (0.4 * 32767 * np.sin(2 * np.pi * 660 * t)).astype(np.int16).reshape(1, -1)
+
+
 def build(app: str, kind: str) -> tuple[Any, Any, Any]:
     """`(offer, set_input, live-session counter)` for the installed library, through a real component."""
     import gradio as gr
 
-    modality = "audio" if app == "echo" else "video"
-    handler = make_handler(kind) if app == "echo" else flip
+    modality = "video" if app == "flip" else "audio"
+    handler = {
+        "echo": lambda: make_handler(kind),
+        "flip": lambda: flip,
+        "reply": lambda: gradio_webrtc.ReplyOnPause(reply),
+    }[app]()
     with gr.Blocks():
         component = gradio_webrtc.WebRTC(mode="send-receive", modality=modality)
         component.stream(fn=handler, inputs=[component], outputs=[component], concurrency_limit=10_000)
@@ -120,10 +134,12 @@ async def serve(port: int, app: str, kind: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--app", choices=["echo", "flip"], default="echo")
+    parser.add_argument("--app", choices=["echo", "flip", "reply"], default="echo")
     parser.add_argument("--handler", choices=["async", "sync"], default="async")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if os.environ.get("BENCH_DEBUG"):
+        logging.getLogger("gradio_webrtc").setLevel(logging.DEBUG)
     asyncio.run(serve(args.port, args.app, args.handler))
 
 

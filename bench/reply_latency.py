@@ -1,0 +1,222 @@
+"""ReplyOnPause benchmark: end of speech -> first reply audio, K concurrent speakers.
+
+Each aiortc client speaks a Piper-synthesised sentence (tests/data/speech/one_sentence.wav,
+pre-encoded to Opus once), pauses, and repeats; the server's ReplyOnPause answers each utterance
+with a short tone. Latency = the client sent the last frame of speech -> the first RTP packet of
+the reply arrived (so it includes the pause rule's wait: the defaults need ~0.5 s of silence).
+Figures per K: latency p50/p95, replies per utterance, server CPU per stream.
+
+    python bench/reply_latency.py [--k 1 16 64] [--cycles 3] [--only rust|original]
+
+The original runs from bench/.venv-original (bench/setup_original.sh; its VAD model is laid out
+offline there) with default options on both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fractions
+import json
+import os
+import sys
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import psutil
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from common import ARRIVALS, pct, post, record_arrivals_only, start_server, wait_drained
+
+HERE = Path(__file__).parent
+RATE, FRAME = 48000, 960
+CYCLE_S = 7.0
+LOUD_BYTES = 40
+
+
+def speech_packets() -> tuple[list[bytes], int, bytes]:
+    """The sentence as 20 ms Opus packets at 48 kHz, the index of its last speech frame, silence."""
+    with wave.open(str(HERE.parent / "tests" / "data" / "speech" / "one_sentence.wav")) as f:
+        audio16 = np.frombuffer(f.readframes(f.getnframes()), "<i2").astype(np.float64)
+    n = len(audio16) * 3
+    spectrum = np.pad(np.fft.rfft(audio16), (0, n // 2 + 1 - (len(audio16) // 2 + 1)))
+    audio = np.clip(np.fft.irfft(spectrum, n) * 3, -32768, 32767).astype(np.int16)
+    loud = np.nonzero(np.abs(audio) > 500)[0]
+    last_speech_frame = int(loud[-1]) // FRAME
+    codec = av.CodecContext.create("libopus", "w")
+    codec.sample_rate, codec.layout, codec.format, codec.bit_rate = RATE, "mono", "s16", 48000
+    packets: list[bytes] = []
+    frames = [audio[i : i + FRAME] for i in range(0, len(audio) - FRAME + 1, FRAME)] + [np.zeros(FRAME, np.int16)] * 5
+    for i, chunk in enumerate(frames):
+        frame = av.AudioFrame.from_ndarray(chunk.reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = RATE, i * FRAME, fractions.Fraction(1, RATE)
+        packets += [bytes(p) for p in codec.encode(frame)]
+    return packets[: len(frames) - 5], last_speech_frame, packets[-1]
+
+
+SPEECH, LAST_SPEECH, SILENCE = speech_packets()
+
+
+class SpeakerTrack(MediaStreamTrack):
+    """Speaks the sentence at the start of every CYCLE_S seconds; records when speech ended."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.start: float | None = None
+        self.n = 0
+        self.speaking = False
+        self.cycle_start = 0
+        self.speech_ended: list[float] = []
+
+    async def recv(self) -> av.Packet:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self.start is None:
+            self.start = time.monotonic()
+        wait = self.start + self.n * FRAME / RATE - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        per_cycle = int(CYCLE_S * RATE / FRAME)
+        phase = (self.n - self.cycle_start) % per_cycle
+        data = SILENCE
+        if self.speaking and phase < len(SPEECH):
+            data = SPEECH[phase]
+            if phase == LAST_SPEECH:
+                self.speech_ended.append(time.monotonic())
+        packet = av.Packet(data)
+        packet.pts, packet.time_base = self.n * FRAME, fractions.Fraction(1, RATE)
+        self.n += 1
+        return packet
+
+
+@dataclass
+class Result:
+    latencies: list[float] = field(default_factory=list)
+    replies: int = 0
+    utterances: int = 0
+    error: str | None = None
+
+
+async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, cycles: int) -> tuple[Result, Any]:
+    result = Result()
+    pc = RTCPeerConnection()
+    pc.createDataChannel("text")
+    track = SpeakerTrack()
+    pc.addTrack(track)
+    connected = asyncio.Event()
+
+    @pc.on("connectionstatechange")
+    def _state() -> None:
+        if pc.connectionState == "connected":
+            connected.set()
+
+    try:
+        await pc.setLocalDescription(await pc.createOffer())
+        body = {"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": f"bench-{idx}-{time.time_ns()}"}
+        answer = await asyncio.to_thread(post, f"{base}/offer", body)
+        if answer.get("type") != "answer":
+            raise RuntimeError(f"offer refused: {answer}")
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+        await asyncio.wait_for(connected.wait(), 30)
+    except Exception as exc:
+        result.error = str(exc)
+        up.set()
+        return result, pc
+    up.set()
+    await go.wait()
+    await asyncio.sleep(idx * 0.013)  # speakers do not all stop talking in the same 20 ms
+    track.cycle_start, track.speaking = track.n, True
+    await asyncio.sleep(cycles * CYCLE_S + 1.0)
+    arrivals = ARRIVALS.get(id(pc.getTransceivers()[0].receiver), [])
+    result.utterances = len(track.speech_ended)
+    for i, ended in enumerate(track.speech_ended):
+        limit = track.speech_ended[i + 1] if i + 1 < len(track.speech_ended) else ended + CYCLE_S
+        loud = [t for t, size in arrivals if ended < t < limit and size > LOUD_BYTES]
+        if loud:
+            result.replies += 1
+            result.latencies.append(loud[0] - ended)
+    return result, pc
+
+
+async def run_round(base: str, server: psutil.Process, k: int, cycles: int) -> dict[str, Any]:
+    ups = [asyncio.Event() for _ in range(k)]
+    go = asyncio.Event()
+    tasks = []
+    for i in range(k):
+        tasks.append(asyncio.create_task(client(base, i, ups[i], go, cycles)))
+        await asyncio.sleep(0.02)
+    await asyncio.gather(*(e.wait() for e in ups))
+    await asyncio.sleep(1.0)
+    cpu0, t0 = sum(server.cpu_times()[:2]), time.monotonic()
+    go.set()
+    results = await asyncio.gather(*tasks)
+    cpu1, t1 = sum(server.cpu_times()[:2]), time.monotonic()
+    for _, pc in results:
+        await pc.close()
+    ok = [r for r, _ in results if r.error is None]
+    latencies = [x for r in ok for x in r.latencies]
+    return {
+        "k": k,
+        "failed": k - len(ok),
+        "p50": pct(latencies, 0.5),
+        "p95": pct(latencies, 0.95),
+        "answered": sum(r.replies for r in ok) / max(1, sum(r.utterances for r in ok)),
+        "cpu_per_stream": (cpu1 - cpu0) / (t1 - t0) / max(1, len(ok)) * 100,
+    }
+
+
+def main() -> None:
+    record_arrivals_only()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--k", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument("--cycles", type=int, default=3)
+    parser.add_argument("--only", choices=["rust", "original"])
+    args = parser.parse_args()
+    impls = {"rust": sys.executable, "original": str(HERE / ".venv-original" / "bin" / "python")}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for name, python in impls.items():
+        if args.only and name != args.only:
+            continue
+        if not Path(python).exists():
+            print(f"[{name}] skipped: {python} missing (run bench/setup_original.sh)")
+            continue
+        proc, base = start_server(python, "async", app="reply")
+        server = psutil.Process(proc.pid)
+        rows[name] = []
+        try:
+            # One unmeasured utterance first: the original compiles librosa's numba code (~1.5 s) on
+            # its first VAD call, and both sides should be measured warm.
+            asyncio.run(run_round(base, server, 1, 1))
+            wait_drained(base)
+            for k in args.k:
+                row = asyncio.run(run_round(base, server, k, args.cycles))
+                rows[name].append(row)
+                print(f"[{name}] K={k}: {json.dumps(row)}", flush=True)
+                wait_drained(base)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    print(
+        f"\nReplyOnPause, end of speech -> first reply audio, {args.cycles} sentences per client,"
+        f" {os.cpu_count()} cores"
+    )
+    header = f"{'impl':9} {'K':>3} {'fail':>4} {'p50':>8} {'p95':>8} {'answered':>9} {'CPU/stream':>10}"
+    print(header)
+    print("-" * len(header))
+    for name, table in rows.items():
+        for r in table:
+            print(
+                f"{name:9} {r['k']:>3} {r['failed']:>4} {r['p50'] * 1000:>6.0f}ms {r['p95'] * 1000:>6.0f}ms"
+                f" {r['answered'] * 100:>8.0f}% {r['cpu_per_stream']:>9.1f}%"
+            )
+
+
+if __name__ == "__main__":
+    main()
