@@ -11,7 +11,7 @@ VENV6 ?= .venv6
 PY6 := $(VENV6)/bin/python
 GRADIO5 := gradio>=5.46,<6
 GRADIO6 := gradio>=6,<7
-TEST_DEPS := numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" psutil playwright
+TEST_DEPS := numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" psutil playwright httpx "pocketsphinx>=5"
 # Build artifacts persist outside fresh clones (CI clones anew each run).
 export CARGO_TARGET_DIR ?= $(abspath target)
 APT_PACKAGES := cmake pkg-config libvpx-dev nasm coturn chromium

@@ -16,6 +16,7 @@ from .credentials import (
 )
 from .outputs import AdditionalOutputs, Warning, WebRTCError
 from .reply_on_pause import AlgoOptions, ReplyOnPause, SileroVadOptions
+from .reply_on_stopwords import PocketSphinxDetector, ReplyOnStopWords, StopWordDetector
 from .stream_handler import (
     AsyncAudioVideoStreamHandler,
     AsyncStreamHandler,
@@ -47,8 +48,11 @@ __all__ = [
     "AsyncStreamHandler",
     "AudioEmitType",
     "AudioVideoStreamHandler",
+    "PocketSphinxDetector",
     "ReplyOnPause",
+    "ReplyOnStopWords",
     "SileroVadOptions",
+    "StopWordDetector",
     "StreamHandler",
     "StreamHandlerBase",
     "VideoEmitType",

@@ -340,7 +340,8 @@ class SessionRunner:
             except Exception as exc:
                 self.report(exc, "the reply function")
                 continue
-            self._play(reply)
+            if reply is not None:  # ReplyOnStopWords: not addressed to us
+                self._play(reply)
 
     def _ask_for_args(self, handler: StreamHandlerBase) -> bool:
         """Asks the page for the other inputs (a `tick`) and waits; False if the session ended."""
