@@ -33,6 +33,8 @@ CHECKS = {
     "": "import numpy as np; items = list(demo.parrot((16000, np.ones((1, 16000), np.int16)), [])); "
     "assert len(items[0].args[0]) == 2 and items[1][1].dtype.name == 'int16'",
     "audio_echo": "",
+    "stop_words": "import numpy as np; out = list(demo.generate((16000, np.zeros((1, 16000), np.int16)), '', '')); "
+    "assert len(out) == 3",
     "reply_on_pause": "import numpy as np; out = list(demo.response((48000, np.zeros((1, 96000), np.int16)))); "
     "assert len(out) == 2 and out[0][0] == 24000",
     "additional_outputs": "import numpy as np; "
