@@ -33,7 +33,7 @@ import numpy as np
 import psutil
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from common import ARRIVALS, pct, post, record_arrivals_only, start_server, wait_drained
+from common import API, ARRIVALS, pct, record_arrivals_only, start_server, wait_drained
 
 HERE = Path(__file__).parent
 RATE, FRAME = 48000, 960
@@ -116,7 +116,7 @@ async def run_client(
     try:
         await pc.setLocalDescription(await pc.createOffer())
         body = {"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": f"bench-{idx}-{time.time_ns()}"}
-        answer = await asyncio.to_thread(post, f"{base}/offer", body)
+        answer = await asyncio.to_thread(API[base][0], body)
         if answer.get("type") != "answer":
             raise RuntimeError(f"offer refused: {answer}")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))

@@ -65,7 +65,41 @@ def start_server(python: str, handler: str, app: str = "echo") -> tuple[subproce
         proc.kill()
         raise RuntimeError("the benchmark server exited before it was ready")
     threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
-    return proc, f"http://127.0.0.1:{port}"
+    base = f"http://127.0.0.1:{port}"
+    gradio_api(base)
+    return proc, base
+
+
+#: Per server URL: `(offer, tick)` through the component's real Gradio HTTP API (see `gradio_api`).
+API: dict[str, tuple[Any, Any]] = {}
+
+
+def gradio_api(base: str) -> tuple[Any, Any]:
+    """`(offer, tick)` callables that use the component's real Gradio HTTP API, as the page does."""
+    import uuid
+
+    with urllib.request.urlopen(f"{base}/bench-info", timeout=30) as r:
+        info = json.loads(r.read())
+
+    def offer(body: dict[str, Any]) -> dict[str, Any]:
+        session = uuid.uuid4().hex[:11]
+        payload = {"data": body, "component_id": info["component_id"], "fn_name": "offer", "session_hash": session}
+        return post(f"{base}/gradio_api/component_server/", payload)
+
+    def tick(webrtc_id: str) -> None:
+        """The page's `tick`: runs `set_input` through the queue and waits for it to complete."""
+        session = uuid.uuid4().hex[:11]
+        post(
+            f"{base}/gradio_api/queue/join",
+            {"data": [webrtc_id], "event_data": None, "fn_index": info["tick_fn_index"], "session_hash": session},
+        )
+        with urllib.request.urlopen(f"{base}/gradio_api/queue/data?session_hash={session}", timeout=60) as r:
+            for line in r:
+                if b"process_completed" in line:
+                    return
+
+    API[base] = (offer, tick)
+    return offer, tick
 
 
 def wait_drained(base: str, timeout: float = 60) -> None:

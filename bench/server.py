@@ -2,10 +2,10 @@
 
 Apps: `echo` (audio echo handler), `flip` (video send-receive, the frame flipped vertically) and
 `reply` (ReplyOnPause answering each utterance with a short tone).
-Serves `POST /offer` (the component's wire protocol: `{sdp, type, webrtc_id}` -> answer),
-`POST /set_input` (what the page's first `tick` does: hand the inputs to the connection) and
-`GET /stats` (live sessions) on a small asyncio HTTP server, so both libraries are driven the same
-way. With the original library the offer goes to a real `WebRTC` component's `offer` server function.
+Serves a real Gradio Blocks app (FastAPI, uvicorn) holding one `WebRTC` component, so clients use
+the component's real HTTP API exactly as the page does: `POST /gradio_api/component_server/` with
+`fn_name="offer"`, and the `tick` event through Gradio's queue. `GET /bench-info` tells the component
+id and the tick dependency, `GET /stats` the live sessions. Both libraries run the same script.
 
     python bench/server.py --port 8123 [--app echo|flip] [--handler async|sync]
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import json
 import logging
 import os
 from typing import Any
@@ -75,7 +74,7 @@ def reply(audio: Any) -> Any:
 
 
 def build(app: str, kind: str) -> tuple[Any, Any, Any]:
-    """`(offer, set_input, live-session counter)` for the installed library, through a real component."""
+    """`(blocks, component, live-session counter)` for the installed library: a real Gradio app."""
     import gradio as gr
 
     modality = "video" if app == "flip" else "audio"
@@ -84,51 +83,50 @@ def build(app: str, kind: str) -> tuple[Any, Any, Any]:
         "flip": lambda: flip,
         "reply": lambda: gradio_webrtc.ReplyOnPause(reply),
     }[app]()
-    with gr.Blocks():
+    with gr.Blocks() as blocks:
         component = gradio_webrtc.WebRTC(mode="send-receive", modality=modality)
         component.stream(fn=handler, inputs=[component], outputs=[component], concurrency_limit=10_000)
     connections = getattr(component, "connections", None)
-    live = (lambda: len(connections)) if connections is not None and hasattr(connections, "engine") else None
-    if live is None:  # the original keeps its sessions in a class-level dict
-        live = lambda: len(type(component).connections)  # noqa: E731
-    return component.offer, component.set_input, live
+    if connections is not None and hasattr(connections, "engine"):
+        return blocks, component, lambda: len(connections)
+    return blocks, component, lambda: len(type(component).connections)  # the original's class-level dict
 
 
-async def serve(port: int, app: str, kind: str) -> None:
-    offer, set_input, live = build(app, kind)
+def serve(port: int, app: str, kind: str) -> None:
+    """Serves the Gradio app (the component's real HTTP API) plus the benchmark's two endpoints."""
+    import gradio as gr
+    import uvicorn
+    from fastapi import FastAPI
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await reader.readline()
-            method, path, _ = request.decode().split(" ", 2)
-            length = 0
-            while (line := await reader.readline()) not in (b"\r\n", b"\n", b""):
-                name, _, value = line.decode().partition(":")
-                if name.lower() == "content-length":
-                    length = int(value)
-            body = await reader.readexactly(length) if length else b""
-            if method == "POST" and path == "/offer":
-                result: Any = await offer(json.loads(body))
-            elif method == "POST" and path == "/set_input":
-                set_input(json.loads(body)["webrtc_id"])
-                result = {"ok": True}
-            elif path == "/stats":
-                result = {"sessions": live(), "pid": os.getpid()}
-            else:
-                result = {"error": "not found"}
-            payload = json.dumps(result).encode()
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
-            writer.write(f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode() + payload)
-            await writer.drain()
-        except Exception:
-            logging.exception("request failed")
-        finally:
-            writer.close()
+    blocks, component, live = build(app, kind)
+    api = FastAPI()
 
-    server = await asyncio.start_server(handle, "127.0.0.1", port, backlog=256)
-    print(f"ready {port}", flush=True)
-    async with server:
-        await server.serve_forever()
+    @api.get("/stats")
+    def stats() -> dict[str, Any]:
+        return {"sessions": live(), "pid": os.getpid()}
+
+    @api.get("/bench-info")
+    def info() -> dict[str, Any]:
+        """What clients need to talk to the component: its id and its `tick` dependency."""
+        config = blocks.get_config_file()
+        tick = next(
+            i
+            for i, d in enumerate(config["dependencies"])
+            if [component._id, "tick"] in [list(t) for t in d["targets"]]
+        )
+        return {"component_id": component._id, "tick_fn_index": tick}
+
+    api = gr.mount_gradio_app(api, blocks, path="/")
+    server = uvicorn.Server(uvicorn.Config(api, host="127.0.0.1", port=port, log_level="warning"))
+
+    async def run() -> None:
+        task = asyncio.create_task(server.serve())
+        while not server.started:
+            await asyncio.sleep(0.05)
+        print(f"ready {port}", flush=True)
+        await task
+
+    asyncio.run(run())
 
 
 def main() -> None:
@@ -140,7 +138,7 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     if os.environ.get("BENCH_DEBUG"):
         logging.getLogger("gradio_webrtc").setLevel(logging.DEBUG)
-    asyncio.run(serve(args.port, args.app, args.handler))
+    serve(args.port, args.app, args.handler)
 
 
 if __name__ == "__main__":

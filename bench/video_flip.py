@@ -34,7 +34,7 @@ import psutil
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
-from common import pct, post, start_server, wait_drained
+from common import API, pct, start_server, wait_drained
 
 HERE = Path(__file__).parent
 W, H, FPS, CLIP = 640, 480, 30, 64
@@ -172,15 +172,14 @@ async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, seco
     webrtc_id = f"bench-{idx}-{time.time_ns()}"
     try:
         await pc.setLocalDescription(await pc.createOffer())
-        answer = await asyncio.to_thread(
-            post, f"{base}/offer", {"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": webrtc_id}
-        )
+        body = {"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": webrtc_id}
+        answer = await asyncio.to_thread(API[base][0], body)
         if answer.get("type") != "answer":
             raise RuntimeError(f"offer refused: {answer}")
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
         await asyncio.wait_for(connected.wait(), 30)
         result.setup_s = time.monotonic() - t0
-        await asyncio.to_thread(post, f"{base}/set_input", {"webrtc_id": webrtc_id})
+        await asyncio.to_thread(API[base][1], webrtc_id)
     except Exception as exc:
         result.error = str(exc)
         up.set()
