@@ -22,7 +22,6 @@ import asyncio
 import fractions
 import os
 import statistics
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,9 +30,9 @@ from typing import Any
 import av
 import numpy as np
 import psutil
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from common import API, ARRIVALS, pct, record_arrivals_only, start_server, wait_drained
+from common import ARRIVALS, negotiate, pct, record_arrivals_only, run_both
 
 HERE = Path(__file__).parent
 RATE, FRAME = 48000, 960
@@ -106,21 +105,8 @@ async def run_client(
     track = BurstTrack()
     pc.addTrack(track)
     t0 = time.monotonic()
-    up = asyncio.Event()
-
-    @pc.on("connectionstatechange")
-    def _state() -> None:
-        if pc.connectionState == "connected":
-            up.set()
-
     try:
-        await pc.setLocalDescription(await pc.createOffer())
-        body = {"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": f"bench-{idx}-{time.time_ns()}"}
-        answer = await asyncio.to_thread(API[base][0], body)
-        if answer.get("type") != "answer":
-            raise RuntimeError(f"offer refused: {answer}")
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
-        await asyncio.wait_for(up.wait(), 30)
+        await negotiate(pc, base, f"bench-{idx}-{time.time_ns()}")
         result.setup_s = time.monotonic() - t0
     except Exception as exc:  # counted as a failed client
         result.error = str(exc)
@@ -181,26 +167,9 @@ def main() -> None:
     parser.add_argument("--only", choices=["rust", "original"])
     args = parser.parse_args()
 
-    impls = {"rust": sys.executable, "original": str(HERE / ".venv-original" / "bin" / "python")}
-    rows: dict[str, list[dict[str, Any]]] = {}
-    for name, python in impls.items():
-        if args.only and name != args.only:
-            continue
-        if not Path(python).exists():
-            print(f"[{name}] skipped: {python} missing (run bench/setup_original.sh)")
-            continue
-        proc, base = start_server(python, args.handler)
-        server = psutil.Process(proc.pid)
-        rows[name] = []
-        try:
-            for k in args.k:
-                row = asyncio.run(run_round(base, server, k, args.bursts))
-                rows[name].append(row)
-                print(f"[{name}] K={k}: {row}", flush=True)
-                wait_drained(base)
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    rows = run_both(
+        "echo", args.handler, args.k, args.only, lambda base, server, k: run_round(base, server, k, args.bursts)
+    )
 
     print(f"\nAudio echo, {args.handler} handler, {args.bursts} bursts per client, {os.cpu_count()} cores")
     header = (

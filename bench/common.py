@@ -102,6 +102,63 @@ def gradio_api(base: str) -> tuple[Any, Any]:
     return offer, tick
 
 
+async def negotiate(pc: Any, base: str, webrtc_id: str, timeout: float = 30.0) -> None:
+    """Offers through the component's `offer` server function and waits until the peer is connected."""
+    import asyncio
+
+    from aiortc import RTCSessionDescription
+
+    connected = asyncio.Event()
+
+    @pc.on("connectionstatechange")
+    def _state() -> None:
+        if pc.connectionState == "connected":
+            connected.set()
+
+    await pc.setLocalDescription(await pc.createOffer())
+    body = {"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": webrtc_id}
+    answer = await asyncio.to_thread(API[base][0], body)
+    if answer.get("type") != "answer":
+        raise RuntimeError(f"offer refused: {answer}")
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+    await asyncio.wait_for(connected.wait(), timeout)
+
+
+def run_both(
+    app: str, handler: str, ks: list[int], only: str | None, round_fn: Any, warm_up: Any = None
+) -> dict[str, list[dict[str, Any]]]:
+    """Runs `round_fn(base, server, k)` for every K on this package, then on the original."""
+    import asyncio
+    import sys
+
+    import psutil
+
+    impls = {"rust": sys.executable, "original": str(HERE / ".venv-original" / "bin" / "python")}
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for name, python in impls.items():
+        if only and name != only:
+            continue
+        if not Path(python).exists():
+            print(f"[{name}] skipped: {python} missing (run bench/setup_original.sh)")
+            continue
+        proc, base = start_server(python, handler, app)
+        server = psutil.Process(proc.pid)
+        rows[name] = []
+        try:
+            if warm_up is not None:
+                warm_up(base, server)
+                wait_drained(base)
+            for k in ks:
+                row = asyncio.run(round_fn(base, server, k))
+                rows[name].append(row)
+                print(f"[{name}] K={k}: {json.dumps(row)}", flush=True)
+                wait_drained(base)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    return rows
+
+
 def wait_drained(base: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

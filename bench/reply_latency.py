@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fractions
-import json
 import os
-import sys
 import time
 import wave
 from dataclasses import dataclass, field
@@ -29,9 +27,9 @@ from typing import Any
 import av
 import numpy as np
 import psutil
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from common import API, ARRIVALS, pct, record_arrivals_only, start_server, wait_drained
+from common import ARRIVALS, negotiate, pct, record_arrivals_only, run_both
 
 HERE = Path(__file__).parent
 RATE, FRAME = 48000, 960
@@ -110,21 +108,8 @@ async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, cycl
     pc.createDataChannel("text")
     track = SpeakerTrack()
     pc.addTrack(track)
-    connected = asyncio.Event()
-
-    @pc.on("connectionstatechange")
-    def _state() -> None:
-        if pc.connectionState == "connected":
-            connected.set()
-
     try:
-        await pc.setLocalDescription(await pc.createOffer())
-        body = {"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": f"bench-{idx}-{time.time_ns()}"}
-        answer = await asyncio.to_thread(API[base][0], body)
-        if answer.get("type") != "answer":
-            raise RuntimeError(f"offer refused: {answer}")
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
-        await asyncio.wait_for(connected.wait(), 30)
+        await negotiate(pc, base, f"bench-{idx}-{time.time_ns()}")
     except Exception as exc:
         result.error = str(exc)
         up.set()
@@ -179,30 +164,16 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--only", choices=["rust", "original"])
     args = parser.parse_args()
-    impls = {"rust": sys.executable, "original": str(HERE / ".venv-original" / "bin" / "python")}
-    rows: dict[str, list[dict[str, Any]]] = {}
-    for name, python in impls.items():
-        if args.only and name != args.only:
-            continue
-        if not Path(python).exists():
-            print(f"[{name}] skipped: {python} missing (run bench/setup_original.sh)")
-            continue
-        proc, base = start_server(python, "async", app="reply")
-        server = psutil.Process(proc.pid)
-        rows[name] = []
-        try:
-            # One unmeasured utterance first: the original compiles librosa's numba code (~1.5 s) on
-            # its first VAD call, and both sides should be measured warm.
-            asyncio.run(run_round(base, server, 1, 1))
-            wait_drained(base)
-            for k in args.k:
-                row = asyncio.run(run_round(base, server, k, args.cycles))
-                rows[name].append(row)
-                print(f"[{name}] K={k}: {json.dumps(row)}", flush=True)
-                wait_drained(base)
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    # One unmeasured utterance first: the original compiles librosa's numba code (~1.5 s) on its
+    # first VAD call, and both sides should be measured warm.
+    rows = run_both(
+        "reply",
+        "async",
+        args.k,
+        args.only,
+        lambda base, server, k: run_round(base, server, k, args.cycles),
+        warm_up=lambda base, server: asyncio.run(run_round(base, server, 1, 1)),
+    )
     print(
         f"\nReplyOnPause, end of speech -> first reply audio, {args.cycles} sentences per client,"
         f" {os.cpu_count()} cores"

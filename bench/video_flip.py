@@ -20,9 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import fractions
-import json
 import os
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,10 +29,10 @@ from typing import Any
 import av
 import numpy as np
 import psutil
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
-from common import API, pct, start_server, wait_drained
+from common import API, negotiate, pct, run_both
 
 HERE = Path(__file__).parent
 W, H, FPS, CLIP = 640, 480, 30, 64
@@ -161,23 +159,10 @@ async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, seco
 
         tasks.append(asyncio.ensure_future(grab()))
 
-    connected = asyncio.Event()
-
-    @pc.on("connectionstatechange")
-    def _state() -> None:
-        if pc.connectionState == "connected":
-            connected.set()
-
     t0 = time.monotonic()
     webrtc_id = f"bench-{idx}-{time.time_ns()}"
     try:
-        await pc.setLocalDescription(await pc.createOffer())
-        body = {"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": webrtc_id}
-        answer = await asyncio.to_thread(API[base][0], body)
-        if answer.get("type") != "answer":
-            raise RuntimeError(f"offer refused: {answer}")
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
-        await asyncio.wait_for(connected.wait(), 30)
+        await negotiate(pc, base, webrtc_id)
         result.setup_s = time.monotonic() - t0
         await asyncio.to_thread(API[base][1], webrtc_id)
     except Exception as exc:
@@ -231,25 +216,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--only", choices=["rust", "original"])
     args = parser.parse_args()
-    impls = {"rust": sys.executable, "original": str(HERE / ".venv-original" / "bin" / "python")}
-    rows: dict[str, list[dict[str, Any]]] = {}
-    for name, python in impls.items():
-        if (args.only and name != args.only) or not Path(python).exists():
-            if not Path(python).exists():
-                print(f"[{name}] skipped: {python} missing (run bench/setup_original.sh)")
-            continue
-        proc, base = start_server(python, "async", app="flip")
-        server = psutil.Process(proc.pid)
-        rows[name] = []
-        try:
-            for k in args.k:
-                row = asyncio.run(run_round(base, server, k, args.seconds))
-                rows[name].append(row)
-                print(f"[{name}] K={k}: {json.dumps(row)}", flush=True)
-                wait_drained(base)
-        finally:
-            proc.terminate()
-            proc.wait(10)
+    rows = run_both(
+        "flip", "async", args.k, args.only, lambda base, server, k: run_round(base, server, k, args.seconds)
+    )
     print(f"\nVideo flip 640x480@30, VP8, {args.seconds:.0f} s per client, {os.cpu_count()} cores")
     header = (
         f"{'impl':9} {'K':>3} {'fail':>4} {'setup p50':>10} {'lat p50':>8} {'lat p95':>8} {'fps':>6}"
