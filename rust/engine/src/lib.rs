@@ -22,6 +22,9 @@
 //! Anything a peer or a caller sends can fail with an [`EngineError`]; the engine never panics on
 //! peer input. `expect` is used only for invariants of this crate, and its message names them.
 
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
 mod assembler;
 mod config;
 mod engine;

@@ -17,6 +17,8 @@
 //! Bad input from a peer or a handler (a corrupt Opus packet, an array of the wrong shape) is an
 //! [`Error`] and never a panic. An `expect` marks a broken internal invariant and says which.
 
+#![deny(missing_docs)]
+
 pub mod convert;
 mod error;
 pub mod framer;
