@@ -10,6 +10,7 @@ AdditionalOutputs. Talk over the reply to interrupt it.
 
 from __future__ import annotations
 
+import inspect
 import os
 
 import gradio as gr
@@ -33,7 +34,7 @@ def parrot(audio: tuple[int, np.ndarray], history: list[dict] | None):
 
 
 # Gradio 5 needs type="messages" for role dicts; Gradio 6 has only that format (no `type`).
-CHATBOT = {"type": "messages"} if "type" in gr.Chatbot.__init__.__code__.co_varnames else {}
+CHATBOT = {"type": "messages"} if "type" in inspect.signature(gr.Chatbot.__init__).parameters else {}
 
 with gr.Blocks(title="gradio_webrtc: reply on pause") as demo:
     gr.Markdown(

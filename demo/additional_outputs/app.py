@@ -7,6 +7,8 @@ Run: python demo/additional_outputs/app.py
 
 from __future__ import annotations
 
+import inspect
+
 import gradio as gr
 import numpy as np
 
@@ -22,7 +24,7 @@ def transcribe(audio: tuple[int, np.ndarray], transformers_convo: list[dict], gr
     yield AdditionalOutputs(transformers_convo, gradio_convo)
 
 
-chatbot_kwargs = {"type": "messages"} if "type" in gr.Chatbot.__init__.__code__.co_varnames else {}
+chatbot_kwargs = {"type": "messages"} if "type" in inspect.signature(gr.Chatbot.__init__).parameters else {}
 
 with gr.Blocks() as demo:
     transformers_convo = gr.State(value=[])
