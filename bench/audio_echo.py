@@ -32,7 +32,7 @@ import numpy as np
 import psutil
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from common import ARRIVALS, negotiate, pct, record_arrivals_only, run_both
+from common import ARRIVALS, negotiate, pct, record_arrivals_only, run_both, run_clients
 
 HERE = Path(__file__).parent
 RATE, FRAME = 48000, 960
@@ -131,30 +131,16 @@ async def run_client(
 
 
 async def run_round(base: str, server: psutil.Process, k: int, bursts: int) -> dict[str, Any]:
-    connected_events = [asyncio.Event() for _ in range(k)]
-    go = asyncio.Event()
-    tasks = []
-    for i in range(k):
-        tasks.append(asyncio.create_task(run_client(base, i, connected_events[i], go, bursts)))
-        await asyncio.sleep(0.02)  # stagger the offers a little, as real users do
-    await asyncio.gather(*(e.wait() for e in connected_events))
-    await asyncio.sleep(1.0)
-    cpu0, t0 = sum(server.cpu_times()[:2]), time.monotonic()
-    go.set()
-    results = await asyncio.gather(*tasks)
-    cpu1, t1 = sum(server.cpu_times()[:2]), time.monotonic()
-    for _, pc in results:
-        await pc.close()
-    ok = [r for r, _ in results if r.error is None]
-    latencies = [latency for r in ok for latency in r.latencies]
+    ok, failed, cpu = await run_clients(server, k, lambda i, up, go: run_client(base, i, up, go, bursts), 0.02, 1.0)
+    latencies = [x for r in ok for x in r.latencies]
     return {
         "k": k,
-        "failed": k - len(ok),
+        "failed": failed,
         "setup_p50": pct([r.setup_s for r in ok], 0.5),
         "p50": pct(latencies, 0.5),
         "p95": pct(latencies, 0.95),
         "returned": statistics.mean([r.returned for r in ok]) if ok else 0.0,
-        "cpu_per_stream": (cpu1 - cpu0) / (t1 - t0) / max(1, len(ok)) * 100,
+        "cpu_per_stream": cpu,
     }
 
 

@@ -124,6 +124,32 @@ async def negotiate(pc: Any, base: str, webrtc_id: str, timeout: float = 30.0) -
     await asyncio.wait_for(connected.wait(), timeout)
 
 
+async def run_clients(server: Any, k: int, start: Any, stagger: float, settle: float) -> tuple[list[Any], int, float]:
+    """Starts K clients (`start(i, up, go)` -> `(result, pc)`), staggered; once all are connected and
+    `settle` seconds passed, releases them together and measures the server's CPU until they finish.
+
+    Returns `(results of the clients without an error, failed count, server CPU % per stream)`.
+    """
+    import asyncio
+
+    ups = [asyncio.Event() for _ in range(k)]
+    go = asyncio.Event()
+    tasks = []
+    for i in range(k):
+        tasks.append(asyncio.create_task(start(i, ups[i], go)))
+        await asyncio.sleep(stagger)  # offers arrive a little apart, as real users' do
+    await asyncio.gather(*(e.wait() for e in ups))
+    await asyncio.sleep(settle)
+    cpu0, t0 = sum(server.cpu_times()[:2]), time.monotonic()
+    go.set()
+    results = await asyncio.gather(*tasks)
+    cpu1, t1 = sum(server.cpu_times()[:2]), time.monotonic()
+    for _, pc in results:
+        await pc.close()
+    ok = [r for r, _ in results if r.error is None]
+    return ok, k - len(ok), (cpu1 - cpu0) / (t1 - t0) / max(1, len(ok)) * 100
+
+
 def run_both(
     app: str, handler: str, ks: list[int], only: str | None, round_fn: Any, warm_up: Any = None
 ) -> dict[str, list[dict[str, Any]]]:

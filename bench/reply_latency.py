@@ -29,7 +29,7 @@ import numpy as np
 import psutil
 from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from common import ARRIVALS, negotiate, pct, record_arrivals_only, run_both
+from common import ARRIVALS, negotiate, pct, record_arrivals_only, run_both, run_clients
 
 HERE = Path(__file__).parent
 RATE, FRAME = 48000, 960
@@ -131,29 +131,15 @@ async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, cycl
 
 
 async def run_round(base: str, server: psutil.Process, k: int, cycles: int) -> dict[str, Any]:
-    ups = [asyncio.Event() for _ in range(k)]
-    go = asyncio.Event()
-    tasks = []
-    for i in range(k):
-        tasks.append(asyncio.create_task(client(base, i, ups[i], go, cycles)))
-        await asyncio.sleep(0.02)
-    await asyncio.gather(*(e.wait() for e in ups))
-    await asyncio.sleep(1.0)
-    cpu0, t0 = sum(server.cpu_times()[:2]), time.monotonic()
-    go.set()
-    results = await asyncio.gather(*tasks)
-    cpu1, t1 = sum(server.cpu_times()[:2]), time.monotonic()
-    for _, pc in results:
-        await pc.close()
-    ok = [r for r, _ in results if r.error is None]
+    ok, failed, cpu = await run_clients(server, k, lambda i, up, go: client(base, i, up, go, cycles), 0.02, 1.0)
     latencies = [x for r in ok for x in r.latencies]
     return {
         "k": k,
-        "failed": k - len(ok),
+        "failed": failed,
         "p50": pct(latencies, 0.5),
         "p95": pct(latencies, 0.95),
         "answered": sum(r.replies for r in ok) / max(1, sum(r.utterances for r in ok)),
-        "cpu_per_stream": (cpu1 - cpu0) / (t1 - t0) / max(1, len(ok)) * 100,
+        "cpu_per_stream": cpu,
     }
 
 

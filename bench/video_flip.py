@@ -32,7 +32,7 @@ import psutil
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
-from common import API, negotiate, pct, run_both
+from common import API, negotiate, pct, run_both, run_clients
 
 HERE = Path(__file__).parent
 W, H, FPS, CLIP = 640, 480, 30, 64
@@ -182,31 +182,18 @@ async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, seco
 
 
 async def run_round(base: str, server: psutil.Process, k: int, seconds: float) -> dict[str, Any]:
-    ups = [asyncio.Event() for _ in range(k)]
-    go = asyncio.Event()
-    tasks = []
-    for i in range(k):
-        tasks.append(asyncio.create_task(client(base, i, ups[i], go, seconds)))
-        await asyncio.sleep(0.05)
-    await asyncio.gather(*(e.wait() for e in ups))
-    await asyncio.sleep(2.0)  # past the first keyframes
-    cpu0, t0 = sum(server.cpu_times()[:2]), time.monotonic()
-    go.set()
-    results = await asyncio.gather(*tasks)
-    cpu1, t1 = sum(server.cpu_times()[:2]), time.monotonic()
-    for _, pc in results:
-        await pc.close()
-    ok = [r for r, _ in results if r.error is None]
+    # Settle 2 s after connecting: past the first keyframes.
+    ok, failed, cpu = await run_clients(server, k, lambda i, up, go: client(base, i, up, go, seconds), 0.05, 2.0)
     latencies = [x for r in ok for x in r.latencies]
     return {
         "k": k,
-        "failed": k - len(ok),
+        "failed": failed,
         "setup_p50": pct([r.setup_s for r in ok], 0.5),
         "p50": pct(latencies, 0.5),
         "p95": pct(latencies, 0.95),
         "fps": float(np.mean([r.fps for r in ok])) if ok else 0.0,
         "min_fps": min((r.fps for r in ok), default=0.0),
-        "cpu_per_stream": (cpu1 - cpu0) / (t1 - t0) / max(1, len(ok)) * 100,
+        "cpu_per_stream": cpu,
     }
 
 
