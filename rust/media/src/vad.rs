@@ -21,6 +21,14 @@ const HIDDEN: usize = 128;
 
 static WEIGHTS_BYTES: &[u8] = include_bytes!("../assets/silero_vad_v6_16k.bin");
 
+/// The encoder layers: weight and bias tensor names, and stride.
+const ENCODER: [(&str, &str, usize); 4] = [
+    ("encoder.0.reparam_conv.weight", "encoder.0.reparam_conv.bias", 1),
+    ("encoder.1.reparam_conv.weight", "encoder.1.reparam_conv.bias", 2),
+    ("encoder.2.reparam_conv.weight", "encoder.2.reparam_conv.bias", 2),
+    ("encoder.3.reparam_conv.weight", "encoder.3.reparam_conv.bias", 1),
+];
+
 struct Tensor {
     dims: Vec<usize>,
     data: Vec<f32>,
@@ -175,10 +183,10 @@ impl SileroVad {
             })
             .collect();
         let (mut channels, mut t) = (bins, frames);
-        for (layer, stride) in [1usize, 2, 2, 1].iter().enumerate() {
-            let kernel = w.get(&format!("encoder.{layer}.reparam_conv.weight"));
-            let offset = w.get(&format!("encoder.{layer}.reparam_conv.bias"));
-            let (mut out, tout) = conv1d(&y, channels, t, kernel, Some(offset), *stride, 1);
+        for (weight_name, bias_name, stride) in ENCODER {
+            let kernel = w.get(weight_name);
+            let offset = w.get(bias_name);
+            let (mut out, tout) = conv1d(&y, channels, t, kernel, Some(offset), stride, 1);
             for v in &mut out {
                 *v = v.max(0.0);
             }
