@@ -97,6 +97,7 @@ class SpeakerTrack(MediaStreamTrack):
 @dataclass
 class Result:
     latencies: list[float] = field(default_factory=list)
+    detections: list[float] = field(default_factory=list)
     replies: int = 0
     utterances: int = 0
     error: str | None = None
@@ -105,7 +106,14 @@ class Result:
 async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, cycles: int) -> tuple[Result, Any]:
     result = Result()
     pc = RTCPeerConnection()
-    pc.createDataChannel("text")
+    channel = pc.createDataChannel("text")
+    detected: list[float] = []
+
+    @channel.on("message")
+    def _on_message(message: Any) -> None:
+        if isinstance(message, str) and "pause_detected" in message:
+            detected.append(time.monotonic())
+
     track = SpeakerTrack()
     pc.addTrack(track)
     try:
@@ -124,6 +132,9 @@ async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, cycl
     for i, ended in enumerate(track.speech_ended):
         limit = track.speech_ended[i + 1] if i + 1 < len(track.speech_ended) else ended + CYCLE_S
         loud = [t for t, size in arrivals if ended < t < limit and size > LOUD_BYTES]
+        pauses = [t for t in detected if ended < t < limit]
+        if pauses:
+            result.detections.append(pauses[0] - ended)
         if loud:
             result.replies += 1
             result.latencies.append(loud[0] - ended)
@@ -133,14 +144,20 @@ async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, cycl
 async def run_round(base: str, server: psutil.Process, k: int, cycles: int) -> dict[str, Any]:
     ok, failed, cpu = await run_clients(server, k, lambda i, up, go: client(base, i, up, go, cycles), 0.02, 1.0)
     latencies = [x for r in ok for x in r.latencies]
+    detections = [x for r in ok for x in r.detections]
     return {
         "k": k,
         "failed": failed,
         "p50": pct(latencies, 0.5),
         "p95": pct(latencies, 0.95),
+        "detect_p50": pct(detections, 0.5) if detections else None,
         "answered": sum(r.replies for r in ok) / max(1, sum(r.utterances for r in ok)),
         "cpu_per_stream": cpu,
     }
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.0f}ms"
 
 
 def main() -> None:
@@ -164,13 +181,16 @@ def main() -> None:
         f"\nReplyOnPause, end of speech -> first reply audio, {args.cycles} sentences per client,"
         f" {os.cpu_count()} cores"
     )
-    header = f"{'impl':9} {'K':>3} {'fail':>4} {'p50':>8} {'p95':>8} {'answered':>9} {'CPU/stream':>10}"
+    header = (
+        f"{'impl':9} {'K':>3} {'fail':>4} {'p50':>8} {'p95':>8} {'detect p50':>11} {'answered':>9} {'CPU/stream':>10}"
+    )
     print(header)
     print("-" * len(header))
     for name, table in rows.items():
         for r in table:
             print(
                 f"{name:9} {r['k']:>3} {r['failed']:>4} {r['p50'] * 1000:>6.0f}ms {r['p95'] * 1000:>6.0f}ms"
+                f" {_ms(r.get('detect_p50')):>11}"
                 f" {r['answered'] * 100:>8.0f}% {r['cpu_per_stream']:>9.1f}%"
             )
 

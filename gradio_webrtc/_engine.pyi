@@ -54,13 +54,15 @@ class Engine:
         ice_servers: dict[str, Any] | None = None,
         pause: dict[str, float] | None = None,
         can_interrupt: bool = True,
+        stream_speech: bool = False,
     ) -> Session:
         """Answers an SDP offer (after ICE gathering completes) and returns the new session.
 
         `pause` turns on pause detection (`ReplyOnPause`): keys `audio_chunk_duration`,
         `started_talking_threshold`, `speech_threshold`, `threshold`, `min_speech_duration`,
         `speech_pad`, `max_continuous_speech` (seconds; threshold a probability). Input audio then
-        stays in the engine and `recv_utterance` returns whole utterances.
+        stays in the engine and `recv_utterance` returns whole utterances. With `stream_speech`,
+        `recv_speech` also gives each utterance in ~100 ms pieces while it is spoken.
 
         Raises:
             EngineError: malformed SDP, a `type` other than "offer", an id already in use, no
@@ -107,6 +109,15 @@ class Session:
         """With pause detection: blocks until the user finished an utterance, `(rate, int16 (1, N))`.
 
         None once the session has ended. Raises TimeoutError after `timeout` seconds.
+        """
+    def recv_speech(self, timeout: float | None = None) -> tuple[str, int, np.ndarray, int] | None:
+        """With pause detection and `stream_speech`: the next piece of the utterance being spoken,
+        `("partial", rate, int16 (1, n), offset)`, or the whole utterance once the user paused,
+        `("utterance", rate, int16 (1, N), 0)`.
+
+        `offset` is the piece's first sample within the utterance: when the reader falls behind,
+        pieces are dropped (never whole utterances) and the offsets show the gap. None once the
+        session has ended. Raises TimeoutError after `timeout` seconds.
         """
     async def next_utterance(self) -> tuple[int, np.ndarray] | None:
         """Awaitable `recv_utterance`."""

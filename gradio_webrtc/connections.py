@@ -151,6 +151,7 @@ class Connections:
                 ice_servers=per_session,
                 pause=handler.pause_options() if isinstance(handler, ReplyOnPause) else None,
                 can_interrupt=getattr(handler, "can_interrupt", True),
+                stream_speech=getattr(handler, "streams_speech", False),
             )
         except EngineError as exc:
             logger.info("offer for %s refused: %s", webrtc_id, exc)

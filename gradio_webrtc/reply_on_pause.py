@@ -9,7 +9,10 @@ both — is streamed back in real time.
 The rule (evaluated at every 32 ms VAD step, see `AlgoOptions`): the user starts talking when the
 last `audio_chunk_duration` seconds hold more than `started_talking_threshold` seconds of speech;
 after that, a pause is the first step at which the last `audio_chunk_duration` seconds hold less
-than `speech_threshold` seconds of speech.
+than `speech_threshold` seconds of speech. With the defaults that is 0.5 s after the VAD's last
+speech window, which itself trails the voice by ~50 ms: expect the reply to start ~0.6 s after the
+user's last word (`AlgoOptions(audio_chunk_duration=0.5)` makes it ~0.1 s sooner, at the cost of
+cutting in on slower speakers' short pauses).
 """
 
 from __future__ import annotations
@@ -48,7 +51,8 @@ class SileroVadOptions:
     right after speech). `min_speech_duration_ms`: shorter speech runs do not start an utterance.
     `speech_pad_ms`: audio kept before the first speech. `max_speech_duration_s`: caps an utterance.
     `min_silence_duration_ms` and `window_size_samples` are accepted for compatibility: the sliding
-    rule above decides the pause, and the v6 model uses 512-sample windows.
+    rule above decides the pause, and the v6 model uses 32 ms windows (512 samples at 16 kHz; 256 at
+    8 kHz, where `input_sample_rate=8000` runs Silero's 8 kHz network without resampling).
     """
 
     threshold: float = 0.5
@@ -95,6 +99,8 @@ class ReplyOnPause(StreamHandler):
         self.algo_options = algo_options or AlgoOptions()
         self.model_options = model_options or SileroVadOptions()
         self.can_interrupt = can_interrupt
+        #: The engine also streams each utterance while it is spoken, to `hear()` (stop words).
+        self.streams_speech = False
         self.is_async = inspect.isasyncgenfunction(fn)
         params = [
             p
@@ -121,6 +127,9 @@ class ReplyOnPause(StreamHandler):
         if self.needs_args and self.latest_args:
             return self.fn(audio, *self.latest_args[1:])
         return self.fn(audio)
+
+    def hear(self, sample_rate: int, audio: Any, offset: int) -> None:
+        """A piece of the utterance being spoken, int16 `(1, n)` (only when `streams_speech`)."""
 
     # The engine keeps the audio until a pause: nothing arrives frame by frame.
     def receive(self, frame: tuple[int, Any]) -> None:

@@ -1,50 +1,109 @@
 """`ReplyOnStopWords`: like `ReplyOnPause`, but only for what is said after a stop word.
 
-Each utterance the engine's pause detector completes is checked for a stop word ("ok computer",
-"hello llama", ...). If one is heard, the page gets the `stopword` message and `fn` is called with
-the audio that follows the stop word — or, if the stop word was all the user said, with the next
+The engine streams each utterance to the stop-word detector while it is spoken (~100 ms pieces),
+so the page gets the `stopword` message as soon as the stop word ("ok computer", "hello llama",
+...) is recognised, while the user is still talking. When the user pauses, `fn` is called with the
+audio that follows the stop word — or, if the stop word was all the user said, with the next
 utterance. Utterances without a stop word get no reply.
 
 The default detector is offline keyword spotting with pocketsphinx (its English model ships with
 the PyPI package; `pip install gradio_webrtc[stopword]`). Any object with a
 `detect(sample_rate, audio) -> float | None` method (seconds where the stop word ends) can replace
-it, e.g. one built on your own speech-to-text.
+it, e.g. one built on your own speech-to-text; give it `start()`/`feed()` (see
+`StreamingStopWordDetector`) to be told while the user talks rather than at the pause, and `copy()`
+if it keeps per-stream state (each session then gets its own).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from .reply_on_pause import AlgoOptions, ReplyOnPause, SileroVadOptions
+
+logger = logging.getLogger(__name__)
 
 #: An utterance needs this much audio after the stop word to be a request in itself.
 MIN_REQUEST_S = 0.5
 
 
 class StopWordDetector(Protocol):
-    """Finds a stop word in an utterance."""
+    """Finds a stop word in a whole utterance."""
 
     def detect(self, sample_rate: int, audio: np.ndarray) -> float | None:
         """Seconds into `audio` (mono int16) at which a stop word ends, or None."""
         ...
 
 
-def to_16k(sample_rate: int, audio: np.ndarray) -> np.ndarray:
-    """Mono int16 audio resampled to 16 kHz (band-limited, by FFT: utterances are short)."""
-    x = audio.astype(np.float64)
-    if sample_rate == 16000 or len(x) == 0:
-        return audio.astype(np.int16)
-    n = round(len(x) * 16000 / sample_rate)
-    spectrum = np.fft.rfft(x)[: n // 2 + 1]
-    return np.clip(np.fft.irfft(spectrum, n) * (n / len(x)), -32768, 32767).astype(np.int16)
+@runtime_checkable
+class StreamingStopWordDetector(Protocol):
+    """Finds a stop word while the utterance is being spoken."""
+
+    def start(self) -> None:
+        """A new utterance begins."""
+        ...
+
+    def feed(self, sample_rate: int, audio: np.ndarray) -> float | None:
+        """The next piece of the utterance (mono int16); seconds since `start()` at which a stop
+        word ended, the first time one is heard, else None."""
+        ...
+
+
+class To16k:
+    """Streaming conversion of mono int16 audio to 16 kHz for speech recognisers.
+
+    A windowed-sinc low-pass (cut-off 7.6 kHz, 63 taps at the input rate) keeps what a recogniser
+    uses and removes what would alias; output samples are then read off the filtered signal by
+    linear interpolation (exact decimation for 32 and 48 kHz). State carries across pieces, so a
+    stream cut into pieces converts the same as in one go, without the clicks that converting each
+    piece separately would leave at its edges.
+    """
+
+    TAPS = 63
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.step = rate / 16000
+        n = np.arange(self.TAPS) - (self.TAPS - 1) / 2
+        cutoff = min(7600.0, 0.475 * rate) / rate
+        taps = 2 * cutoff * np.sinc(2 * cutoff * n) * np.blackman(self.TAPS)
+        self.taps = taps / taps.sum()
+        self.history = np.zeros(self.TAPS - 1)
+        self.filtered = 0  # filtered input samples produced so far
+        self.next_out = 0.0  # input position of the next output sample
+        self.last = 0.0  # the filtered sample before the current piece (for interpolation)
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        x = np.concatenate([self.history, np.asarray(audio, np.float64).reshape(-1)])
+        if self.rate == 16000:
+            self.history = x[len(x) - (self.TAPS - 1) :]
+            return np.asarray(audio, np.int16).reshape(-1)
+        y = np.convolve(x, self.taps, mode="valid")  # y[i] is filtered input sample filtered + i
+        self.history = x[len(x) - (self.TAPS - 1) :]
+        start, end = self.filtered, self.filtered + len(y)
+        positions = np.arange(self.next_out, end - 1 + 1e-9, self.step)
+        if len(positions):
+            self.next_out = positions[-1] + self.step
+        # Interpolate over [start - 1, end): the sample before this piece covers positions in between.
+        grid = np.arange(start - 1, end, dtype=np.float64)
+        values = np.concatenate([[self.last], y])
+        out = np.interp(positions, grid, values)
+        if len(y):
+            self.last = y[-1]
+        self.filtered = end
+        return np.clip(np.round(out), -32768, 32767).astype(np.int16)
 
 
 class PocketSphinxDetector:
     """Keyword spotting with pocketsphinx's bundled US-English acoustic model and dictionary.
+
+    Streams: `start()` then `feed()` pieces as the user talks; `detect()` runs a whole utterance.
+    The decoders load (~0.1 s per phrase) on first use, in the thread that uses them, and each
+    session works on its own `copy()`.
 
     Args:
         stop_words: single words or short phrases; each word must be in pocketsphinx's dictionary
@@ -55,7 +114,7 @@ class PocketSphinxDetector:
 
     def __init__(self, stop_words: Sequence[str], threshold: float = 1e-20) -> None:
         try:
-            from pocketsphinx import Decoder
+            import pocketsphinx  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
                 "ReplyOnStopWords' default detector needs pocketsphinx: pip install 'gradio_webrtc[stopword]'"
@@ -65,21 +124,53 @@ class PocketSphinxDetector:
         if not phrases:
             raise ValueError("ReplyOnStopWords needs at least one stop word")
         self.stop_words = phrases
-        self._decoders = [Decoder(keyphrase=p, kws_threshold=threshold, samprate=16000, lm=None) for p in phrases]
+        self.threshold = threshold
+        self._decoders: list[Any] = []
+        self._in_utterance = False
+        self._resampler: To16k | None = None
+        self._fed = 0  # 16 kHz samples fed since start()
+        self._heard: float | None = None
+
+    def copy(self) -> PocketSphinxDetector:
+        return PocketSphinxDetector(self.stop_words, self.threshold)
+
+    def start(self) -> None:
+        from pocketsphinx import Decoder
+
+        if not self._decoders:
+            self._decoders = [
+                Decoder(keyphrase=p, kws_threshold=self.threshold, samprate=16000, lm=None) for p in self.stop_words
+            ]
+        for decoder in self._decoders:
+            if self._in_utterance:
+                decoder.end_utt()
+            decoder.start_utt()
+        self._in_utterance = True
+        self._resampler = None
+        self._fed = 0
+        self._heard = None
+
+    def feed(self, sample_rate: int, audio: np.ndarray) -> float | None:
+        if not self._in_utterance:
+            self.start()
+        if self._resampler is None or self._resampler.rate != sample_rate:
+            self._resampler = To16k(sample_rate)
+        if self._heard is not None:
+            return None  # reported already
+        pcm = self._resampler(audio)
+        for i in range(0, len(pcm), 1600):  # 100 ms at a time
+            piece = pcm[i : i + 1600]
+            self._fed += len(piece)
+            for decoder in self._decoders:
+                decoder.process_raw(piece.tobytes(), False, False)
+                if decoder.hyp() is not None:
+                    self._heard = self._fed / 16000
+                    return self._heard
+        return None
 
     def detect(self, sample_rate: int, audio: np.ndarray) -> float | None:
-        pcm = to_16k(sample_rate, np.asarray(audio).reshape(-1)).tobytes()
-        best: float | None = None
-        for decoder in self._decoders:
-            decoder.start_utt()
-            for i in range(0, len(pcm), 3200):  # 100 ms at a time, as a stream
-                decoder.process_raw(pcm[i : i + 3200], False, False)
-                if decoder.hyp() is not None:
-                    end = (i + 3200) / 32000
-                    best = end if best is None else min(best, end)
-                    break
-            decoder.end_utt()
-        return best
+        self.start()
+        return self.feed(sample_rate, np.asarray(audio).reshape(-1))
 
 
 class ReplyOnStopWords(ReplyOnPause):
@@ -88,7 +179,8 @@ class ReplyOnStopWords(ReplyOnPause):
     Args:
         fn: as for `ReplyOnPause`.
         stop_words: the wake words or phrases.
-        detector: a `StopWordDetector`; default `PocketSphinxDetector(stop_words)`.
+        detector: a `StopWordDetector` (optionally streaming); default
+            `PocketSphinxDetector(stop_words)`.
         Other arguments: as `ReplyOnPause`.
     """
 
@@ -121,7 +213,30 @@ class ReplyOnStopWords(ReplyOnPause):
         )
         self.stop_words = list(stop_words)
         self.detector = detector if detector is not None else PocketSphinxDetector(self.stop_words)
+        self.streams_speech = isinstance(self.detector, StreamingStopWordDetector)
         self.armed = False
+        self._fed = 0  # samples of the current utterance given to the streaming detector
+        self._heard: float | None = None  # where the stop word ended in it, once heard
+        self._gap = False  # pieces were dropped: decide on the whole utterance instead
+
+    def hear(self, sample_rate: int, audio: np.ndarray, offset: int) -> None:
+        """A piece of the utterance being spoken (from the engine, with `streams_speech`)."""
+        detector = self.detector
+        assert isinstance(detector, StreamingStopWordDetector)
+        if self.armed:
+            return  # the stop word came already: this utterance is the request
+        if offset == 0:
+            detector.start()
+            self._fed, self._heard, self._gap = 0, None, False
+        if offset != self._fed:
+            self._gap = True  # the engine dropped pieces while we were busy
+        self._fed = offset + audio.shape[-1]
+        if self._gap or self._heard is not None:
+            return
+        at = detector.feed(sample_rate, audio.reshape(-1))
+        if at is not None:
+            self._heard = at
+            self.send_message_sync("stopword")
 
     def call(self, audio: tuple[int, Any]) -> Any:
         """The reply to one utterance, or None when it is not addressed to us."""
@@ -129,17 +244,32 @@ class ReplyOnStopWords(ReplyOnPause):
         if self.armed:
             self.armed = False
             return super().call(audio)
-        heard = self.detector.detect(rate, array[0])
+        heard = self._stop_word_end(rate, array[0])
+        self._fed, self._heard, self._gap = 0, None, False
         if heard is None:
             return None
-        self.send_message_sync("stopword")
         rest = array[:, int(heard * rate) :]
         if rest.shape[1] < MIN_REQUEST_S * rate:
             self.armed = True  # "ok computer" ... [pause] ... the request comes next
             return None
         return super().call((rate, rest))
 
+    def _stop_word_end(self, rate: int, samples: np.ndarray) -> float | None:
+        """Seconds into the utterance where the stop word ends; sends `stopword` if not yet sent."""
+        if self.streams_speech and not self._gap and self._fed > 0:
+            if self._heard is not None:
+                return self._heard
+            detector = self.detector
+            assert isinstance(detector, StreamingStopWordDetector)
+            at = detector.feed(rate, samples[self._fed :]) if self._fed < len(samples) else None
+        else:
+            at = self.detector.detect(rate, samples)
+        if at is not None:
+            self.send_message_sync("stopword")
+        return at
+
     def copy(self) -> ReplyOnStopWords:
+        copy_detector = getattr(self.detector, "copy", None)
         return ReplyOnStopWords(
             self.fn,
             self.stop_words,
@@ -150,7 +280,7 @@ class ReplyOnStopWords(ReplyOnPause):
             self.output_frame_size,
             self.input_sample_rate,
             self.can_interrupt,
-            self.detector,
+            copy_detector() if callable(copy_detector) else self.detector,
             self.startup_fn,
             self.needs_args,
         )

@@ -332,7 +332,7 @@ class SessionRunner:
                 self._play(handler.startup_fn(*handler.latest_args[1:]))
             except Exception as exc:
                 self.report(exc, "startup_fn")
-        while (utterance := self.session.recv_utterance()) is not None:
+        while (utterance := self._next_utterance(handler)) is not None:
             if handler.needs_args and not self._ask_for_args(handler):
                 return
             try:
@@ -342,6 +342,20 @@ class SessionRunner:
                 continue
             if reply is not None:  # ReplyOnStopWords: not addressed to us
                 self._play(reply)
+
+    def _next_utterance(self, handler: ReplyOnPause) -> tuple[int, Any] | None:
+        """The next utterance; a streaming handler (`ReplyOnStopWords`) hears it while it is spoken."""
+        if not handler.streams_speech:
+            return self.session.recv_utterance()
+        while (speech := self.session.recv_speech()) is not None:
+            kind, rate, audio, offset = speech
+            if kind == "utterance":
+                return rate, audio
+            try:
+                handler.hear(rate, audio, offset)
+            except Exception as exc:
+                self.report(exc, "the stop-word detector")
+        return None
 
     def _ask_for_args(self, handler: StreamHandlerBase) -> bool:
         """Asks the page for the other inputs (a `tick`) and waits; False if the session ended."""

@@ -124,3 +124,15 @@ async def test_a_raising_fn_is_reported_and_listening_goes_on(make_connections):
     await wait_for(lambda: len(calls) == 2, timeout=25)
     assert any("the model is not ready" in m for m in client.messages)
     await client.close()
+
+
+async def test_8khz_input_runs_on_silero_8khz_network(make_connections):
+    # A telephone-rate handler: the engine hands fn 8 kHz audio and the VAD runs Silero's 8 kHz
+    # branch on it directly.
+    fn = Recorder()
+    connections = make_connections(ReplyOnPause(fn, input_sample_rate=8000))
+    client, _ = await connect(connections.offer, webrtc_id="rop8k", samples=load("two_sentences"))
+    await wait_for(lambda: len(fn.finished) == 2, timeout=30)
+    assert [(rate, dtype, shape[0]) for rate, shape, dtype in fn.calls] == [(8000, "int16", 1)] * 2
+    assert all(1.0 < shape[1] / 8000 < 4.5 for _, shape, _ in fn.calls), fn.calls
+    await client.close()

@@ -56,3 +56,78 @@ async def test_without_the_stop_word_there_is_no_reply(make_connections):
     assert fn.durations == []
     assert "stopword" not in client.messages
     await client.close()
+
+
+async def test_the_stop_word_is_announced_while_the_user_is_still_talking(make_connections):
+    fn = Calls()
+    connections = make_connections(ReplyOnStopWords(fn, ["ok computer"]))
+    client, _ = await connect(connections.offer, webrtc_id="sw-live", samples=load("stop_word"))
+    await wait_for(lambda: fn.durations, timeout=20)
+    # "Okay computer, what time is it in Tokyo?" is one utterance: the stop word is streamed to
+    # the detector as it is spoken, so `stopword` comes before the pause that ends the sentence.
+    stop = client.messages.index("stopword")
+    pause = next(i for i, m in enumerate(client.messages) if '"pause_detected"' in m)
+    assert stop < pause, client.messages
+    assert client.messages.count("stopword") == 1
+    await client.close()
+
+
+class WholeUtteranceDetector:
+    """A detector without streaming (`detect` only), as a speech-to-text model would give."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, sample_rate: int, audio: np.ndarray) -> float | None:
+        self.calls += 1
+        return 2.0 if len(audio) > 3 * sample_rate else None
+
+
+async def test_a_detector_without_streaming_decides_on_the_whole_utterance(make_connections):
+    fn, detector = Calls(), WholeUtteranceDetector()
+    handler = ReplyOnStopWords(fn, ["ok computer"], detector=detector)
+    assert not handler.streams_speech
+    connections = make_connections(handler)
+    client, _ = await connect(connections.offer, webrtc_id="sw-whole", samples=load("stop_word"))
+    await wait_for(lambda: fn.durations, timeout=20)
+    await wait_for(lambda: "stopword" in client.messages, timeout=5)
+    # Told once, at the pause: the message follows pause_detected.
+    pause = next(i for i, m in enumerate(client.messages) if '"pause_detected"' in m)
+    assert client.messages.index("stopword") > pause
+    assert detector.calls == 1
+    await client.close()
+
+
+def test_streamed_pieces_find_the_stop_word_where_the_whole_utterance_does():
+    speech = load("stop_word")
+    detector = PocketSphinxDetector(["ok computer"])
+    whole = detector.detect(48000, speech)
+    detector.start()
+    streamed = [detector.feed(48000, speech[i : i + 4800]) for i in range(0, len(speech), 4800)]
+    hits = [t for t in streamed if t is not None]
+    assert whole is not None and hits == [whole], (whole, streamed)
+    # Sessions get their own detector (decoders are per stream).
+    handler = ReplyOnStopWords(Calls(), ["ok computer"])
+    copy = handler.copy()
+    assert copy.detector is not handler.detector and copy.streams_speech
+
+
+class Channel:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    def send(self, message: str) -> None:
+        self.sent.append(message)
+
+
+def test_dropped_pieces_fall_back_to_the_whole_utterance():
+    speech = load("stop_word").reshape(1, -1)
+    handler = ReplyOnStopWords(Calls(), ["ok computer"]).copy()
+    channel = Channel()
+    handler.set_channel(channel)
+    pieces = [(i, speech[:, i : i + 4800]) for i in range(0, speech.shape[1], 4800)]
+    for offset, piece in pieces[:3] + pieces[4:]:  # the engine dropped the fourth piece
+        handler.hear(48000, piece, offset)
+    assert channel.sent == [], "after a gap the stream is not trusted"
+    reply = handler.call((48000, speech))
+    assert channel.sent == ["stopword"] and reply is not None

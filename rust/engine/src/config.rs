@@ -175,6 +175,9 @@ pub struct SessionOptions {
     /// With pause detection: the user talking during a reply stops it (queued audio is dropped at
     /// once); without, input during a reply is ignored, as in the original.
     pub can_interrupt: bool,
+    /// With pause detection: also deliver each utterance while it is spoken, in ~100 ms pieces
+    /// ([`crate::Speech::Partial`]), so that a stop word can be spotted before the user pauses.
+    pub stream_speech: bool,
 }
 
 impl Default for SessionOptions {
@@ -190,6 +193,7 @@ impl Default for SessionOptions {
             ice: None,
             pause: None,
             can_interrupt: true,
+            stream_speech: false,
         }
     }
 }

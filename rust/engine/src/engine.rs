@@ -138,7 +138,11 @@ impl Engine {
             gathered: gathered_tx,
             recv_audio: options.recv_audio,
             recv_video: options.recv_video,
-            pause: options.pause.clone().map(|p| (p, options.can_interrupt)),
+            pause: options.pause.clone().map(|rule| crate::media_tasks::PauseMode {
+                options: rule,
+                can_interrupt: options.can_interrupt,
+                stream_speech: options.stream_speech,
+            }),
             input_rate: options.input_sample_rate,
             input_channels: options.input_channels,
             time_limit: options.time_limit,

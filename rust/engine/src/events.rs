@@ -23,7 +23,7 @@ pub(crate) struct Events {
     pub gathered: watch::Sender<bool>,
     pub recv_audio: bool,
     pub recv_video: bool,
-    pub pause: Option<(gradio_webrtc_media::pause::PauseOptions, bool)>,
+    pub pause: Option<crate::media_tasks::PauseMode>,
     pub input_rate: u32,
     pub input_channels: usize,
     pub time_limit: Option<Duration>,

@@ -38,5 +38,5 @@ mod video;
 pub use config::{EngineOptions, IceConfig, SessionOptions};
 pub use engine::Engine;
 pub use error::EngineError;
-pub use session::{AudioFrame, Session, SessionState, SessionStats};
+pub use session::{AudioFrame, Session, SessionState, SessionStats, Speech};
 pub use video::VideoFrame;

@@ -15,7 +15,7 @@ use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
-use crate::session::{AudioFrame, Session, SessionState};
+use crate::session::{AudioFrame, Session, SessionState, Speech, UTTERANCE_QUEUE};
 
 /// The outgoing audio track and its SSRC.
 #[derive(Clone)]
@@ -23,6 +23,20 @@ pub(crate) struct PacerTrack {
     pub track: Arc<TrackLocalStaticRTP>,
     pub ssrc: u32,
 }
+
+/// How a `ReplyOnPause` session treats its input.
+#[derive(Debug, Clone)]
+pub(crate) struct PauseMode {
+    pub options: PauseOptions,
+    /// Talking during a reply stops it (else input during a reply is ignored).
+    pub can_interrupt: bool,
+    /// Deliver utterances while they are spoken, too (stop-word spotting).
+    pub stream_speech: bool,
+}
+
+/// Streamed pieces of an utterance are gathered to this many per second before they are sent:
+/// ~100 ms is fine-grained enough for keyword spotting and keeps Python wake-ups few.
+const PIECES_PER_SECOND: usize = 10;
 
 /// 20 ms: one Opus frame, the packet time browsers use.
 const TICK: Duration = Duration::from_millis(20);
@@ -33,7 +47,7 @@ pub(crate) async fn run_inbound_audio(
     track: Arc<dyn TrackRemote>,
     rate: u32,
     channels: usize,
-    pause: Option<(PauseOptions, bool)>,
+    pause: Option<PauseMode>,
 ) {
     let mut inbound = match InboundAudio::new(rate, channels) {
         Ok(i) => i,
@@ -43,8 +57,11 @@ pub(crate) async fn run_inbound_audio(
         }
     };
     let mut detector = match &pause {
-        Some((options, _)) => match Utterances::new(rate, options.clone()) {
-            Ok(u) => Some(u),
+        Some(mode) => match Utterances::new(rate, mode.options.clone()) {
+            Ok(mut u) => {
+                u.stream_speech(mode.stream_speech);
+                Some(u)
+            }
             Err(e) => {
                 log::error!("session {}: pause detection unavailable: {e}", session.webrtc_id);
                 return;
@@ -52,7 +69,8 @@ pub(crate) async fn run_inbound_audio(
         },
         None => None,
     };
-    let can_interrupt = pause.as_ref().is_some_and(|(_, c)| *c);
+    let can_interrupt = pause.as_ref().is_some_and(|mode| mode.can_interrupt);
+    let mut pieces = Pieces::default();
     let mut was_replying = false;
     let mut lost_reported = 0;
     while let Some(event) = track.poll().await {
@@ -73,7 +91,7 @@ pub(crate) async fn run_inbound_audio(
                             continue; // the original's behaviour: the user is not heard during a reply
                         }
                         let mono = to_channels(&i16_to_f32(&samples), channels, 1);
-                        on_pause_events(&session, utterances.push(&mono), rate, replying);
+                        on_pause_events(&session, utterances.push(&mono), rate, replying, &mut pieces);
                         continue;
                     }
                     let frame = AudioFrame {
@@ -100,16 +118,55 @@ pub(crate) async fn run_inbound_audio(
     }
 }
 
+/// The streamed utterance's samples not yet sent, and where they start in the utterance.
+#[derive(Default)]
+struct Pieces {
+    pending: Vec<f32>,
+    offset: usize,
+}
+
+impl Pieces {
+    /// Sends the pending samples as one `Speech::Partial`, unless the queue has no room left
+    /// beyond what complete utterances need (then the piece is dropped; `offset` still advances,
+    /// so the reader sees the gap).
+    fn flush(&mut self, session: &Session, rate: u32) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let mut pcm = Vec::with_capacity(self.pending.len());
+        f32_to_i16_into(&self.pending, &mut pcm);
+        let offset = self.offset;
+        self.offset += self.pending.len();
+        self.pending.clear();
+        if session.utterance_tx.capacity() > UTTERANCE_QUEUE {
+            let frame = AudioFrame {
+                rate,
+                channels: 1,
+                samples: pcm,
+            };
+            let _ = session.utterance_tx.try_send(Speech::Partial { frame, offset });
+        }
+    }
+}
+
 fn on_pause_events(
     session: &Session,
     events: Result<Vec<UtteranceEvent>, gradio_webrtc_media::Error>,
     rate: u32,
     replying: bool,
+    pieces: &mut Pieces,
 ) {
     let log = |what: &str| serde_json::json!({"type": "log", "data": what}).to_string();
     for event in events.unwrap_or_default() {
         match event {
+            UtteranceEvent::Speech(samples) => {
+                pieces.pending.extend_from_slice(&samples);
+                if pieces.pending.len() >= rate as usize / PIECES_PER_SECOND {
+                    pieces.flush(session, rate);
+                }
+            }
             UtteranceEvent::StartedTalking => {
+                *pieces = Pieces::default();
                 session.send_message(log("started_talking"));
                 if replying {
                     // Barge-in: stop the reply's audio now; Python stops the generator when it
@@ -119,16 +176,18 @@ fn on_pause_events(
                 }
             }
             UtteranceEvent::Utterance(samples) => {
+                pieces.flush(session, rate);
+                *pieces = Pieces::default();
                 session.send_message(log("pause_detected"));
                 let mut pcm = Vec::with_capacity(samples.len());
                 f32_to_i16_into(&samples, &mut pcm);
                 if session
                     .utterance_tx
-                    .try_send(AudioFrame {
+                    .try_send(Speech::Complete(AudioFrame {
                         rate,
                         channels: 1,
                         samples: pcm,
-                    })
+                    }))
                     .is_err()
                 {
                     log::warn!(

@@ -31,6 +31,27 @@ pub struct AudioFrame {
     pub samples: Vec<i16>,
 }
 
+/// What pause detection delivers to the handler.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Speech {
+    /// A piece of the utterance still being spoken (only with `SessionOptions::stream_speech`):
+    /// mono at the input rate; `offset` is the index of its first sample in the utterance, so a
+    /// reader can tell when pieces were dropped because it fell behind.
+    Partial {
+        /// The samples.
+        frame: AudioFrame,
+        /// Samples of this utterance delivered before this piece (dropped ones included).
+        offset: usize,
+    },
+    /// The whole utterance, once the pause is detected.
+    Complete(AudioFrame),
+}
+
+/// Complete utterances the handler may fall behind by before one is dropped.
+pub(crate) const UTTERANCE_QUEUE: usize = 16;
+/// Partial pieces (~100 ms each) queued beyond that; when full, pieces are dropped, never utterances.
+pub(crate) const PARTIAL_QUEUE: usize = 64;
+
 /// Where a session is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionState {
@@ -111,9 +132,9 @@ pub struct Session {
     pub(crate) video_seq: watch::Sender<u64>,
     pub(crate) video_out: OnceLock<VideoSender>,
     pub(crate) keyframe_requested: AtomicBool,
-    /// Complete utterances (pause detection), mono at the input rate.
-    pub(crate) utterance_tx: mpsc::Sender<AudioFrame>,
-    pub(crate) utterance_rx: tokio::sync::Mutex<mpsc::Receiver<AudioFrame>>,
+    /// Pause detection's output (utterances and, when streamed, their pieces), mono at the input rate.
+    pub(crate) utterance_tx: mpsc::Sender<Speech>,
+    pub(crate) utterance_rx: tokio::sync::Mutex<mpsc::Receiver<Speech>>,
     /// The handler is replying (set from Python around a reply).
     pub(crate) replying: AtomicBool,
     /// The user started talking during a reply (cleared when Python reads it).
@@ -125,7 +146,7 @@ impl Session {
         let (audio_tx, audio_rx) = mpsc::channel(AUDIO_QUEUE);
         let (outbox, outbox_rx) = mpsc::unbounded_channel();
         let (inbox_tx, inbox) = mpsc::channel(INBOX);
-        let (utterance_tx, utterance_rx) = mpsc::channel(16);
+        let (utterance_tx, utterance_rx) = mpsc::channel(UTTERANCE_QUEUE + PARTIAL_QUEUE);
         Arc::new(Self {
             webrtc_id,
             runtime,
@@ -323,7 +344,18 @@ impl Session {
     }
 
     /// The next complete utterance (pause detection), or None once the session has ended.
+    /// Partial pieces, if streamed, are skipped.
     pub async fn next_utterance(&self) -> Option<AudioFrame> {
+        loop {
+            match self.next_speech().await? {
+                Speech::Complete(frame) => return Some(frame),
+                Speech::Partial { .. } => {}
+            }
+        }
+    }
+
+    /// The next piece or complete utterance (pause detection), or None once the session has ended.
+    pub async fn next_speech(&self) -> Option<Speech> {
         let mut rx = self.utterance_rx.lock().await;
         let mut state = self.state.subscribe();
         tokio::select! {

@@ -23,6 +23,7 @@ pub mod convert;
 mod error;
 pub mod framer;
 pub mod inbound;
+pub mod lowdelay;
 pub mod opus;
 pub mod outbound;
 pub mod pause;

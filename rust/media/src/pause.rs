@@ -12,16 +12,24 @@
 //!   rule holds, not at the next block boundary (0.6 s later at worst, with the defaults);
 //! * an utterance longer than `max_continuous_speech` is cut there (a pause is forced).
 //!
-//! [`Utterances`] runs the VAD on the handler-rate audio (resampled to 16 kHz for the model) and
-//! keeps the utterance, with `speech_pad` seconds of audio before the first speech.
+//! [`Utterances`] runs the VAD on the handler-rate audio and keeps the utterance, with `speech_pad`
+//! seconds of audio before the first speech. 8 kHz audio goes straight to Silero's 8 kHz network
+//! (256-sample windows); any other rate is resampled to 16 kHz for the 16 kHz one (512-sample
+//! windows). Both windows last 32 ms, so the rule's step is the same either way. The conversion
+//! is [`LowDelayResampler`]'s (1.3 ms of delay at 48 kHz, against ~15 ms for the FFT resampler's
+//! blocks and filter): the pause is declared on the VAD window that completes the rule, so every
+//! millisecond the VAD waits for its input is a millisecond more before the reply.
+//!
+//! With [`Utterances::stream_speech`], the utterance is also handed out while it is spoken
+//! ([`UtteranceEvent::Speech`]), e.g. for a keyword spotter that should not wait for the pause.
 
 use std::collections::VecDeque;
 
-use crate::resample::Resampler;
+use crate::lowdelay::LowDelayResampler;
 use crate::vad::{SileroVad, WINDOW};
 use crate::Error;
 
-/// Seconds of audio per VAD window (512 samples at 16 kHz).
+/// Seconds of audio per VAD window (512 samples at 16 kHz, or 256 at 8 kHz: 32 ms either way).
 pub const STEP: f64 = WINDOW as f64 / 16_000.0;
 
 /// The knobs of the rule, in seconds; defaults are the original's.
@@ -145,35 +153,44 @@ pub enum UtteranceEvent {
     StartedTalking,
     /// A complete utterance at the input rate (mono samples in [-1, 1]).
     Utterance(Vec<f32>),
+    /// With [`Utterances::stream_speech`]: the next samples of the utterance being spoken (the
+    /// pad and the speech that started it, then each pushed piece). Concatenated from the last
+    /// `StartedTalking`, they are exactly the `Utterance` that follows.
+    Speech(Vec<f32>),
 }
 
 /// VAD + pause detection over a mono stream at the handler's rate; collects utterances.
 pub struct Utterances {
     rate: u32,
-    to_16k: Resampler,
+    /// Input rate to the VAD's rate (8 kHz input passes through untouched, the rest goes to 16 kHz).
+    to_vad: LowDelayResampler,
     vad: SileroVad,
     detector: PauseDetector,
     pending: Vec<f32>,
     preroll: VecDeque<f32>,
     preroll_len: usize,
     utterance: Vec<f32>,
+    stream: bool,
     /// Probability of the last window (for diagnostics and tests).
     pub last_probability: f32,
 }
 
 impl Utterances {
-    /// A collector for mono audio at `rate` Hz.
+    /// A collector for mono audio at `rate` Hz (the VAD runs at 8 kHz when `rate` is 8000, else
+    /// on the audio resampled to 16 kHz).
     pub fn new(rate: u32, options: PauseOptions) -> Result<Self, Error> {
         let preroll_len = (options.speech_pad * f64::from(rate)) as usize;
+        let vad_rate = if rate == 8_000 { 8_000 } else { 16_000 };
         Ok(Self {
             rate,
-            to_16k: Resampler::new(rate, 16_000, 1)?,
-            vad: SileroVad::new(),
+            to_vad: LowDelayResampler::new(rate, vad_rate)?,
+            vad: SileroVad::with_rate(vad_rate)?,
             detector: PauseDetector::new(options),
             pending: Vec::new(),
             preroll: VecDeque::new(),
             preroll_len,
             utterance: Vec::new(),
+            stream: false,
             last_probability: 0.0,
         })
     }
@@ -199,28 +216,40 @@ impl Utterances {
         self.utterance.clear();
     }
 
+    /// Also hand out the utterance while it is spoken ([`UtteranceEvent::Speech`]).
+    pub fn stream_speech(&mut self, on: bool) {
+        self.stream = on;
+    }
+
     /// Feeds mono samples at the input rate; returns what they completed.
     pub fn push(&mut self, samples: &[f32]) -> Result<Vec<UtteranceEvent>, Error> {
+        let mut events = Vec::new();
         if self.detector.talking() {
             self.utterance.extend_from_slice(samples);
+            if self.stream {
+                events.push(UtteranceEvent::Speech(samples.to_vec()));
+            }
         } else {
             self.preroll.extend(samples.iter().copied());
             while self.preroll.len() > self.preroll_len + samples.len() {
                 self.preroll.pop_front();
             }
         }
-        self.to_16k.process(samples, &mut self.pending)?;
-        let mut events = Vec::new();
+        self.to_vad.process(samples, &mut self.pending);
         let mut used = 0;
-        while self.pending.len() - used >= WINDOW {
-            let p = self.vad.process(&self.pending[used..used + WINDOW])?;
-            used += WINDOW;
+        let window = self.vad.window();
+        while self.pending.len() - used >= window {
+            let p = self.vad.process(&self.pending[used..used + window])?;
+            used += window;
             self.last_probability = p;
             match self.detector.push(p) {
                 PauseEvent::StartedTalking => {
                     // The speech that made the decision, plus the pad before it, starts the utterance.
                     self.utterance = self.preroll.drain(..).collect();
                     events.push(UtteranceEvent::StartedTalking);
+                    if self.stream {
+                        events.push(UtteranceEvent::Speech(self.utterance.clone()));
+                    }
                 }
                 PauseEvent::Pause => {
                     events.push(UtteranceEvent::Utterance(std::mem::take(&mut self.utterance)));
@@ -237,6 +266,7 @@ impl Utterances {
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::resample::Resampler;
 
     fn run(detector: &mut PauseDetector, probs: &[f32]) -> Vec<(usize, PauseEvent)> {
         probs
@@ -321,6 +351,7 @@ mod test {
                 match event {
                     UtteranceEvent::StartedTalking => started += 1,
                     UtteranceEvent::Utterance(samples) => utterances.push((i, samples.len() as f64 / 48_000.0)),
+                    UtteranceEvent::Speech(_) => unreachable!("not streaming"),
                 }
             }
         }
@@ -330,6 +361,88 @@ mod test {
         for (_, seconds) in &utterances {
             assert!((1.2..4.5).contains(seconds), "{utterances:?}");
         }
+    }
+
+    #[test]
+    fn one_sentence_at_8k_runs_the_8k_network() {
+        let audio = wav(include_bytes!("../../../tests/data/speech/one_sentence.wav"));
+        let mut down = Resampler::new(16_000, 8_000, 1).unwrap();
+        let mut audio8 = Vec::new();
+        down.process(&audio, &mut audio8).unwrap();
+        // About a second of silence after the sentence, so the pause is found.
+        audio8.extend(std::iter::repeat_n(0.0, 8_000));
+        let mut u = Utterances::new(8_000, PauseOptions::default()).unwrap();
+        assert_eq!((u.vad.rate(), u.vad.window()), (8_000, 256), "no detour through 16 kHz");
+        let mut utterances = Vec::new();
+        let mut started = 0;
+        // 20 ms frames, as a handler at 8 kHz gets them.
+        for frame in audio8.chunks(160) {
+            for event in u.push(frame).unwrap() {
+                match event {
+                    UtteranceEvent::StartedTalking => started += 1,
+                    UtteranceEvent::Utterance(samples) => utterances.push(samples.len() as f64 / 8_000.0),
+                    UtteranceEvent::Speech(_) => unreachable!("not streaming"),
+                }
+            }
+        }
+        assert_eq!(started, 1);
+        assert_eq!(utterances.len(), 1, "{utterances:?}");
+        let sentence = audio.len() as f64 / 16_000.0;
+        assert!(
+            (1.0..sentence + 1.0).contains(&utterances[0]),
+            "{utterances:?} (sentence: {sentence} s)"
+        );
+    }
+
+    #[test]
+    fn the_pause_comes_with_the_frame_that_completes_the_rule() {
+        let audio = wav(include_bytes!("../../../tests/data/speech/one_sentence.wav"));
+        let last_voice = audio.iter().rposition(|x| x.abs() > 0.005).unwrap() as f64 / 16_000.0;
+        // At 48 kHz in 20 ms frames, as from a browser (the up-conversion's own delay is taken off).
+        let mut up = LowDelayResampler::new(16_000, 48_000).unwrap();
+        let mut audio48 = Vec::new();
+        up.process(&audio, &mut audio48);
+        let shift = up.delay() as f64 / 16_000.0;
+        let mut u = Utterances::new(48_000, PauseOptions::default()).unwrap();
+        let mut paused_at = None;
+        for (i, frame) in audio48.chunks(960).enumerate() {
+            if u.push(frame)
+                .unwrap()
+                .iter()
+                .any(|e| matches!(e, UtteranceEvent::Utterance(_)))
+            {
+                paused_at = Some((i + 1) as f64 * 0.02 - shift);
+                break;
+            }
+        }
+        // The rule itself waits until < 0.1 s of the last 0.6 s is speech (0.5 s after the VAD's
+        // last speech window, which trails the voice by ~50 ms); the frame and window grids add
+        // up to 20 + 32 ms. A resampler that holds audio back (the FFT one: ~15 ms) shows here.
+        let wait = paused_at.expect("a pause") - last_voice;
+        assert!((0.5..0.6).contains(&wait), "pause {wait:.3} s after the voice ended");
+    }
+
+    #[test]
+    fn streamed_speech_is_exactly_the_utterance() {
+        let audio = wav(include_bytes!("../../../tests/data/speech/two_sentences.wav"));
+        let mut u = Utterances::new(16_000, PauseOptions::default()).unwrap();
+        u.stream_speech(true);
+        let (mut streamed, mut complete) = (Vec::new(), Vec::new());
+        let mut current = Vec::new();
+        for frame in audio.chunks(320) {
+            for event in u.push(frame).unwrap() {
+                match event {
+                    UtteranceEvent::StartedTalking => assert!(current.is_empty(), "a piece outside an utterance"),
+                    UtteranceEvent::Speech(piece) => current.extend(piece),
+                    UtteranceEvent::Utterance(samples) => {
+                        streamed.push(std::mem::take(&mut current));
+                        complete.push(samples);
+                    }
+                }
+            }
+        }
+        assert_eq!(complete.len(), 2);
+        assert_eq!(streamed, complete);
     }
 
     #[test]

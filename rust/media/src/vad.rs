@@ -1,25 +1,71 @@
-//! Silero VAD v6 (16 kHz), run in plain Rust: speech probability per 32 ms window.
+//! Silero VAD v6 (16 kHz and 8 kHz), run in plain Rust: speech probability per 32 ms window.
 //!
-//! The network is small enough to write out (≈0.7 M multiply-adds per window): reflect-pad the
-//! 576-sample input (64 samples of context + 512 new) by 64 on the right, an STFT as a 258-channel
-//! convolution (kernel 256, stride 128) and its magnitude (129 bins × 4 frames), four
-//! convolution+ReLU layers (129→128, 128→64 /2, 64→64 /2, 64→128) down to one step, one LSTM cell
-//! (128), `ReLU`, a 1×1 convolution and a sigmoid. The weights are the official v6 model's, converted
-//! by `scripts/convert_silero.py` from the MIT-licensed `silero-vad` wheel (notice in
-//! `assets/SILERO_LICENSE`) and compiled into the library: nothing is downloaded, ever.
+//! The official model holds two networks of the same shape, one per rate; each is small enough to
+//! write out (≈0.7 M multiply-adds per window at 16 kHz, ≈0.4 M at 8 kHz). Per window: prepend the
+//! last `context` samples of the previous window to the `window` new ones, reflect-pad that by
+//! `context` on the right, run an STFT as a convolution with `2 × bins` output channels (kernel
+//! `kernel`, stride `kernel / 2`) and take its magnitude (`bins` × 4 frames), then four
+//! convolution+ReLU layers (`bins`→128, 128→64 /2, 64→64 /2, 64→128) down to one step, one LSTM cell
+//! (128), `ReLU`, a 1×1 convolution and a sigmoid:
 //!
-//! Streaming state per session: the LSTM's `h`/`c` and the last 64 input samples.
+//! | rate   | window | context and pad | STFT kernel / stride | bins |
+//! |--------|--------|-----------------|----------------------|------|
+//! | 16 kHz | 512    | 64              | 256 / 128            | 129  |
+//! | 8 kHz  | 256    | 32              | 128 / 64             | 65   |
+//!
+//! Both windows last 32 ms. The weights are the official v6 model's (the two branches of
+//! `silero_vad.onnx`), converted by `scripts/convert_silero.py` from the MIT-licensed `silero-vad`
+//! wheel (notice in `assets/SILERO_LICENSE`) and compiled into the library: nothing is downloaded,
+//! ever. Each rate's weights are parsed the first time a stream at that rate is made.
+//!
+//! Streaming state per session: the LSTM's `h`/`c` and the last `context` input samples.
 
 use std::sync::{Arc, OnceLock};
 
 use crate::Error;
 
-/// Samples per window at 16 kHz.
+/// Samples per window at 16 kHz (the window of [`SileroVad::new`]; see [`SileroVad::window`]).
 pub const WINDOW: usize = 512;
-const CONTEXT: usize = 64;
 const HIDDEN: usize = 128;
 
-static WEIGHTS_BYTES: &[u8] = include_bytes!("../assets/silero_vad_v6_16k.bin");
+/// What differs between the 16 kHz and the 8 kHz network (see the table in the module doc).
+struct Model {
+    rate: u32,
+    /// New samples per window.
+    window: usize,
+    /// Samples of the previous window prepended to each window (the wrapper's context).
+    context: usize,
+    /// Reflect padding on the right of the input, before the STFT.
+    pad: usize,
+    /// STFT kernel (frame length) and stride (hop).
+    kernel: usize,
+    stride: usize,
+    /// Frequency bins of the STFT (`kernel / 2 + 1`).
+    bins: usize,
+    bytes: &'static [u8],
+}
+
+static MODEL_16K: Model = Model {
+    rate: 16_000,
+    window: WINDOW,
+    context: 64,
+    pad: 64,
+    kernel: 256,
+    stride: 128,
+    bins: 129,
+    bytes: include_bytes!("../assets/silero_vad_v6_16k.bin"),
+};
+
+static MODEL_8K: Model = Model {
+    rate: 8_000,
+    window: 256,
+    context: 32,
+    pad: 32,
+    kernel: 128,
+    stride: 64,
+    bins: 65,
+    bytes: include_bytes!("../assets/silero_vad_v6_8k.bin"),
+};
 
 /// The encoder layers: weight and bias tensor names, and stride.
 const ENCODER: [(&str, &str, usize); 4] = [
@@ -34,14 +80,16 @@ struct Tensor {
     data: Vec<f32>,
 }
 
-/// The model's tensors, parsed once per process (immutable, shared by every session).
+/// One rate's network: its tensors, parsed once per process (immutable, shared by every session).
 pub struct Weights {
+    model: &'static Model,
     tensors: Vec<(String, Tensor)>,
 }
 
 impl Weights {
-    fn parse(bytes: &[u8]) -> Result<Self, Error> {
-        let bad = |what: &str| Error::BadAudio(format!("corrupt Silero weights: {what}"));
+    fn parse(model: &'static Model) -> Result<Self, Error> {
+        let bytes = model.bytes;
+        let bad = |what: &str| Error::BadAudio(format!("corrupt Silero weights ({} Hz): {what}", model.rate));
         let mut pos = 0usize;
         let mut take = |n: usize| -> Result<&[u8], Error> {
             let slice = bytes.get(pos..pos + n).ok_or_else(|| bad("truncated"))?;
@@ -69,7 +117,22 @@ impl Weights {
                 .collect();
             tensors.push((name, Tensor { dims, data }));
         }
-        Ok(Self { tensors })
+        let weights = Self { model, tensors };
+        // The STFT and the first layer are the parts whose shapes depend on the rate.
+        let shape = |name: &str| {
+            weights
+                .tensors
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t.dims.clone())
+        };
+        if shape("stft.forward_basis_buffer") != Some(vec![2 * model.bins, 1, model.kernel]) {
+            return Err(bad("STFT basis shape"));
+        }
+        if shape(ENCODER[0].0) != Some(vec![HIDDEN, model.bins, 3]) {
+            return Err(bad("first layer shape"));
+        }
+        Ok(weights)
     }
 
     fn get(&self, name: &str) -> &Tensor {
@@ -81,10 +144,27 @@ impl Weights {
             .1
     }
 
-    /// The weights compiled into this library.
+    /// The 16 kHz weights compiled into this library.
+    #[must_use]
     pub fn builtin() -> Arc<Weights> {
         static CELL: OnceLock<Arc<Weights>> = OnceLock::new();
-        CELL.get_or_init(|| Arc::new(Weights::parse(WEIGHTS_BYTES).expect("the bundled weights are valid")))
+        Self::cached(&CELL, &MODEL_16K)
+    }
+
+    /// The weights compiled into this library for `rate` Hz: 16 000 or 8 000, nothing else.
+    pub fn builtin_for(rate: u32) -> Result<Arc<Weights>, Error> {
+        static CELL_8K: OnceLock<Arc<Weights>> = OnceLock::new();
+        match rate {
+            16_000 => Ok(Self::builtin()),
+            8_000 => Ok(Self::cached(&CELL_8K, &MODEL_8K)),
+            other => Err(Error::BadAudio(format!(
+                "the Silero VAD runs at 8000 or 16000 Hz, not {other} Hz (resample first)"
+            ))),
+        }
+    }
+
+    fn cached(cell: &OnceLock<Arc<Weights>>, model: &'static Model) -> Arc<Weights> {
+        cell.get_or_init(|| Arc::new(Weights::parse(model).expect("the bundled weights are valid")))
             .clone()
     }
 }
@@ -127,7 +207,8 @@ fn sigmoid(v: f32) -> f32 {
     1.0 / (1.0 + (-v).exp())
 }
 
-/// One stream's VAD: feed it consecutive 512-sample windows of 16 kHz audio.
+/// One stream's VAD: feed it consecutive windows of [`SileroVad::window`] samples at its rate
+/// (512 at 16 kHz, 256 at 8 kHz).
 pub struct SileroVad {
     weights: Arc<Weights>,
     h: Vec<f32>,
@@ -136,15 +217,38 @@ pub struct SileroVad {
 }
 
 impl SileroVad {
-    /// A fresh stream state with the bundled weights.
+    /// A fresh 16 kHz stream state with the bundled weights (windows of [`WINDOW`] samples).
     #[must_use]
     pub fn new() -> Self {
+        Self::with_weights(Weights::builtin())
+    }
+
+    /// A fresh stream state for audio at `rate` Hz: 16 000 (512-sample windows) or 8 000
+    /// (256-sample windows); any other rate is an error.
+    pub fn with_rate(rate: u32) -> Result<Self, Error> {
+        Ok(Self::with_weights(Weights::builtin_for(rate)?))
+    }
+
+    fn with_weights(weights: Arc<Weights>) -> Self {
+        let context = weights.model.context;
         Self {
-            weights: Weights::builtin(),
+            weights,
             h: vec![0.0; HIDDEN],
             c: vec![0.0; HIDDEN],
-            context: vec![0.0; CONTEXT],
+            context: vec![0.0; context],
         }
+    }
+
+    /// Sample rate of the audio this stream takes, in Hz.
+    #[must_use]
+    pub fn rate(&self) -> u32 {
+        self.weights.model.rate
+    }
+
+    /// Samples per window that [`SileroVad::process`] takes: 512 at 16 kHz, 256 at 8 kHz (32 ms).
+    #[must_use]
+    pub fn window(&self) -> usize {
+        self.weights.model.window
     }
 
     /// Forgets the stream (new utterance, new speaker).
@@ -154,28 +258,31 @@ impl SileroVad {
         self.context.fill(0.0);
     }
 
-    /// Speech probability of the next 512 samples (16 kHz, floats in [-1, 1]).
+    /// Speech probability of the next [`SileroVad::window`] samples (floats in [-1, 1] at the
+    /// stream's rate); a window of any other length is an error.
     pub fn process(&mut self, window: &[f32]) -> Result<f32, Error> {
-        if window.len() != WINDOW {
+        let w = self.weights.clone();
+        let m = w.model;
+        if window.len() != m.window {
             return Err(Error::BadAudio(format!(
-                "the VAD takes {WINDOW} samples at a time, got {}",
+                "the VAD takes {} samples at a time at {} Hz, got {}",
+                m.window,
+                m.rate,
                 window.len()
             )));
         }
-        let w = self.weights.clone();
-        // Input with context, reflect-padded by 64 on the right (no edge repeat).
-        let mut x = Vec::with_capacity(CONTEXT + WINDOW + 64);
+        // Input with context, reflect-padded on the right (no edge repeat).
+        let mut x = Vec::with_capacity(m.context + m.window + m.pad);
         x.extend_from_slice(&self.context);
         x.extend_from_slice(window);
         let n = x.len();
-        for i in 0..64 {
+        for i in 0..m.pad {
             x.push(x[n - 2 - i]);
         }
-        self.context
-            .copy_from_slice(&x[CONTEXT + WINDOW - CONTEXT..CONTEXT + WINDOW]);
-        // STFT as a convolution, then the magnitude of the 129 bins.
-        let (spec, frames) = conv1d(&x, 1, x.len(), w.get("stft.forward_basis_buffer"), None, 128, 0);
-        let bins = 129;
+        self.context.copy_from_slice(&x[n - m.context..n]);
+        // STFT as a convolution, then the magnitude of the bins (real parts, then imaginary parts).
+        let (spec, frames) = conv1d(&x, 1, x.len(), w.get("stft.forward_basis_buffer"), None, m.stride, 0);
+        let bins = m.bins;
         let mut y: Vec<f32> = (0..bins * frames)
             .map(|i| {
                 let (re, im) = (spec[i], spec[bins * frames + i]);
@@ -251,16 +358,26 @@ mod test {
         (audio, probs)
     }
 
+    /// Runs `vad` over `audio` window by window; returns the probabilities and the worst difference.
+    fn compare(vad: &mut SileroVad, audio: &[f32], expected: &[f32]) -> (Vec<f32>, f32) {
+        let got: Vec<f32> = audio
+            .chunks_exact(vad.window())
+            .map(|w| vad.process(w).unwrap())
+            .collect();
+        assert_eq!(got.len(), expected.len());
+        let worst = got
+            .iter()
+            .zip(expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        (got, worst)
+    }
+
     #[test]
     fn matches_onnxruntime_on_speech() {
         let (audio, expected) = reference(include_bytes!("../tests/data/silero_speech_reference.bin"));
         let mut vad = SileroVad::new();
-        let got: Vec<f32> = audio.chunks_exact(WINDOW).map(|w| vad.process(w).unwrap()).collect();
-        let worst = got
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        let (got, worst) = compare(&mut vad, &audio, &expected);
         assert!(worst < 1e-3, "max |p - p_onnxruntime| = {worst}");
         let speech = got.iter().filter(|p| **p > 0.5).count();
         assert!(speech > 30, "the spoken sentence is speech ({speech} windows)");
@@ -270,17 +387,44 @@ mod test {
     fn matches_onnxruntime() {
         let (audio, expected) = reference(include_bytes!("../tests/data/silero_reference.bin"));
         let mut vad = SileroVad::new();
-        let got: Vec<f32> = audio.chunks_exact(WINDOW).map(|w| vad.process(w).unwrap()).collect();
-        assert_eq!(got.len(), expected.len());
-        let worst = got
-            .iter()
-            .zip(&expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
+        assert_eq!((vad.rate(), vad.window()), (16_000, WINDOW));
+        let (got, worst) = compare(&mut vad, &audio, &expected);
         assert!(worst < 1e-3, "max |p - p_onnxruntime| = {worst}");
         // The silent second really is silent, and the state carries over between windows.
         assert!(got[95..125].iter().all(|p| *p < 0.05));
         vad.reset();
         assert!(vad.process(&[0.0; 100]).is_err());
+        assert!(vad.process(&[0.0; 256]).is_err());
+    }
+
+    #[test]
+    fn matches_onnxruntime_at_8k() {
+        let (audio, expected) = reference(include_bytes!("../tests/data/silero_8k_reference.bin"));
+        let mut vad = SileroVad::with_rate(8_000).unwrap();
+        assert_eq!((vad.rate(), vad.window()), (8_000, 256));
+        let (got, worst) = compare(&mut vad, &audio, &expected);
+        assert!(worst < 1e-3, "max |p - p_onnxruntime| = {worst}");
+        let speech = got.iter().filter(|p| **p > 0.5).count();
+        assert!(
+            speech > 30,
+            "the spoken sentence is speech at 8 kHz too ({speech} windows)"
+        );
+        // After a reset the stream starts over: the same audio gives the same probabilities.
+        vad.reset();
+        let (again, _) = compare(&mut vad, &audio, &expected);
+        assert_eq!(again, got);
+    }
+
+    #[test]
+    fn only_8k_and_16k_and_only_whole_windows() {
+        let err = SileroVad::with_rate(44_100)
+            .err()
+            .expect("44.1 kHz is not a Silero rate");
+        assert!(err.to_string().contains("44100"), "{err}");
+        assert!(SileroVad::with_rate(16_000).is_ok());
+        let mut vad = SileroVad::with_rate(8_000).unwrap();
+        assert!(vad.process(&[0.0; WINDOW]).is_err(), "512 samples are 64 ms at 8 kHz");
+        assert!(vad.process(&[0.0; 255]).is_err());
+        assert!(vad.process(&[0.0; 256]).is_ok());
     }
 }

@@ -111,7 +111,7 @@ impl PyEngine {
         Ok(Self { engine, key })
     }
 
-    #[pyo3(signature = (sdp, r#type, webrtc_id, *, send_audio=true, recv_audio=true, send_video=false, recv_video=false, input_sample_rate=48000, input_channels=1, time_limit=None, ice_servers=None, pause=None, can_interrupt=true))]
+    #[pyo3(signature = (sdp, r#type, webrtc_id, *, send_audio=true, recv_audio=true, send_video=false, recv_video=false, input_sample_rate=48000, input_channels=1, time_limit=None, ice_servers=None, pause=None, can_interrupt=true, stream_speech=false))]
     #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // mirrors the Python keyword API
     fn accept_offer<'py>(
         &self,
@@ -129,6 +129,7 @@ impl PyEngine {
         ice_servers: Option<&Bound<'py, PyAny>>,
         pause: Option<&Bound<'py, PyDict>>,
         can_interrupt: bool,
+        stream_speech: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
         let options = SessionOptions {
             send_audio,
@@ -149,6 +150,7 @@ impl PyEngine {
             ice: ice_from_py(ice_servers)?,
             pause: pause.map(pause_from_py).transpose()?,
             can_interrupt,
+            stream_speech,
         };
         let engine = self.engine.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {

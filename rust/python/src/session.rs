@@ -3,7 +3,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use gradio_webrtc_engine::Session;
+use gradio_webrtc_engine::{Session, Speech};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -100,6 +100,24 @@ impl PySession {
             Some(frame) => Ok(Some(frame_to_py(py, frame)?)),
             None => Ok(None),
         }
+    }
+
+    /// `("partial", rate, samples, offset)` or `("utterance", rate, samples, 0)`; None once closed.
+    #[pyo3(signature = (timeout=None))]
+    fn recv_speech<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+    ) -> PyResult<Option<Bound<'py, pyo3::types::PyTuple>>> {
+        let session = self.inner.clone();
+        let speech = runtime::block_on(py, timeout, async move { session.next_speech().await })?;
+        let Some(speech) = speech else { return Ok(None) };
+        let (kind, frame, offset) = match speech {
+            Speech::Partial { frame, offset } => ("partial", frame, offset),
+            Speech::Complete(frame) => ("utterance", frame, 0),
+        };
+        let (rate, samples) = frame_to_py(py, frame)?.extract::<(u32, Bound<'py, PyAny>)>()?;
+        Ok(Some((kind, rate, samples, offset).into_pyobject(py)?))
     }
 
     fn next_utterance<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
