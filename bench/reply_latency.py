@@ -166,7 +166,12 @@ def main() -> None:
     parser.add_argument("--k", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--only", choices=["rust", "original"])
+    parser.add_argument(
+        "--audio-chunk-duration", type=float, help="AlgoOptions.audio_chunk_duration on both sides (default 0.6)"
+    )
     args = parser.parse_args()
+    if args.audio_chunk_duration is not None:
+        os.environ["BENCH_AUDIO_CHUNK_DURATION"] = str(args.audio_chunk_duration)
     # One unmeasured utterance first: the original compiles librosa's numba code (~1.5 s) on its
     # first VAD call, and both sides should be measured warm.
     rows = run_both(
@@ -177,9 +182,10 @@ def main() -> None:
         lambda base, server, k: run_round(base, server, k, args.cycles),
         warm_up=lambda base, server: asyncio.run(run_round(base, server, 1, 1)),
     )
+    rule = f"audio_chunk_duration={args.audio_chunk_duration}" if args.audio_chunk_duration else "default options"
     print(
         f"\nReplyOnPause, end of speech -> first reply audio, {args.cycles} sentences per client,"
-        f" {os.cpu_count()} cores"
+        f" {rule}, {os.cpu_count()} cores"
     )
     header = (
         f"{'impl':9} {'K':>3} {'fail':>4} {'p50':>8} {'p95':>8} {'detect p50':>11} {'answered':>9} {'CPU/stream':>10}"

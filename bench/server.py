@@ -73,6 +73,12 @@ def reply(audio: Any) -> Any:
         yield 24000, (0.4 * 32767 * np.sin(2 * np.pi * 660 * t)).astype(np.int16).reshape(1, -1)
 
 
+def algo_options() -> Any:
+    """The pause rule: the defaults, or `audio_chunk_duration` from BENCH_AUDIO_CHUNK_DURATION."""
+    chunk = os.environ.get("BENCH_AUDIO_CHUNK_DURATION")
+    return gradio_webrtc.AlgoOptions(audio_chunk_duration=float(chunk)) if chunk else None
+
+
 def build(app: str, kind: str) -> tuple[Any, Any, Any]:
     """`(blocks, component, live-session counter)` for the installed library: a real Gradio app."""
     import gradio as gr
@@ -81,7 +87,7 @@ def build(app: str, kind: str) -> tuple[Any, Any, Any]:
     handler = {
         "echo": lambda: make_handler(kind),
         "flip": lambda: flip,
-        "reply": lambda: gradio_webrtc.ReplyOnPause(reply),
+        "reply": lambda: gradio_webrtc.ReplyOnPause(reply, algo_options=algo_options()),
     }[app]()
     with gr.Blocks() as blocks:
         component = gradio_webrtc.WebRTC(mode="send-receive", modality=modality)
