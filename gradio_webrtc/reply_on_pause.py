@@ -66,29 +66,33 @@ class SileroVadOptions:
 class ReplyOnPause(StreamHandler):
     """Replies to each utterance with `fn`'s output.
 
+    The positional parameters are gradio_webrtc 0.0.31's, in its order; the later additions are
+    keyword-only, so `ReplyOnPause(fn, AlgoOptions(...))` means what it meant there.
+
     Args:
         fn: a (sync or async) generator function taking `(sample_rate, audio)` and optionally the
             other inputs' values; it yields `(rate, array)`, `AdditionalOutputs`, or both.
-        startup_fn: optional generator run once when the connection starts (e.g. a greeting).
         algo_options, model_options: the pause rule and VAD settings.
-        can_interrupt: talking during a reply stops it at once (its queued audio is dropped and
-            the generator closed); without it the user is not heard during a reply.
         expected_layout, output_sample_rate, output_frame_size, input_sample_rate: as
             `StreamHandler` (the utterance is delivered at `input_sample_rate`).
+        can_interrupt: talking during a reply stops it at once (its queued audio is dropped and
+            the generator closed); without it the user is not heard during a reply.
+        startup_fn: optional generator run once when the connection starts (e.g. a greeting).
         needs_args: ask for the other inputs before each reply even if `fn` takes one parameter.
     """
 
     def __init__(
         self,
         fn: Callable[..., Any],
-        startup_fn: Callable[..., Any] | None = None,
         algo_options: AlgoOptions | None = None,
         model_options: SileroVadOptions | None = None,
-        can_interrupt: bool = True,
         expected_layout: Literal["mono", "stereo"] = "mono",
         output_sample_rate: int = 24000,
         output_frame_size: int = 480,
         input_sample_rate: int = 48000,
+        *,
+        can_interrupt: bool = True,
+        startup_fn: Callable[..., Any] | None = None,
         needs_args: bool = False,
     ) -> None:
         super().__init__(expected_layout, output_sample_rate, output_frame_size, input_sample_rate)
@@ -141,13 +145,13 @@ class ReplyOnPause(StreamHandler):
     def copy(self) -> ReplyOnPause:
         return ReplyOnPause(
             self.fn,
-            self.startup_fn,
             self.algo_options,
             self.model_options,
-            self.can_interrupt,
             self.expected_layout,  # type: ignore[arg-type]
             self.output_sample_rate,
             self.output_frame_size,
             self.input_sample_rate,
-            self.needs_args,
+            can_interrupt=self.can_interrupt,
+            startup_fn=self.startup_fn,
+            needs_args=self.needs_args,
         )

@@ -9,7 +9,7 @@ import pytest
 from peer import RATE, connect, onset, wait_for
 from speech import load, speech_ends
 
-from gradio_webrtc import AdditionalOutputs, ReplyOnPause
+from gradio_webrtc import AdditionalOutputs, AlgoOptions, ReplyOnPause, SileroVadOptions
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -136,3 +136,16 @@ async def test_8khz_input_runs_on_silero_8khz_network(make_connections):
     assert [(rate, dtype, shape[0]) for rate, shape, dtype in fn.calls] == [(8000, "int16", 1)] * 2
     assert all(1.0 < shape[1] / 8000 < 4.5 for _, shape, _ in fn.calls), fn.calls
     await client.close()
+
+
+def test_positional_arguments_keep_the_original_order():
+    def fn(audio):
+        yield audio
+
+    algo, vad = AlgoOptions(audio_chunk_duration=0.5), SileroVadOptions(threshold=0.6)
+    handler = ReplyOnPause(fn, algo, vad, "mono", 16000, 320, 8000)
+    copy = handler.copy()
+    for h in (handler, copy):
+        assert (h.algo_options, h.model_options, h.startup_fn) == (algo, vad, None)
+        assert (h.output_sample_rate, h.output_frame_size, h.input_sample_rate) == (16000, 320, 8000)
+        assert h.pause_options()["audio_chunk_duration"] == 0.5 and h.pause_options()["threshold"] == 0.6
