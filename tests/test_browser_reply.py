@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import time
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -38,24 +43,18 @@ def test_reply_on_pause_answers_in_the_page(speaking_browser, gradio_app):
         wait_until_free(gradio_app)
 
 
-@pytest.mark.parametrize("major", ["gradio5", "gradio6"])
-def test_main_demo_answers_and_logs_the_turn(speaking_browser, major):
-    """`make demo`'s app: the parrot replies and the Chatbot shows the turn (AdditionalOutputs)."""
-    import os
-    import subprocess
-    import time
-    import urllib.request
-
+@contextmanager
+def demo_server(major: str, script: str) -> Iterator[str]:
+    """Runs one of the demo apps on the given Gradio major; yields its URL once it answers."""
     from conftest import GRADIO_PYTHONS, ROOT, _free_tcp_port
 
     port = _free_tcp_port()
     proc = subprocess.Popen(
-        [str(GRADIO_PYTHONS[major]), str(ROOT / "demo" / "app.py")],
-        env={**os.environ, "PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"},
+        [str(GRADIO_PYTHONS[major]), str(ROOT / "demo" / script)],
+        env={**os.environ, "PORT": str(port), "GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    context = speaking_browser.new_context()
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -63,20 +62,30 @@ def test_main_demo_answers_and_logs_the_turn(speaking_browser, major):
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=5).read()
                 break
             except OSError:
-                assert time.monotonic() < deadline and proc.poll() is None, "the demo did not start"
+                assert time.monotonic() < deadline and proc.poll() is None, f"{script} did not start"
                 time.sleep(0.3)
-        page = context.new_page()
-        page.goto(f"http://127.0.0.1:{port}")
-        page.wait_for_selector("[data-testid=webrtc] .gwr-button", timeout=30000)
-        page.click("[data-testid=webrtc] .gwr-button")
-        page.wait_for_selector("[data-testid=webrtc][data-state=connected]", timeout=20000)
-        page.get_by_text("Squawk!").first.wait_for(timeout=20000)
-        assert page.get_by_text("(you spoke for").count() >= 1
-        peak, _ = page.evaluate(PEAK_JS, ["[data-testid=webrtc] audio.gwr-remote-audio", 3000])
-        assert peak > 0.01, "the parrot's reply is heard"
-        ARTIFACTS.mkdir(exist_ok=True)
-        page.screenshot(path=str(ARTIFACTS / f"{major}-main-demo.png"), full_page=True)
+        yield f"http://127.0.0.1:{port}"
     finally:
-        context.close()
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.mark.parametrize("major", ["gradio5", "gradio6"])
+def test_main_demo_answers_and_logs_the_turn(speaking_browser, major):
+    """`make demo`'s app: the parrot replies and the Chatbot shows the turn (AdditionalOutputs)."""
+    context = speaking_browser.new_context()
+    try:
+        with demo_server(major, "app.py") as url:
+            page = context.new_page()
+            page.goto(url)
+            page.wait_for_selector("[data-testid=webrtc] .gwr-button", timeout=30000)
+            page.click("[data-testid=webrtc] .gwr-button")
+            page.wait_for_selector("[data-testid=webrtc][data-state=connected]", timeout=20000)
+            page.get_by_text("Squawk!").first.wait_for(timeout=20000)
+            assert page.get_by_text("(you spoke for").count() >= 1
+            peak, _ = page.evaluate(PEAK_JS, ["[data-testid=webrtc] audio.gwr-remote-audio", 3000])
+            assert peak > 0.01, "the parrot's reply is heard"
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"{major}-main-demo.png"), full_page=True)
+    finally:
+        context.close()
