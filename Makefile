@@ -16,7 +16,7 @@ TEST_DEPS := numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pyt
 export CARGO_TARGET_DIR ?= $(abspath target)
 APT_PACKAGES := cmake pkg-config libvpx-dev nasm coturn chromium
 
-.PHONY: help system-deps install build-dev frontend build-prod setup demo test-rust test-python test lint-rust lint-python lint bench clean
+.PHONY: help system-deps install build-dev frontend build-prod setup demo test-rust test-python test lint-rust lint-python lint-frontend lint bench clean
 help:  ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/  \1\t\2/' | expand -t 16
 
@@ -75,12 +75,19 @@ lint-python: install  ## ruff (lint and format) and the stub check of gradio_web
 	$(VENV)/bin/ruff format --check gradio_webrtc tests bench demo
 	$(VENV)/bin/python -m mypy.stubtest gradio_webrtc._engine --allowlist .mypy-stubtest-allowlist
 
-lint: lint-rust lint-python  ## every linter
+lint-frontend:  ## svelte-check (strict TypeScript) over both entries and the shared widget
+	for dir in frontend frontend5; do \
+		[ -d $$dir/node_modules ] || (cd $$dir && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+		(cd $$dir && ./node_modules/.bin/svelte-check --tsconfig ./tsconfig.json --fail-on-warnings --output machine) || exit 1; \
+	done
 
-bench: build-dev  ## audio echo and video flip benchmarks, side by side with the original (bench/setup_original.sh)
+lint: lint-rust lint-python lint-frontend  ## every linter
+
+bench: build-dev  ## audio echo, video flip and reply-on-pause benchmarks, side by side with the original
 	bench/setup_original.sh
 	$(PY) bench/audio_echo.py
 	$(PY) bench/video_flip.py
+	$(PY) bench/reply_latency.py
 
 clean:  ## remove build outputs
 	rm -rf target dist gradio_webrtc/*.so gradio_webrtc/templates frontend/node_modules frontend5/node_modules
