@@ -17,9 +17,14 @@ def flip(frame: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(frame[::-1])
 
 
-@pytest.mark.parametrize("codec", ["video/VP8", "video/H264"])
-async def test_flip_round_trip(make_connections, codec):
-    connections = make_connections(flip, mode="send-receive", modality="video")
+def flip_view(frame: np.ndarray) -> np.ndarray:
+    """A view with a negative row stride, as `np.flip(frame, axis=0)` in the seed's example."""
+    return frame[::-1]
+
+
+@pytest.mark.parametrize(("codec", "handler"), [("video/VP8", flip_view), ("video/H264", flip)])
+async def test_flip_round_trip(make_connections, codec, handler):
+    connections = make_connections(handler, mode="send-receive", modality="video")
     client, answer = await connect_video(connections.offer, f"flip-{codec[-3:]}", codec=codec)
     assert answer["type"] == "answer"
     assert codec.split("/")[1] in answer["sdp"]
