@@ -15,6 +15,7 @@ import httpx
 import numpy as np
 import pytest
 from peer import RATE, connect, dominant_hz, tone, wait_for
+from test_browser import wait_until_free
 
 
 def session_hash() -> str:
@@ -97,11 +98,13 @@ async def test_per_component_limits_and_independence(gradio_app):
     assert a3["type"] == "answer", "the second component has its own limit"
     for c in (first, second, other):
         await c.close()
-    await asyncio.sleep(0.5)
+    # The next tests reuse the app and its limit of one "echo" session: wait until these are gone.
+    await asyncio.to_thread(wait_until_free, gradio_app)
 
 
 @pytest.mark.parametrize("body", [{"sdp": "garbage", "type": "offer", "webrtc_id": "x1"}, {"type": "offer"}])
 async def test_bad_offers_get_a_failure_meta(gradio_app, body):
+    await asyncio.to_thread(wait_until_free, gradio_app)  # else the limit answers before the SDP is read
     reply = await offerer(gradio_app, "echo", session_hash())(body)
     assert reply["status"] == "failed"
     assert reply["meta"]["error"] == "invalid_offer"

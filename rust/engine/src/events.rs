@@ -49,6 +49,12 @@ impl PeerConnectionEventHandler for Events {
                     self.on_first_connected(&session);
                 }
             }
+            // Consent lost before the connection ever came up: the peer left during the handshake
+            // (a page closed right after it connected, say). Waiting for "failed" would hold the
+            // session, and a concurrency slot, 10 s longer for nothing.
+            RTCPeerConnectionState::Disconnected if session.state() == SessionState::Connecting => {
+                session.close("the peer left before the connection was established");
+            }
             RTCPeerConnectionState::Disconnected => session.set_state(SessionState::Disconnected),
             RTCPeerConnectionState::Failed => session.close("connection lost (ICE failed)"),
             RTCPeerConnectionState::Closed => session.close("closed"),
