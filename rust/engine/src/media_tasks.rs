@@ -133,19 +133,19 @@ impl Pieces {
         if self.pending.is_empty() {
             return;
         }
-        let mut pcm = Vec::with_capacity(self.pending.len());
-        f32_to_i16_into(&self.pending, &mut pcm);
         let offset = self.offset;
         self.offset += self.pending.len();
-        self.pending.clear();
         if session.utterance_tx.capacity() > UTTERANCE_QUEUE {
+            let mut samples = Vec::with_capacity(self.pending.len());
+            f32_to_i16_into(&self.pending, &mut samples);
             let frame = AudioFrame {
                 rate,
                 channels: 1,
-                samples: pcm,
+                samples,
             };
             let _ = session.utterance_tx.try_send(Speech::Partial { frame, offset });
         }
+        self.pending.clear();
     }
 }
 

@@ -15,9 +15,13 @@ use pyo3::types::PyTuple;
 /// `(rate, int16 array of shape (1, N))`, the original's frame format (stereo is packed, as
 /// `PyAV`'s `s16` gave it). The sample buffer is moved into numpy, not copied.
 pub(crate) fn frame_to_py(py: Python<'_>, frame: AudioFrame) -> PyResult<Bound<'_, PyTuple>> {
-    let n = frame.samples.len();
-    let array = PyArray1::from_vec(py, frame.samples).reshape([1, n])?;
-    (frame.rate, array).into_pyobject(py)
+    (frame.rate, samples_to_py(py, frame.samples)?).into_pyobject(py)
+}
+
+/// Samples as an int16 array of shape `(1, N)`; the buffer is moved into numpy.
+pub(crate) fn samples_to_py(py: Python<'_>, samples: Vec<i16>) -> PyResult<Bound<'_, PyAny>> {
+    let n = samples.len();
+    Ok(PyArray1::from_vec(py, samples).reshape([1, n])?.into_any())
 }
 
 /// Every element in logical (C) order, converted: from a slice when the memory is contiguous.

@@ -7,7 +7,7 @@ use gradio_webrtc_engine::{Session, Speech};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::convert::{audio_from_py, frame_to_py, video_from_py, video_to_py};
+use crate::convert::{audio_from_py, frame_to_py, samples_to_py, video_from_py, video_to_py};
 use crate::{runtime, to_py_err};
 
 #[pyclass(frozen, name = "Session", module = "gradio_webrtc._engine")]
@@ -116,8 +116,8 @@ impl PySession {
             Speech::Partial { frame, offset } => ("partial", frame, offset),
             Speech::Complete(frame) => ("utterance", frame, 0),
         };
-        let (rate, samples) = frame_to_py(py, frame)?.extract::<(u32, Bound<'py, PyAny>)>()?;
-        Ok(Some((kind, rate, samples, offset).into_pyobject(py)?))
+        let samples = samples_to_py(py, frame.samples)?;
+        Ok(Some((kind, frame.rate, samples, offset).into_pyobject(py)?))
     }
 
     fn next_utterance<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
