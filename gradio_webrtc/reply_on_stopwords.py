@@ -16,16 +16,15 @@ if it keeps per-stream state (each session then gets its own).
 
 from __future__ import annotations
 
-import logging
 import re
+import tempfile
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from .reply_on_pause import AlgoOptions, ReplyOnPause, SileroVadOptions
-
-logger = logging.getLogger(__name__)
 
 #: An utterance needs this much audio after the stop word to be a request in itself.
 MIN_REQUEST_S = 0.5
@@ -102,8 +101,8 @@ class PocketSphinxDetector:
     """Keyword spotting with pocketsphinx's bundled US-English acoustic model and dictionary.
 
     Streams: `start()` then `feed()` pieces as the user talks; `detect()` runs a whole utterance.
-    The decoders load (~0.1 s per phrase) on first use, in the thread that uses them, and each
-    session works on its own `copy()`.
+    One decoder spots every phrase (a keyword list); it loads (~0.08 s) on first use, in the thread
+    that uses it, and each session works on its own `copy()`.
 
     Args:
         stop_words: single words or short phrases; each word must be in pocketsphinx's dictionary
@@ -125,7 +124,7 @@ class PocketSphinxDetector:
             raise ValueError("ReplyOnStopWords needs at least one stop word")
         self.stop_words = phrases
         self.threshold = threshold
-        self._decoders: list[Any] = []
+        self._decoder: Any = None
         self._in_utterance = False
         self._resampler: To16k | None = None
         self._fed = 0  # 16 kHz samples fed since start()
@@ -134,17 +133,21 @@ class PocketSphinxDetector:
     def copy(self) -> PocketSphinxDetector:
         return PocketSphinxDetector(self.stop_words, self.threshold)
 
-    def start(self) -> None:
+    def _load(self) -> Any:
         from pocketsphinx import Decoder
 
-        if not self._decoders:
-            self._decoders = [
-                Decoder(keyphrase=p, kws_threshold=self.threshold, samprate=16000, lm=None) for p in self.stop_words
-            ]
-        for decoder in self._decoders:
-            if self._in_utterance:
-                decoder.end_utt()
-            decoder.start_utt()
+        # pocketsphinx reads a keyword list from a file: "phrase /threshold/" per line.
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "stop_words.kws"
+            path.write_text("".join(f"{p} /{self.threshold:g}/\n" for p in self.stop_words))
+            return Decoder(kws=str(path), samprate=16000, lm=None)
+
+    def start(self) -> None:
+        if self._decoder is None:
+            self._decoder = self._load()
+        if self._in_utterance:
+            self._decoder.end_utt()
+        self._decoder.start_utt()
         self._in_utterance = True
         self._resampler = None
         self._fed = 0
@@ -161,11 +164,10 @@ class PocketSphinxDetector:
         for i in range(0, len(pcm), 1600):  # 100 ms at a time
             piece = pcm[i : i + 1600]
             self._fed += len(piece)
-            for decoder in self._decoders:
-                decoder.process_raw(piece.tobytes(), False, False)
-                if decoder.hyp() is not None:
-                    self._heard = self._fed / 16000
-                    return self._heard
+            self._decoder.process_raw(piece.tobytes(), False, False)
+            if self._decoder.hyp() is not None:
+                self._heard = self._fed / 16000
+                return self._heard
         return None
 
     def detect(self, sample_rate: int, audio: np.ndarray) -> float | None:
