@@ -157,7 +157,8 @@ class Session:
     def close(self) -> None:
         """Closes the peer connection and frees its tasks, sockets and buffers."""
     def stats(self) -> dict[str, Any]:
-        """Counters: frames in/out, underruns, drops, state, selected candidate types."""
+        """Counters: frames in/out, underruns, drops (frames, streamed speech pieces), state, selected
+        candidate types."""
 
 def shutdown() -> None:
     """Closes every session of every engine; called at interpreter exit."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -131,3 +132,35 @@ def test_dropped_pieces_fall_back_to_the_whole_utterance():
     assert channel.sent == [], "after a gap the stream is not trusted"
     reply = handler.call((48000, speech))
     assert channel.sent == ["stopword"] and reply is not None
+
+
+class StalledDetector(PocketSphinxDetector):
+    """Pocketsphinx behind a first `feed()` that stalls for seconds, as a slow model would."""
+
+    def __init__(self, stop_words, stall: float) -> None:
+        super().__init__(stop_words)
+        self.stall = stall
+
+    def copy(self) -> StalledDetector:
+        return StalledDetector(self.stop_words, self.stall)
+
+    def feed(self, sample_rate, audio):
+        if self.stall:
+            time.sleep(self.stall)
+            self.stall = 0.0
+        return super().feed(sample_rate, audio)
+
+
+async def test_a_stalled_detector_loses_pieces_but_no_utterance(make_connections):
+    # While Python sleeps in the detector, the engine queues ~100 ms pieces of the speech; past
+    # its bound it drops pieces (never whole utterances). A gap is bridged from the whole
+    # utterance when it arrives: all three requests are still answered, each after its stop word.
+    fn = Calls()
+    detector = StalledDetector(["ok computer"], stall=14.0)
+    connections = make_connections(ReplyOnStopWords(fn, ["ok computer"], detector=detector))
+    speech = load("stop_word")
+    client, _ = await connect(connections.offer, webrtc_id="sw-stall", samples=np.concatenate([speech] * 3))
+    await wait_for(lambda: client.messages.count("stopword") == 3 and len(fn.durations) == 3, timeout=40)
+    assert connections.engine.get("sw-stall").stats()["speech_pieces_dropped"] > 0
+    assert all(0.8 < d < len(speech) / 48000 - 2.0 for d in fn.durations), fn.durations
+    await client.close()

@@ -144,6 +144,8 @@ impl Pieces {
                 samples,
             };
             let _ = session.utterance_tx.try_send(Speech::Partial { frame, offset });
+        } else {
+            Session::count(&session.stats.speech_pieces_dropped, 1);
         }
         self.pending.clear();
     }

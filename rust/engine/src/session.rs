@@ -99,6 +99,8 @@ pub struct SessionStats {
     pub video_frames_skipped: AtomicU64,
     /// Video pictures encoded and sent.
     pub video_frames_out: AtomicU64,
+    /// Streamed utterance pieces dropped because the handler fell behind (never whole utterances).
+    pub speech_pieces_dropped: AtomicU64,
 }
 
 pub(crate) type CloseHook = Box<dyn FnOnce(&str) + Send>;

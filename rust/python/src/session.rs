@@ -222,6 +222,7 @@ impl PySession {
         d.set_item("video_frames_in", s.video_frames_in.load(Ordering::Relaxed))?;
         d.set_item("video_frames_skipped", s.video_frames_skipped.load(Ordering::Relaxed))?;
         d.set_item("video_frames_out", s.video_frames_out.load(Ordering::Relaxed))?;
+        d.set_item("speech_pieces_dropped", s.speech_pieces_dropped.load(Ordering::Relaxed))?;
         let session = self.inner.clone();
         let pair = runtime::block_on(py, Some(1.0), async move { session.selected_candidate_types().await })
             .ok()
