@@ -147,6 +147,10 @@ class Session:
         """Awaitable `wait_output_below`."""
     def clear_output(self) -> None:
         """Drops the queued output audio (used to interrupt a reply)."""
+    def set_output_budget(self, seconds: float | None) -> None:
+        """How much output may stand queued beyond the frame being sent before quiet frames are
+        trimmed (default 0: a live stream keeps in step with its input). None never trims: for
+        replies buffered ahead on purpose."""
     def send_message(self, text: str) -> None:
         """Sends text on the data channel; held until the channel opens."""
     def recv_message(self, timeout: float | None = None) -> str | None:
@@ -157,8 +161,10 @@ class Session:
     def close(self) -> None:
         """Closes the peer connection and frees its tasks, sockets and buffers."""
     def stats(self) -> dict[str, Any]:
-        """Counters: frames in/out, underruns, drops (frames, streamed speech pieces), state, selected
-        candidate types."""
+        """Counters: frames in/out, underruns, drops (frames, streamed speech pieces), inbound audio
+        (`audio_packets_in`, `audio_padding_packets`, `audio_late_packets`, `packets_lost`,
+        `audio_frames_concealed`), output pacing (`late_frames`, `output_gaps`,
+        `output_frames_trimmed`), state, selected candidate types."""
 
 def shutdown() -> None:
     """Closes every session of every engine; called at interpreter exit."""

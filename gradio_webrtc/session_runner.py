@@ -122,6 +122,9 @@ class SessionRunner:
         if isinstance(handler, StreamHandlerBase):
             handler._loop = self.loop
             handler.set_channel(self.channel)
+        if isinstance(handler, ReplyOnPause) or not isinstance(handler, StreamHandlerBase):
+            # Replies and receive-mode generators queue audio ahead on purpose: never trim it.
+            self.session.set_output_budget(None)
         if isinstance(handler, ReplyOnPause):
             self._spawn(self._reply_on_pause, "reply")
         elif isinstance(handler, AsyncStreamHandler):

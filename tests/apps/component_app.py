@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import gradio as gr
 import numpy as np
@@ -18,12 +18,17 @@ from gradio_webrtc import AdditionalOutputs, ReplyOnPause, StreamHandler, WebRTC
 class Echo(StreamHandler):
     """Plays the microphone back; every 25 frames yields a counter for a Textbox."""
 
+    #: Handlers of live sessions, newest last (this test app's probe; not how apps keep state).
+    live: ClassVar[list[Echo]] = []
+
     def __init__(self) -> None:
         super().__init__(input_sample_rate=48000)
         self.frames: list[tuple[int, np.ndarray]] = []
         self.n = 0
+        self.received = 0
 
     def receive(self, frame: tuple[int, np.ndarray]) -> None:
+        self.received += 1
         self.frames.append(frame)
 
     def emit(self) -> Any:
@@ -36,7 +41,13 @@ class Echo(StreamHandler):
         return frame
 
     def copy(self) -> Echo:
-        return Echo()
+        copy = Echo()
+        Echo.live.append(copy)
+        return copy
+
+    def shutdown(self) -> None:
+        if self in Echo.live:
+            Echo.live.remove(self)
 
 
 class SliderTone(StreamHandler):
@@ -169,6 +180,22 @@ if __name__ == "__main__":
     def sessions() -> dict[str, int]:
         """Live sessions over every component: tests wait for 0 between scenarios."""
         return {"sessions": sum(s.connections.engine.session_count() for s in STREAMS if s.connections)}
+
+    @app.get("/echo-stats")
+    def echo_stats() -> dict[str, Any]:
+        """The live `echo` session: frames its handler received so far, and the engine's counters."""
+        engine = echo.connections.engine
+        ids = engine.session_ids()
+        if not ids or not Echo.live:
+            return {}
+        session = engine.get(ids[0])
+        handler = Echo.live[-1]
+        return {
+            "received": handler.received,
+            "handler_queue": len(handler.frames),
+            "output_buffered": session.output_buffered() if session else 0.0,
+            "stats": session.stats() if session else {},
+        }
 
     app = gr.mount_gradio_app(app, demo, path="/")
     print("Running on local URL: http://127.0.0.1:" + sys.argv[1], flush=True)

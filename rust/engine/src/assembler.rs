@@ -6,8 +6,12 @@
 //! duration, which costs a whole frame interval (33 ms at 30 fps) of latency on every frame.
 //! An incomplete frame is dropped, and reported as a loss, once a newer frame is complete or the
 //! buffer overflows; the caller then asks for a keyframe.
+//!
+//! Padding-only packets (bandwidth probes a browser sends with transport-cc, RFC 3550 §5.1) carry
+//! no media but take sequence numbers: they are remembered as fillers so the frame after them
+//! still starts cleanly. Treated as media, each probe looked like a lost frame and cost a keyframe.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use bytes::{Bytes, BytesMut};
 use rtc::rtp;
@@ -27,6 +31,8 @@ pub(crate) struct Frame {
 pub(crate) struct FrameAssembler<D> {
     depacketizer: D,
     packets: BTreeMap<u64, rtp::Packet>,
+    /// Sequence numbers of padding-only packets not yet passed by `next_start`.
+    fillers: BTreeSet<u64>,
     last_seq: Option<u64>,
     next_start: Option<u64>,
     lost: bool,
@@ -37,6 +43,7 @@ impl<D: Depacketizer> FrameAssembler<D> {
         Self {
             depacketizer,
             packets: BTreeMap::new(),
+            fillers: BTreeSet::new(),
             last_seq: None,
             next_start: None,
             lost: false,
@@ -64,9 +71,20 @@ impl<D: Depacketizer> FrameAssembler<D> {
         if self.next_start.is_some_and(|start| seq < start) {
             return Vec::new(); // a retransmission of a frame already released or dropped
         }
-        self.packets.insert(seq, packet);
+        if packet.payload.is_empty() {
+            self.fillers.insert(seq);
+            if self.fillers.len() > MAX_PACKETS {
+                self.fillers.pop_first();
+            }
+        } else {
+            self.packets.insert(seq, packet);
+        }
         let mut frames = Vec::new();
-        while let Some((&first, head)) = self.packets.first_key_value() {
+        loop {
+            self.skip_fillers();
+            let Some((&first, head)) = self.packets.first_key_value() else {
+                break;
+            };
             let timestamp = head.header.timestamp;
             let mut end = None;
             let mut seq = first;
@@ -121,6 +139,18 @@ impl<D: Depacketizer> FrameAssembler<D> {
         }
         frames
     }
+
+    /// Moves `next_start` past padding packets, so the frame after them starts cleanly.
+    fn skip_fillers(&mut self) {
+        let Some(mut start) = self.next_start else {
+            return;
+        };
+        while self.fillers.remove(&start) {
+            start += 1;
+        }
+        self.next_start = Some(start);
+        self.fillers = self.fillers.split_off(&start);
+    }
 }
 
 #[cfg(test)]
@@ -148,6 +178,44 @@ mod test {
         let frames = a.push(vp8(11, 900, false, true, 2));
         assert_eq!(frames.len(), 1, "no need to wait for the next frame");
         assert_eq!(&frames[0].data[..], &[1, 1, 1, 2, 2, 2]);
+        assert!(!frames[0].after_loss);
+    }
+
+    fn padding(seq: u16, ts: u32) -> rtp::Packet {
+        rtp::Packet {
+            header: rtp::header::Header {
+                sequence_number: seq,
+                timestamp: ts,
+                padding: true,
+                ..Default::default()
+            },
+            payload: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn padding_probes_are_not_losses() {
+        let mut a = FrameAssembler::new(Vp8Packet::default());
+        assert_eq!(a.push(vp8(1, 100, true, true, 1)).len(), 1);
+        // Probes between frames, one of them arriving after the next frame's first packet.
+        assert!(a.push(padding(2, 100)).is_empty());
+        assert!(a.push(padding(4, 100)).is_empty());
+        assert!(a.push(vp8(5, 200, true, false, 2)).is_empty());
+        assert!(a.push(padding(3, 100)).is_empty());
+        let frames = a.push(vp8(6, 200, false, true, 2));
+        assert_eq!(frames.len(), 1);
+        assert!(
+            !frames[0].after_loss,
+            "padding is not a lost frame (no keyframe request)"
+        );
+        // A frame whose middle packet is a continuation (no partition head) after probes: still clean.
+        assert!(a.push(padding(7, 200)).is_empty());
+        let frames = a.push(vp8(8, 300, true, true, 3));
+        assert!(!frames[0].after_loss);
+        // Duplicates (an RTX repair of a packet that also arrived) change nothing.
+        assert!(a.push(vp8(8, 300, true, true, 3)).is_empty());
+        let frames = a.push(vp8(9, 400, true, true, 4));
+        assert_eq!(frames.len(), 1);
         assert!(!frames[0].after_loss);
     }
 

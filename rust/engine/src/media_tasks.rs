@@ -6,11 +6,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use std::sync::atomic::Ordering;
 
+use gradio_webrtc_media::cadence::{Cadence, CadenceCounts, Decision};
 use gradio_webrtc_media::convert::{f32_to_i16_into, i16_to_f32, to_channels};
-use gradio_webrtc_media::inbound::InboundAudio;
+use gradio_webrtc_media::inbound::{InboundAudio, InboundCounts};
 use gradio_webrtc_media::pause::{PauseOptions, UtteranceEvent, Utterances};
 use rtc::rtp;
-use tokio::time::{interval, MissedTickBehavior};
+use tokio::time::Instant;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
@@ -37,9 +38,6 @@ pub(crate) struct PauseMode {
 /// Streamed pieces of an utterance are gathered to this many per second before they are sent:
 /// ~100 ms is fine-grained enough for keyword spotting and keeps Python wake-ups few.
 const PIECES_PER_SECOND: usize = 10;
-
-/// 20 ms: one Opus frame, the packet time browsers use.
-const TICK: Duration = Duration::from_millis(20);
 
 /// Decodes the peer's audio track into frames for the handler until the track ends.
 pub(crate) async fn run_inbound_audio(
@@ -72,11 +70,12 @@ pub(crate) async fn run_inbound_audio(
     let can_interrupt = pause.as_ref().is_some_and(|mode| mode.can_interrupt);
     let mut pieces = Pieces::default();
     let mut was_replying = false;
-    let mut lost_reported = 0;
+    let mut reported = InboundCounts::default();
     while let Some(event) = track.poll().await {
         match event {
             TrackRemoteEvent::OnRtpPacket(packet) => {
-                for samples in inbound.push(packet.header.sequence_number, &packet.payload) {
+                let header = &packet.header;
+                for samples in inbound.push(header.sequence_number, header.timestamp, &packet.payload) {
                     if let Some(utterances) = detector.as_mut() {
                         let replying = session.replying.load(Ordering::SeqCst);
                         if replying != was_replying {
@@ -105,9 +104,8 @@ pub(crate) async fn run_inbound_audio(
                         Session::count(&session.stats.frames_dropped, 1);
                     }
                 }
-                let lost = inbound.concealed + inbound.reordered + inbound.corrupt;
-                Session::count(&session.stats.packets_lost, lost - lost_reported);
-                lost_reported = lost;
+                session.stats.count_inbound(reported, inbound.counts());
+                reported = inbound.counts();
             }
             TrackRemoteEvent::OnEnded => break,
             _ => {}
@@ -202,9 +200,11 @@ fn on_pause_events(
     }
 }
 
-/// Sends one Opus packet every 20 ms until the session closes.
+/// Sends one Opus packet every 20 ms until the session closes, on the schedule of a [`Cadence`]
+/// (a talkspurt starts at once, then runs a few ms behind a live producer; a late frame is waited
+/// for briefly instead of being replaced by silence).
 ///
-/// The RTP timestamp advances by 960 per tick (RFC 7587 §4.2) whether the packet carries audio
+/// The RTP timestamp advances by 960 per packet (RFC 7587 §4.2) whether the packet carries audio
 /// or silence, so the receiver's clock never jumps. Missed ticks (an overloaded runtime) are
 /// sent late rather than skipped, which keeps the stream real-time on average.
 pub(crate) async fn run_pacer(session: Arc<Session>, out: PacerTrack) {
@@ -223,31 +223,32 @@ pub(crate) async fn run_pacer(session: Arc<Session>, out: PacerTrack) {
     };
     let mut seq: u16 = crate::engine::random_u32() as u16;
     let mut timestamp: u32 = crate::engine::random_u32();
+    let origin = Instant::now();
+    let since_origin = |t: Instant| t.saturating_duration_since(origin);
+    let mut cadence = Cadence::new(Duration::ZERO);
+    let mut reported = CadenceCounts::default();
     let mut was_silent = true;
-    let mut ticker = interval(TICK);
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Burst);
     let mut state = session.state.subscribe();
     loop {
-        // While idle, audio that arrives between ticks goes out at once and the tick phase restarts
-        // from it: the first packet of a reply is not held back up to 20 ms. Its timestamp is still
-        // the next 960-step one, so the stream stays continuous (the packet is merely early).
-        let woke_early = tokio::select! {
-            _ = ticker.tick() => false,
-            () = session.audio_queued.notified(), if was_silent => true,
+        let deadline = origin + cadence.deadline();
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {}
+            () = session.audio_queued.notified(), if cadence.wants_frames() => {}
             _ = state.wait_for(|s| *s == SessionState::Closed) => break,
-        };
-        if woke_early {
-            // A stale wake-up (audio queued and already sent) must not send an extra packet.
-            if !session.outbound.lock().expect("outbound lock poisoned").has_frame() {
-                continue;
-            }
-            ticker.reset();
         }
+        let now = Instant::now();
         let packet = {
             let mut outbound = session.outbound.lock().expect("outbound lock poisoned");
-            let underruns = outbound.underruns;
-            let packet = outbound.next_packet();
-            Session::count(&session.stats.underruns, outbound.underruns - underruns);
+            let ready_since = outbound.ready_since.map(since_origin);
+            if cadence.decide(since_origin(now), ready_since) == Decision::Wait {
+                continue;
+            }
+            let (underruns, trimmed) = (outbound.audio.underruns, outbound.audio.trimmed);
+            let packet = outbound.audio.next_packet();
+            Session::count(&session.stats.underruns, outbound.audio.underruns - underruns);
+            Session::count(&session.stats.output_frames_trimmed, outbound.audio.trimmed - trimmed);
+            // The next queued frame (if any) counts as ready from now.
+            outbound.ready_since = outbound.audio.has_frame().then_some(now);
             packet
         };
         session.drained.notify_waiters();
@@ -255,9 +256,15 @@ pub(crate) async fn run_pacer(session: Arc<Session>, out: PacerTrack) {
             Ok(p) => p,
             Err(e) => {
                 log::warn!("session {}: encoding failed: {e}", session.webrtc_id);
+                cadence.sent(since_origin(now), false);
                 continue;
             }
         };
+        cadence.sent(since_origin(now), !packet.silent);
+        let counts = cadence.counts();
+        Session::count(&session.stats.late_frames, counts.late_frames - reported.late_frames);
+        Session::count(&session.stats.output_gaps, counts.gaps - reported.gaps);
+        reported = counts;
         if !packet.silent {
             Session::count(&session.stats.audio_frames_out, 1);
         }

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use gradio_webrtc_media::convert::{interleave, sanitize, Layout};
+use gradio_webrtc_media::inbound::InboundCounts;
 use gradio_webrtc_media::outbound::OutboundAudio;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch, Notify};
@@ -91,8 +92,22 @@ pub struct SessionStats {
     pub audio_frames_out: AtomicU64,
     /// Ticks where the handler's audio arrived too late.
     pub underruns: AtomicU64,
-    /// Received packets that were lost (concealed), reordered or corrupt.
+    /// Handler frames that missed their 20 ms tick and were sent late (within a short grace).
+    pub late_frames: AtomicU64,
+    /// Running output streams cut by silence because a frame came later than the grace.
+    pub output_gaps: AtomicU64,
+    /// Quiet output frames dropped to bring a standing queue back within its latency budget.
+    pub output_frames_trimmed: AtomicU64,
+    /// Audio packets received from the network and decoded.
+    pub audio_packets_in: AtomicU64,
+    /// Padding-only audio packets (bandwidth probes), skipped.
+    pub audio_padding_packets: AtomicU64,
+    /// Duplicate or late audio packets, dropped.
+    pub audio_late_packets: AtomicU64,
+    /// Audio packets lost in transit (the sequence numbers and timestamps both say so).
     pub packets_lost: AtomicU64,
+    /// Synthetic 20 ms frames (FEC or concealment) standing in for lost or corrupt packets.
+    pub audio_frames_concealed: AtomicU64,
     /// Video pictures decoded from the peer.
     pub video_frames_in: AtomicU64,
     /// Decoded pictures replaced by a newer one before the handler took them (latest wins).
@@ -101,6 +116,33 @@ pub struct SessionStats {
     pub video_frames_out: AtomicU64,
     /// Streamed utterance pieces dropped because the handler fell behind (never whole utterances).
     pub speech_pieces_dropped: AtomicU64,
+}
+
+impl SessionStats {
+    /// Adds what the inbound audio pipeline counted since `before`.
+    pub(crate) fn count_inbound(&self, before: InboundCounts, now: InboundCounts) {
+        let add = |counter: &AtomicU64, n: u64| {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
+            }
+        };
+        add(&self.audio_packets_in, now.decoded - before.decoded);
+        add(&self.audio_padding_packets, now.padding - before.padding);
+        add(
+            &self.audio_late_packets,
+            (now.late + now.duplicates) - (before.late + before.duplicates),
+        );
+        let lost = |c: InboundCounts| c.concealed - c.corrupt + c.unconcealed;
+        add(&self.packets_lost, lost(now) - lost(before));
+        add(&self.audio_frames_concealed, now.concealed - before.concealed);
+    }
+}
+
+/// The outgoing audio queue and since when its first whole frame has been ready (the pacer's
+/// cadence uses that to stay a margin behind a live producer).
+pub(crate) struct Outgoing {
+    pub audio: OutboundAudio,
+    pub ready_since: Option<tokio::time::Instant>,
 }
 
 pub(crate) type CloseHook = Box<dyn FnOnce(&str) + Send>;
@@ -115,7 +157,7 @@ pub struct Session {
     pub(crate) reason: OnceLock<String>,
     pub(crate) audio_tx: mpsc::Sender<AudioFrame>,
     pub(crate) audio_rx: tokio::sync::Mutex<mpsc::Receiver<AudioFrame>>,
-    pub(crate) outbound: Mutex<OutboundAudio>,
+    pub(crate) outbound: Mutex<Outgoing>,
     pub(crate) sends_audio: bool,
     pub(crate) drained: Notify,
     /// Wakes an idle pacer when the handler queues audio.
@@ -158,7 +200,14 @@ impl Session {
             reason: OnceLock::new(),
             audio_tx,
             audio_rx: tokio::sync::Mutex::new(audio_rx),
-            outbound: Mutex::new(OutboundAudio::new(bitrate)),
+            outbound: Mutex::new(Outgoing {
+                audio: {
+                    let mut audio = OutboundAudio::new(bitrate);
+                    audio.set_latency_budget(Some(0));
+                    audio
+                },
+                ready_since: None,
+            }),
             sends_audio,
             drained: Notify::new(),
             audio_queued: Notify::new(),
@@ -294,8 +343,12 @@ impl Session {
         }
         let ready = {
             let mut outbound = self.outbound.lock().expect("outbound lock poisoned");
-            outbound.push(rate, channels, &samples)?;
-            outbound.has_frame()
+            outbound.audio.push(rate, channels, &samples)?;
+            let ready = outbound.audio.has_frame();
+            if ready && outbound.ready_since.is_none() {
+                outbound.ready_since = Some(tokio::time::Instant::now());
+            }
+            ready
         };
         if ready {
             self.audio_queued.notify_one();
@@ -306,7 +359,11 @@ impl Session {
     /// Seconds of audio queued for sending.
     #[must_use]
     pub fn output_buffered(&self) -> f64 {
-        self.outbound.lock().expect("outbound lock poisoned").buffered_seconds()
+        self.outbound
+            .lock()
+            .expect("outbound lock poisoned")
+            .audio
+            .buffered_seconds()
     }
 
     /// Waits until less than `seconds` of audio is queued; false if the session ended first.
@@ -323,9 +380,24 @@ impl Session {
         }
     }
 
+    /// How much audio may stand in the output queue (beyond the frame being sent) before quiet
+    /// frames are trimmed: live streams (the default, 0 s) keep in step with their input; replies
+    /// buffered ahead on purpose pass None.
+    pub fn set_output_budget(&self, seconds: Option<f64>) {
+        let frames = seconds.map(|s| (s.max(0.0) * 50.0).round() as usize);
+        self.outbound
+            .lock()
+            .expect("outbound lock poisoned")
+            .audio
+            .set_latency_budget(frames);
+    }
+
     /// Drops queued output audio.
     pub fn clear_output(&self) {
-        self.outbound.lock().expect("outbound lock poisoned").clear();
+        let mut outbound = self.outbound.lock().expect("outbound lock poisoned");
+        outbound.audio.clear();
+        outbound.ready_since = None;
+        drop(outbound);
         self.drained.notify_waiters();
     }
 

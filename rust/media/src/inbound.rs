@@ -1,9 +1,24 @@
-//! Received Opus packets → int16 frames at the handler's rate.
+//! Received Opus packets → int16 frames at the handler's rate, exactly as many as the peer sent.
 //!
-//! RTP ordering is handled here, not in a jitter buffer: a packet older than the last one decoded
-//! is dropped (it would be played late anyway), and a short gap in sequence numbers is filled with
-//! Opus packet-loss concealment so the handler's timeline keeps real time (RFC 3550 §A.1 for the
-//! sequence arithmetic, RFC 6716 §4.4 for concealment).
+//! The handler's timeline must advance with the sender's clock and nothing else, or an echo-style
+//! app drifts: every extra 20 ms frame handed out is 20 ms of delay that never drains. So:
+//!
+//! * **Padding-only packets are not audio.** With transport-wide congestion control (RFC 8888's
+//!   predecessor, `transport-cc`), Chromium probes bandwidth with RTP packets that carry only
+//!   padding (RFC 3550 §5.1, P bit) on the audio SSRC; they take sequence numbers but no payload
+//!   survives padding removal. Decoding an empty payload is Opus's loss concealment (RFC 6716
+//!   §4.4), which used to add a synthetic 20 ms frame per probe. They are counted and skipped.
+//! * **Concealment only for real loss.** A packet is lost when the sequence numbers jump *and* the
+//!   RTP timestamp moved on by the missing duration (RFC 3550 §A.1 for the sequence arithmetic;
+//!   RFC 7587 §4.1: the Opus clock is 48 kHz). A sequence gap the timestamps do not confirm
+//!   (padding the network lost, a sender skipping numbers) conceals nothing; neither does a
+//!   timestamp jump without a sequence gap (DTX silence). The last lost frame is rebuilt from the
+//!   next packet's in-band FEC when it carries one (libopus falls back to concealment otherwise).
+//! * **Duplicates and late packets produce nothing.** A packet not newer than the last decoded one
+//!   (a retransmission, a reordered straggler) would be played late; it is counted and dropped.
+//!
+//! Concealment is bounded ([`MAX_CONCEALED`]): after a long outage the stream resumes rather than
+//! producing seconds of synthetic audio at once.
 
 use crate::convert::f32_to_i16_into;
 use crate::framer::Framer;
@@ -11,23 +26,47 @@ use crate::opus::OpusDecoder;
 use crate::resample::Resampler;
 use crate::{Error, WIRE_FRAME, WIRE_RATE};
 
-/// Largest sequence gap that is concealed; beyond it the stream simply resumes (a long outage or
-/// a sender restart must not produce seconds of synthetic audio at once).
-const MAX_CONCEALED: u16 = 5;
+/// Largest confirmed loss that is concealed, in packets.
+pub const MAX_CONCEALED: u32 = 5;
+
+/// What happened to the packets fed to an [`InboundAudio`]. Every pushed packet lands in exactly
+/// one of `decoded`, `padding`, `duplicates`, `late` and `corrupt`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InboundCounts {
+    /// Packets decoded into audio.
+    pub decoded: u64,
+    /// Padding-only packets (no payload), skipped.
+    pub padding: u64,
+    /// Packets with the sequence number of the last decoded one, dropped.
+    pub duplicates: u64,
+    /// Packets older than the last decoded one, dropped.
+    pub late: u64,
+    /// Packets that failed to decode (each replaced by one concealed frame).
+    pub corrupt: u64,
+    /// Lost packets replaced by a synthetic frame (FEC or concealment), the corrupt ones included.
+    pub concealed: u64,
+    /// Lost packets beyond [`MAX_CONCEALED`] in one gap, not replaced.
+    pub unconcealed: u64,
+}
+
+/// The last packet decoded: where the next one is expected.
+#[derive(Debug, Clone, Copy)]
+struct Last {
+    seq: u16,
+    timestamp: u32,
+    /// Samples per channel at 48 kHz that packet held.
+    duration: u32,
+}
 
 /// Decodes a stream of Opus RTP payloads into 20 ms int16 frames at `rate` with `channels`.
 pub struct InboundAudio {
     decoder: OpusDecoder,
     resampler: Resampler,
     framer: Framer,
-    last_seq: Option<u16>,
+    last: Option<Last>,
     scratch: Vec<f32>,
-    /// Packets that were older than the newest decoded one and were dropped.
-    pub reordered: u64,
-    /// Packets lost in transit and concealed.
-    pub concealed: u64,
-    /// Packets that failed to decode.
-    pub corrupt: u64,
+    resampled: Vec<f32>,
+    counts: InboundCounts,
 }
 
 impl InboundAudio {
@@ -37,11 +76,10 @@ impl InboundAudio {
             decoder: OpusDecoder::new(channels)?,
             resampler: Resampler::new(WIRE_RATE, rate, channels)?,
             framer: Framer::new(rate as usize / 50, channels),
-            last_seq: None,
+            last: None,
             scratch: Vec::new(),
-            reordered: 0,
-            concealed: 0,
-            corrupt: 0,
+            resampled: Vec::new(),
+            counts: InboundCounts::default(),
         })
     }
 
@@ -57,40 +95,79 @@ impl InboundAudio {
         self.framer.channels()
     }
 
-    /// Feeds one RTP payload with its sequence number; returns the frames completed by it.
-    pub fn push(&mut self, seq: u16, payload: &[u8]) -> Vec<Vec<i16>> {
-        self.scratch.clear();
-        if let Some(last) = self.last_seq {
-            let delta = seq.wrapping_sub(last);
-            if delta == 0 || delta > u16::MAX / 2 {
-                self.reordered += 1;
-                return Vec::new();
+    /// What happened to the packets so far.
+    #[must_use]
+    pub fn counts(&self) -> InboundCounts {
+        self.counts
+    }
+
+    /// Feeds one RTP packet's payload (padding removed) with its sequence number and timestamp;
+    /// returns the frames completed by it.
+    pub fn push(&mut self, seq: u16, timestamp: u32, payload: &[u8]) -> Vec<Vec<i16>> {
+        if payload.is_empty() {
+            self.counts.padding += 1;
+            return Vec::new();
+        }
+        let lost = match self.last {
+            None => 0,
+            Some(last) => {
+                let delta = seq.wrapping_sub(last.seq);
+                if delta == 0 {
+                    self.counts.duplicates += 1;
+                    return Vec::new();
+                }
+                if delta > u16::MAX / 2 {
+                    self.counts.late += 1;
+                    return Vec::new();
+                }
+                let by_sequence = u32::from(delta - 1);
+                by_sequence.min(missing_frames(last, timestamp))
             }
-            let lost = delta - 1;
-            if lost > 0 && lost <= MAX_CONCEALED {
-                for _ in 0..lost {
-                    if let Ok(samples) = self.decoder.conceal(WIRE_FRAME) {
-                        self.scratch.extend_from_slice(samples);
-                        self.concealed += 1;
-                    }
+        };
+        self.scratch.clear();
+        if lost > MAX_CONCEALED {
+            self.counts.unconcealed += u64::from(lost);
+        } else if lost > 0 {
+            let frame = self.last.map_or(WIRE_FRAME as u32, |l| l.duration) as usize;
+            for i in 0..lost {
+                // The next packet's in-band FEC describes the frame right before it.
+                let rebuilt = if i + 1 == lost {
+                    self.decoder.recover(payload, frame)
+                } else {
+                    self.decoder.conceal(frame)
+                };
+                if let Ok(samples) = rebuilt {
+                    self.scratch.extend_from_slice(samples);
+                    self.counts.concealed += 1;
                 }
             }
         }
-        self.last_seq = Some(seq);
-        if let Ok(samples) = self.decoder.decode(payload) {
+        let channels = self.decoder.channels();
+        let duration = if let Ok(samples) = self.decoder.decode(payload) {
+            self.counts.decoded += 1;
             self.scratch.extend_from_slice(samples);
+            (samples.len() / channels) as u32
         } else {
-            self.corrupt += 1;
-            if let Ok(samples) = self.decoder.conceal(WIRE_FRAME) {
+            // A corrupt packet still stood for its share of the sender's clock.
+            self.counts.corrupt += 1;
+            self.counts.concealed += 1;
+            let frame = self.last.map_or(WIRE_FRAME as u32, |l| l.duration) as usize;
+            if let Ok(samples) = self.decoder.conceal(frame) {
                 self.scratch.extend_from_slice(samples);
             }
-        }
-        let mut resampled = Vec::with_capacity(self.scratch.len());
+            frame as u32
+        };
+        self.last = Some(Last {
+            seq,
+            timestamp,
+            duration,
+        });
+        self.resampled.clear();
         // Rates were validated at construction; processing cannot fail afterwards.
         self.resampler
-            .process(&self.scratch, &mut resampled)
+            .process(&self.scratch, &mut self.resampled)
             .expect("resampler rates are valid");
-        self.framer.push(&resampled);
+        self.framer.push(&self.resampled);
         let mut frames = Vec::new();
         while let Some(frame) = self.framer.pop() {
             let mut out = Vec::with_capacity(frame.len());
@@ -101,12 +178,25 @@ impl InboundAudio {
     }
 }
 
+/// Whole packets' worth of time between the end of `last` and `timestamp`, in `last`'s packet
+/// size (0 when the timestamp did not move on: padding, or a timestamp from the past).
+fn missing_frames(last: Last, timestamp: u32) -> u32 {
+    let elapsed = timestamp.wrapping_sub(last.timestamp);
+    if elapsed > u32::MAX / 2 || last.duration == 0 {
+        return 0;
+    }
+    let missing = elapsed.saturating_sub(last.duration);
+    // Rounded: senders' timestamps may wobble by a fraction of a frame (e.g. 10 ms packets mixed in).
+    (missing + last.duration / 2) / last.duration
+}
+
 #[cfg(test)]
 mod test {
     use super::*;
     use crate::convert::tone;
     use crate::opus::OpusEncoder;
 
+    /// `n` 20 ms Opus packets of a 440 Hz tone, with in-band FEC.
     fn packets(n: usize) -> Vec<Vec<u8>> {
         let mut enc = OpusEncoder::new(1, 48_000).unwrap();
         let signal = tone(440.0, WIRE_RATE, WIRE_FRAME * n, 0.5);
@@ -116,6 +206,47 @@ mod test {
             .collect()
     }
 
+    /// One RTP packet as a sender puts it on the wire.
+    #[derive(Clone)]
+    struct Rtp {
+        seq: u16,
+        timestamp: u32,
+        payload: Vec<u8>,
+    }
+
+    /// A sender like Chromium with transport-cc: media packets, and padding-only probes that take
+    /// sequence numbers and repeat the last media timestamp. `probes[i]` padding packets follow
+    /// media packet `i`.
+    fn send(media: &[Vec<u8>], probes: &[(usize, usize)], first_seq: u16) -> Vec<Rtp> {
+        let mut seq = first_seq;
+        let mut out = Vec::new();
+        for (i, payload) in media.iter().enumerate() {
+            let timestamp = 7_000 + (i * WIRE_FRAME) as u32;
+            out.push(Rtp {
+                seq,
+                timestamp,
+                payload: payload.clone(),
+            });
+            seq = seq.wrapping_add(1);
+            for _ in 0..probes.iter().find(|p| p.0 == i).map_or(0, |p| p.1) {
+                out.push(Rtp {
+                    seq,
+                    timestamp,
+                    payload: Vec::new(),
+                });
+                seq = seq.wrapping_add(1);
+            }
+        }
+        out
+    }
+
+    fn feed(inbound: &mut InboundAudio, packets: &[Rtp]) -> usize {
+        packets
+            .iter()
+            .map(|p| inbound.push(p.seq, p.timestamp, &p.payload).len())
+            .sum()
+    }
+
     #[test]
     fn frames_are_20ms_at_the_requested_rate() {
         for (rate, len) in [(48_000, 960), (24_000, 480), (16_000, 320)] {
@@ -123,7 +254,7 @@ mod test {
             let frames: Vec<_> = packets(50)
                 .iter()
                 .enumerate()
-                .flat_map(|(i, p)| inbound.push(i as u16, p))
+                .flat_map(|(i, p)| inbound.push(i as u16, (i * WIRE_FRAME) as u32, p))
                 .collect();
             assert!(frames.iter().all(|f| f.len() == len), "rate {rate}");
             // One second in; the resampler may hold back part of one frame.
@@ -136,25 +267,106 @@ mod test {
     }
 
     #[test]
-    fn gaps_are_concealed_and_late_packets_dropped() {
-        let p = packets(10);
+    fn padding_probes_add_no_audio() {
+        let media = packets(250); // 5 s
+                                  // Probe bursts as Chromium sends them every few seconds, across the sequence wrap.
+        let wire = send(&media, &[(10, 3), (100, 5), (101, 1), (200, 12)], 65_500);
         let mut inbound = InboundAudio::new(48_000, 1).unwrap();
-        let mut n = 0;
-        for seq in [65_534u16, 65_535, 2, 1, 3] {
-            // Wraps around 65535 → 0; 0 and 1 are lost, then 1 arrives late.
-            n += inbound.push(seq, &p[(seq % 10) as usize]).len();
+        assert_eq!(
+            feed(&mut inbound, &wire),
+            250,
+            "one frame per media packet, none per probe"
+        );
+        let c = inbound.counts();
+        assert_eq!((c.decoded, c.padding, c.concealed), (250, 21, 0));
+    }
+
+    #[test]
+    fn padding_lost_in_transit_is_not_concealed() {
+        let media = packets(40);
+        let wire = send(&media, &[(5, 4), (20, 2)], 100);
+        // The network drops some probes: sequence gaps the timestamps do not confirm.
+        let delivered: Vec<_> = wire
+            .iter()
+            .filter(|p| !(p.payload.is_empty() && p.seq % 2 == 0))
+            .cloned()
+            .collect();
+        let mut inbound = InboundAudio::new(48_000, 1).unwrap();
+        assert_eq!(feed(&mut inbound, &delivered), 40);
+        assert_eq!(inbound.counts().concealed, 0);
+    }
+
+    #[test]
+    fn exactly_the_sent_frames_plus_one_per_lost_packet() {
+        let media = packets(150);
+        let wire = send(&media, &[(30, 4), (90, 2)], 65_000);
+        let mut delivered = Vec::new();
+        let mut lost = 0;
+        for (i, p) in wire.iter().enumerate() {
+            match i {
+                // A real loss burst of three media packets.
+                50..=52 => lost += 1,
+                // Duplicates: the same packet twice (e.g. a retransmission that also arrived).
+                60 | 61 => {
+                    delivered.push(p.clone());
+                    delivered.push(p.clone());
+                }
+                // Reordering: 71 before 70; 70 comes too late to be played and is dropped, so it
+                // counts as lost (its frame is concealed) and is not decoded later.
+                70 => {}
+                71 => {
+                    delivered.push(p.clone());
+                    delivered.push(wire[70].clone());
+                    lost += 1;
+                }
+                _ => delivered.push(p.clone()),
+            }
         }
-        assert_eq!(inbound.concealed, 2);
-        assert_eq!(inbound.reordered, 1);
-        assert_eq!(n, 6);
-        inbound.push(4, &[0xff, 0xff, 0xff, 0xff]);
-        assert_eq!(inbound.corrupt, 1);
+        assert_eq!(lost, 4);
+        let mut inbound = InboundAudio::new(48_000, 1).unwrap();
+        let frames = feed(&mut inbound, &delivered);
+        let c = inbound.counts();
+        assert_eq!(c.concealed, lost, "{c:?}");
+        assert_eq!(
+            frames, 150,
+            "the sender's 150 frames: {} decoded + {lost} concealed",
+            c.decoded
+        );
+        assert_eq!((c.decoded, c.duplicates, c.late, c.padding), (146, 2, 1, 6));
+    }
+
+    #[test]
+    fn silence_suppression_and_long_outages_are_not_filled() {
+        let media = packets(20);
+        let mut inbound = InboundAudio::new(48_000, 1).unwrap();
+        let mut frames = 0;
+        for (i, p) in media.iter().enumerate() {
+            // DTX: after packet 9 the timestamps jump 1 s but the sequence numbers do not.
+            let timestamp = (i * WIRE_FRAME + if i >= 10 { 48_000 } else { 0 }) as u32;
+            frames += inbound.push(i as u16, timestamp, p).len();
+        }
+        assert_eq!((frames, inbound.counts().concealed), (20, 0));
+        // An outage of 50 packets resumes without 1 s of synthetic audio.
+        frames += inbound.push(70, (70 * WIRE_FRAME + 48_000) as u32, &media[0]).len();
+        assert_eq!(frames, 21);
+        assert_eq!((inbound.counts().concealed, inbound.counts().unconcealed), (0, 50));
+    }
+
+    #[test]
+    fn corrupt_packets_keep_the_timeline() {
+        let media = packets(3);
+        let mut inbound = InboundAudio::new(48_000, 1).unwrap();
+        let mut frames = inbound.push(0, 0, &media[0]).len();
+        frames += inbound.push(1, 960, &[0xff, 0xff, 0xff, 0xff]).len();
+        frames += inbound.push(2, 1920, &media[2]).len();
+        assert_eq!(frames, 3);
+        assert_eq!(inbound.counts().corrupt, 1);
     }
 
     #[test]
     fn stereo_output_is_packed() {
         let mut inbound = InboundAudio::new(48_000, 2).unwrap();
-        let frames = inbound.push(0, &packets(1)[0]);
+        let frames = inbound.push(0, 0, &packets(1)[0]);
         assert_eq!(frames[0].len(), 1920);
     }
 }

@@ -19,6 +19,7 @@
 
 #![deny(missing_docs)]
 
+pub mod cadence;
 pub mod convert;
 mod error;
 pub mod framer;

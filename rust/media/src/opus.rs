@@ -50,6 +50,14 @@ impl OpusDecoder {
         Ok(&self.buf[..n * self.channels])
     }
 
+    /// Rebuilds the `samples` per channel lost right before `next` from `next`'s in-band FEC
+    /// (RFC 6716 §2.1.7); libopus conceals instead when `next` carries none.
+    pub fn recover(&mut self, next: &[u8], samples: usize) -> Result<&[f32], Error> {
+        let want = (samples * self.channels).min(self.buf.len());
+        let n = self.inner.decode_float(next, &mut self.buf[..want], true)?;
+        Ok(&self.buf[..n * self.channels])
+    }
+
     /// Packet-loss concealment: synthesises `samples` per channel in place of a lost packet.
     pub fn conceal(&mut self, samples: usize) -> Result<&[f32], Error> {
         let want = (samples * self.channels).min(self.buf.len());

@@ -4,6 +4,14 @@
 //! advances the RTP timestamp by 960 each time, whatever happens. So a handler that yields faster
 //! than real time is queued here (and played in real time), and one that yields slower produces
 //! silence frames with continuous timestamps, never a burst or a timestamp jump.
+//!
+//! # Standing queues
+//!
+//! A live producer (an echo, a voice changer) emits one frame per input frame; input and output
+//! both run at exactly real time, so frames that pile up once (an input stall followed by a burst)
+//! would stay queued forever as added delay. With a latency budget set, the queue depth is watched
+//! over a window of ticks: when even its minimum exceeded the budget, that excess is dropped from
+//! the head as soon as the frames there are quiet (never speech).
 
 use std::collections::VecDeque;
 
@@ -47,6 +55,32 @@ pub struct OutboundAudio {
     pub frames_sent: u64,
     /// Ticks that found the queue empty while a partial frame was pending (the producer was late).
     pub underruns: u64,
+    /// Quiet frames dropped to bring a standing queue back within the latency budget.
+    pub trimmed: u64,
+    budget: Option<usize>,
+    window: StandingWindow,
+    trim_pending: usize,
+}
+
+/// Ticks over which the least queue depth is taken: one second.
+const WINDOW_TICKS: u32 = 50;
+/// A frame whose RMS is below this (about -40 dBFS) may be trimmed.
+const QUIET_RMS: f32 = 0.01;
+
+/// The least queue depth seen at the ticks of the current window.
+#[derive(Debug, Clone, Copy)]
+struct StandingWindow {
+    ticks: u32,
+    least: usize,
+}
+
+impl Default for StandingWindow {
+    fn default() -> Self {
+        Self {
+            ticks: 0,
+            least: usize::MAX,
+        }
+    }
 }
 
 impl OutboundAudio {
@@ -63,6 +97,47 @@ impl OutboundAudio {
             underrun_ticks: 0,
             frames_sent: 0,
             underruns: 0,
+            trimmed: 0,
+            budget: None,
+            window: StandingWindow::default(),
+            trim_pending: 0,
+        }
+    }
+
+    /// Keeps the standing queue within `frames` 20 ms frames beyond the one being sent, by
+    /// dropping quiet frames (None: never trim, e.g. a reply buffered ahead on purpose).
+    pub fn set_latency_budget(&mut self, frames: Option<usize>) {
+        self.budget = frames;
+        self.window = StandingWindow::default();
+        self.trim_pending = 0;
+    }
+
+    /// Frames queued and ready to send.
+    #[must_use]
+    pub fn queued_frames(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Watches the depth at each tick; when a window's least depth beyond the frame to send
+    /// exceeded the budget, arranges for that excess to be dropped in quiet frames.
+    fn watch_standing(&mut self) {
+        let Some(budget) = self.budget else {
+            return;
+        };
+        self.window.ticks += 1;
+        self.window.least = self.window.least.min(self.queue.len());
+        if self.window.ticks >= WINDOW_TICKS {
+            self.trim_pending = self.window.least.saturating_sub(1).saturating_sub(budget);
+            self.window = StandingWindow::default();
+        }
+        while self.trim_pending > 0 && self.queue.len() > 1 {
+            let quiet = self.queue.front().is_some_and(|(_, frame)| rms(frame) < QUIET_RMS);
+            if !quiet {
+                break; // wait for a pause: speech is never cut
+            }
+            self.queue.pop_front();
+            self.trimmed += 1;
+            self.trim_pending -= 1;
         }
     }
 
@@ -146,6 +221,7 @@ impl OutboundAudio {
                 self.flush_partial()?;
             }
         }
+        self.watch_standing();
         if let Some((channels, frame)) = self.queue.pop_front() {
             self.idle_ticks = 0;
             self.frames_sent += 1;
@@ -174,6 +250,13 @@ impl OutboundAudio {
         }
         Ok(self.encoder.as_mut().expect("set just above"))
     }
+}
+
+fn rms(frame: &[f32]) -> f32 {
+    if frame.is_empty() {
+        return 0.0;
+    }
+    (frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32).sqrt()
 }
 
 #[cfg(test)]
@@ -226,6 +309,53 @@ mod test {
         let mut dec = OpusDecoder::new(1).unwrap();
         assert_eq!(dec.decode(&SILENCE_PACKET).unwrap().len(), WIRE_FRAME);
         assert!(dec.decode(&SILENCE_PACKET).unwrap().iter().all(|s| s.abs() < 1e-3));
+    }
+
+    /// A live producer: one frame per tick; returns the packets that carried its audio.
+    fn live(out: &mut OutboundAudio, ticks: usize, loud: bool) -> usize {
+        let mut sent = 0;
+        for _ in 0..ticks {
+            let frame = if loud {
+                tone(440.0, 48_000, 960, 0.5)
+            } else {
+                vec![0.0; 960]
+            };
+            out.push(48_000, 1, &frame).unwrap();
+            sent += usize::from(!out.next_packet().unwrap().silent);
+        }
+        sent
+    }
+
+    #[test]
+    fn a_standing_queue_is_trimmed_in_quiet_frames_only() {
+        let mut out = OutboundAudio::new(32_000);
+        out.set_latency_budget(Some(0));
+        // A burst leaves 3 extra frames standing behind a live producer.
+        out.push(48_000, 1, &[0.0; 960 * 3]).unwrap();
+        // While the producer is loud nothing is dropped, however long it stands.
+        assert_eq!(
+            live(&mut out, 200, true),
+            200,
+            "the standing frames delay, not cut, the speech"
+        );
+        assert_eq!(out.trimmed, 0);
+        assert_eq!(out.queued_frames(), 3);
+        // In the first pause, the standing excess goes at once.
+        live(&mut out, 60, false);
+        assert_eq!(out.trimmed, 3);
+        assert_eq!(out.queued_frames(), 0);
+        live(&mut out, 250, false);
+        assert_eq!(out.trimmed, 3, "within budget: nothing more is dropped");
+    }
+
+    #[test]
+    fn without_a_budget_a_reply_buffered_ahead_is_kept() {
+        let mut out = OutboundAudio::new(32_000);
+        out.push(48_000, 1, &vec![0.0; 48_000]).unwrap();
+        for _ in 0..50 {
+            out.next_packet().unwrap();
+        }
+        assert_eq!((out.trimmed, out.frames_sent), (0, 50));
     }
 
     #[test]

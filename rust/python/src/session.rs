@@ -185,6 +185,11 @@ impl PySession {
         self.inner.clear_output();
     }
 
+    #[pyo3(signature = (seconds))]
+    fn set_output_budget(&self, seconds: Option<f64>) {
+        self.inner.set_output_budget(seconds);
+    }
+
     fn send_message(&self, text: String) {
         self.inner.send_message(text);
     }
@@ -218,7 +223,17 @@ impl PySession {
         d.set_item("packets_out", s.packets_out.load(Ordering::Relaxed))?;
         d.set_item("audio_frames_out", s.audio_frames_out.load(Ordering::Relaxed))?;
         d.set_item("underruns", s.underruns.load(Ordering::Relaxed))?;
+        d.set_item("late_frames", s.late_frames.load(Ordering::Relaxed))?;
+        d.set_item("output_gaps", s.output_gaps.load(Ordering::Relaxed))?;
+        d.set_item("output_frames_trimmed", s.output_frames_trimmed.load(Ordering::Relaxed))?;
+        d.set_item("audio_packets_in", s.audio_packets_in.load(Ordering::Relaxed))?;
+        d.set_item("audio_padding_packets", s.audio_padding_packets.load(Ordering::Relaxed))?;
+        d.set_item("audio_late_packets", s.audio_late_packets.load(Ordering::Relaxed))?;
         d.set_item("packets_lost", s.packets_lost.load(Ordering::Relaxed))?;
+        d.set_item(
+            "audio_frames_concealed",
+            s.audio_frames_concealed.load(Ordering::Relaxed),
+        )?;
         d.set_item("video_frames_in", s.video_frames_in.load(Ordering::Relaxed))?;
         d.set_item("video_frames_skipped", s.video_frames_skipped.load(Ordering::Relaxed))?;
         d.set_item("video_frames_out", s.video_frames_out.load(Ordering::Relaxed))?;
