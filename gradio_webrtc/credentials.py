@@ -42,7 +42,9 @@ def _normalize(config: Any, provider: str) -> dict[str, Any]:
 
 
 def _check(response: httpx.Response, provider: str) -> Any:
-    if response.status_code != 200:
+    # Success is any 2xx: Twilio's create-token and Cloudflare's generate-ice-servers both answer
+    # 201 Created (twilio.com/docs/stun-turn/api; developers.cloudflare.com/realtime/turn/generate-credentials/).
+    if not response.is_success:
         raise TurnCredentialsError(
             f"{provider} refused the TURN credentials request: HTTP {response.status_code} {response.text[:200]}"
         )
@@ -117,15 +119,18 @@ async def get_cloudflare_turn_credentials_async(
     return _normalize(_check(response, "Cloudflare"), "Cloudflare")
 
 
-def get_twilio_turn_credentials(twilio_sid: str | None = None, twilio_token: str | None = None) -> dict[str, Any]:
+def get_twilio_turn_credentials(
+    twilio_sid: str | None = None, twilio_token: str | None = None, *, ttl: int | None = None
+) -> dict[str, Any]:
     """TURN credentials from Twilio's Network Traversal Service, relay-only as in the original.
 
-    Calls Twilio's REST API directly (`POST /2010-04-01/Accounts/{sid}/Tokens.json`), so the `twilio`
-    package is not needed.
+    Calls Twilio's REST API directly (`POST /2010-04-01/Accounts/{sid}/Tokens.json`, HTTP Basic auth,
+    form-encoded `Ttl`; it answers 201 Created), so the `twilio` package is not needed.
 
     Args:
         twilio_sid: account SID; defaults to `TWILIO_ACCOUNT_SID`.
         twilio_token: auth token; defaults to `TWILIO_AUTH_TOKEN`.
+        ttl: lifetime of the credentials in seconds (Twilio's default: 86400, its maximum).
     """
     sid = twilio_sid or os.environ.get("TWILIO_ACCOUNT_SID")
     token = twilio_token or os.environ.get("TWILIO_AUTH_TOKEN")
@@ -135,7 +140,13 @@ def get_twilio_turn_credentials(twilio_sid: str | None = None, twilio_token: str
             "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"
         )
     base = _url("GRADIO_WEBRTC_TWILIO_API", TWILIO_API)
-    response = httpx.post(f"{base}/2010-04-01/Accounts/{sid}/Tokens.json", auth=(sid, token), timeout=TIMEOUT)
+    response = httpx.post(
+        f"{base}/2010-04-01/Accounts/{sid}/Tokens.json",
+        auth=(sid, token),
+        data={"Ttl": str(ttl)} if ttl is not None else None,
+        headers={"Accept": "application/json"},
+        timeout=TIMEOUT,
+    )
     body = _check(response, "Twilio")
     servers = []
     for entry in body.get("ice_servers", []):

@@ -38,6 +38,16 @@ logger = logging.getLogger("gradio_webrtc")
 
 START_STREAM = "start_webrtc_stream"
 GRADIO_MAJOR = int(gradio.__version__.split(".")[0])
+#: The built frontend for this Gradio major (shipped in the wheel and the sdist; `make frontend` in a
+#: checkout). Gradio serves whatever is there: without it a page shows "Loading..." forever and the
+#: server logs nothing, so its absence is an import error instead.
+BUNDLE = Path(__file__).parent / "templates" / f"gradio{GRADIO_MAJOR}" / "component" / "index.js"
+if not BUNDLE.exists() and not os.environ.get("GRADIO_WEBRTC_NO_FRONTEND"):
+    raise ImportError(
+        f"gradio_webrtc: the component's frontend for Gradio {gradio.__version__} is missing ({BUNDLE}); "
+        "a page would show 'Loading...' forever. Install the released wheel (pip install gradio-webrtc-rs), "
+        "or in a checkout run `make frontend`."
+    )
 
 _AUDIO_CONSTRAINTS = {
     "echoCancellation": True,

@@ -32,7 +32,8 @@ artifacts = []
 TOML
 gradio_root="$("$python" -c 'import gradio, os; print(os.path.dirname(gradio.__file__))')/templates/frontend"
 cd "$stage"
-PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" node "$source_dir/node_modules/@gradio/preview/dist/index.js" \
+# The bundle being built does not exist yet: let the package import without it.
+GRADIO_WEBRTC_NO_FRONTEND=1 PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}" node "$source_dir/node_modules/@gradio/preview/dist/index.js" \
   --component-directory "$stage" --root "$gradio_root" --mode build --python-path "$python"
 test -f "$root/gradio_webrtc/templates/gradio$major/component/index.js" || {
   echo "the gradio $major build produced no component bundle" >&2; exit 1; }

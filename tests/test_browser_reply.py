@@ -30,12 +30,20 @@ def test_reply_on_pause_answers_in_the_page(speaking_browser, gradio_app):
         page.goto(gradio_app.url)
         page.wait_for_selector(f"{widget('parrot')} .gwr-button", timeout=30000)
         start(page, "parrot")
+        # The level bars show the user's own voice while they talk, before any reply plays.
+        page.wait_for_selector(f"{widget('parrot')}[data-speaker=user]", timeout=10000)
         # The utterance (about 2.5 s with its pad) reaches the handler after the pause.
         page.wait_for_function("document.querySelector('#heard textarea').value.startsWith('heard ')", timeout=20000)
         seconds = float(page.input_value("#heard textarea").split()[1])
         assert 1.5 < seconds < 4.5, seconds
         peak, hz = page.evaluate(PEAK_JS, [f"{widget('parrot')} audio.gwr-remote-audio", 2500])
         assert peak > 0.05 and abs(hz - 520) < 15, (peak, hz)
+        # Mute silences the microphone (and its bars); the button says how to undo it.
+        page.click(f"{widget('parrot')} .gwr-mute")
+        assert page.inner_text(f"{widget('parrot')} .gwr-mute") == "Unmute"
+        page.wait_for_function(
+            f"document.querySelector({widget('parrot')!r}).dataset.micLevel === '0.000'", timeout=5000
+        )
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{gradio_app.major}-reply-on-pause.png"), full_page=True)
     finally:

@@ -1,6 +1,6 @@
 """Seed example "Reply On Stopwords", offline: say "ok computer ..." and the server answers.
 
-Keyword spotting runs offline (pocketsphinx, `pip install gradio_webrtc[stopword]`); the reply here
+Keyword spotting runs offline (pocketsphinx, `pip install "gradio-webrtc-rs[stopword]"`); the reply here
 is a short chime instead of a model's answer, and the "history" and "code" inputs of the seed are
 plain components. Run: python demo/stop_words/app.py
 """

@@ -17,16 +17,20 @@ const CSS = `
 .gwr-icon { position: relative; width: 72px; height: 72px; border-radius: 50%; object-fit: cover; background: var(--gwr-icon-bg); z-index: 1; }
 .gwr-pulse { position: absolute; inset: 12px; border-radius: 50%; background: var(--gwr-pulse); opacity: 0.35; transition: transform 80ms linear; }
 .gwr-controls { display: flex; gap: var(--spacing-md, 8px); align-items: center; flex-wrap: wrap; }
-.gwr-button { display: inline-flex; align-items: center; gap: 6px; padding: 8px 20px !important; font-weight: 600;
-  border-radius: var(--button-large-radius, 8px); border: 1px solid var(--button-primary-border-color, transparent);
-  background: var(--primary-500, #f97316) !important; color: #fff !important; cursor: pointer; }
+.gwr-button, .gwr-mute, .gwr-devices { display: inline-flex; align-items: center; gap: 6px; height: 38px;
+  box-sizing: border-box; padding: 0 20px !important; font-weight: 600; font-size: var(--button-large-text-size, 14px);
+  border-radius: var(--button-large-radius, 8px); cursor: pointer; }
+.gwr-button { border: 1px solid var(--button-primary-border-color, transparent);
+  background: var(--primary-500, #f97316) !important; color: #fff !important; }
 .gwr-root[data-state="connected"] .gwr-button { background: var(--button-cancel-background-fill, #ef4444) !important;
   color: var(--button-cancel-text-color, #fff); }
 .gwr-button[hidden], .gwr-devices[hidden], .gwr-mute[hidden] { display: none; }
-.gwr-mute { padding: 6px 12px; border-radius: var(--radius-md, 6px); border: 1px solid var(--border-color-primary, #ccc);
-  background: var(--button-secondary-background-fill, transparent); color: var(--body-text-color, inherit); cursor: pointer; }
-.gwr-devices { max-width: 16rem; padding: 4px; border-radius: var(--radius-md, 6px); border: 1px solid var(--border-color-primary, #ccc);
-  background: var(--input-background-fill, transparent); color: var(--body-text-color, inherit); }
+.gwr-mute, .gwr-devices { border: 1px solid var(--button-secondary-border-color, var(--border-color-primary, #ccc));
+  background: var(--button-secondary-background-fill, #f3f4f6) !important; color: var(--button-secondary-text-color, inherit) !important; }
+.gwr-mute:hover, .gwr-devices:hover { background: var(--button-secondary-background-fill-hover, #e5e7eb) !important; }
+.gwr-mute[aria-pressed="true"] { border-color: var(--error-border-color, #fca5a5); color: var(--error-text-color, #b91c1c) !important; }
+.gwr-devices { max-width: 16rem; padding: 0 12px !important; appearance: auto; }
+.gwr-root[data-speaker="user"] .gwr-bar { background: var(--secondary-500, #3b82f6); }
 .gwr-spinner { width: 12px; height: 12px; border-radius: 50%; border: 2px solid currentColor; border-right-color: transparent;
   animation: gwr-spin 0.8s linear infinite; }
 @keyframes gwr-spin { to { transform: rotate(360deg); } }

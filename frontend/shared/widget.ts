@@ -281,7 +281,7 @@ export class StreamWidget {
 			}
 			this.local_video.srcObject = this.local;
 			await this.list_devices();
-			if (this.props.mode === "send" && this.props.modality === "audio") this.watch_level(this.local);
+			if (this.props.modality === "audio") this.watch_level();
 		}
 		try {
 			await this.client.start(this.local);
@@ -373,7 +373,7 @@ export class StreamWidget {
 		}
 		if (this.props.modality !== "video") {
 			this.remote_audio.srcObject = stream;
-			if (this.props.modality === "audio") this.watch_level(stream);
+			if (this.props.modality === "audio") this.watch_level();
 		}
 		this.render();
 	}
@@ -388,27 +388,46 @@ export class StreamWidget {
 		fill.style.width = "0%";
 	}
 
-	/** Animates the level bars (or the icon's pulse) from a stream's audio. */
-	private watch_level(stream: MediaStream): void {
-		if (stream.getAudioTracks().length === 0) return;
+	/**
+	 * Animates the level bars (or the icon's pulse) from the microphone and the reply together, so
+	 * the user sees that they are heard while they talk, not only when the reply plays. Each bar
+	 * shows the louder of the two; `data-speaker` says which one dominates ("user" or "reply").
+	 */
+	private watch_level(): void {
+		const streams = [this.local, this.remote].filter(
+			(s): s is MediaStream => s !== null && s.getAudioTracks().length > 0,
+		);
+		if (streams.length === 0) return;
 		cancelAnimationFrame(this.raf);
 		void this.audio_ctx?.close();
 		const ctx = new AudioContext();
 		this.audio_ctx = ctx;
-		const analyser = ctx.createAnalyser();
-		analyser.fftSize = 64;
-		ctx.createMediaStreamSource(stream).connect(analyser);
-		const data = new Uint8Array(analyser.frequencyBinCount);
+		const meters = streams.map((stream) => {
+			const analyser = ctx.createAnalyser();
+			analyser.fftSize = 64;
+			ctx.createMediaStreamSource(stream).connect(analyser);
+			return { stream, analyser, data: new Uint8Array(analyser.frequencyBinCount) };
+		});
 		const frame = (): void => {
-			analyser.getByteFrequencyData(data);
+			const levels = meters.map((m) => {
+				m.analyser.getByteFrequencyData(m.data);
+				return m.data.reduce((sum, v) => sum + v, 0) / (m.data.length * 255);
+			});
 			let total = 0;
 			this.bars.forEach((bar, i) => {
-				const v = data[Math.min(data.length - 1, i + 1)] / 255;
+				const v = Math.max(...meters.map((m) => m.data[Math.min(m.data.length - 1, i + 1)] / 255));
 				total += v;
 				bar.style.transform = `scaleY(${Math.max(0.08, v)})`;
 			});
 			const level = total / this.bars.length;
+			const mic = meters.findIndex((m) => m.stream === this.local);
+			const reply = meters.findIndex((m) => m.stream === this.remote);
+			const mic_level = mic >= 0 ? levels[mic] : 0;
+			const reply_level = reply >= 0 ? levels[reply] : 0;
 			this.root.dataset.level = level.toFixed(3);
+			this.root.dataset.micLevel = mic_level.toFixed(3);
+			this.root.dataset.replyLevel = reply_level.toFixed(3);
+			this.root.dataset.speaker = level < 0.02 ? "" : mic_level > reply_level ? "user" : "reply";
 			this.pulse.style.transform = `scale(${1 + level * 1.5})`;
 			this.raf = requestAnimationFrame(frame);
 		};
