@@ -1,9 +1,16 @@
 """Audio echo benchmark: K concurrent WebRTC clients against one server, ours and the original.
 
 Each client is an aiortc peer that sends pre-encoded Opus (a 300 ms, 440 Hz burst once a second,
-silence in between) and timestamps every returned RTP packet on arrival, without decoding it. So
-the clients cost little CPU, and the latency measured is the server's plus the network's, without
-the client's jitter buffer (aiortc holds ~80 ms of audio before playing it, a browser ~20-60 ms).
+silence in between) and timestamps every returned RTP packet on arrival, without decoding it in
+real time. So the clients cost little CPU, and the latency measured is the server's plus the
+network's, without the client's jitter buffer (aiortc holds ~80 ms of audio before playing it, a
+browser ~20-60 ms). Two readings per burst: at the wire (the first packet big enough to carry
+tone) and after decoding (the payloads are decoded afterwards; the first 20 ms frame whose level
+shows the tone, at its packet's arrival time).
+
+`--from-connect` makes the clients stream bursts from the moment they connect, as a browser does
+(the default waits until every client is up): audio that arrives before a handler starts must not
+become a standing delay. The first three bursts are then not counted.
 
 Figures per K: connection set-up time (offer -> connected), round-trip latency p50/p95 (burst left
 the client -> first loud packet of its echo arrived), fraction of the burst audio that came back,
@@ -63,11 +70,11 @@ class BurstTrack(MediaStreamTrack):
 
     kind = "audio"
 
-    def __init__(self) -> None:
+    def __init__(self, from_connect: bool = False) -> None:
         super().__init__()
         self.start: float | None = None
         self.n = 0
-        self.sending = False  # bursts start once the measurement starts
+        self.sending = from_connect  # else bursts start once the measurement starts
         self.burst_sent: list[float] = []
 
     async def recv(self) -> av.Packet:
@@ -92,17 +99,32 @@ class BurstTrack(MediaStreamTrack):
 class ClientResult:
     setup_s: float = float("nan")
     latencies: list[float] = field(default_factory=list)
+    decoded: list[float] = field(default_factory=list)
     returned: float = 0.0
     error: str | None = None
 
 
+def decoded_levels(arrivals: list[tuple[float, int, bytes]]) -> list[tuple[float, float]]:
+    """(arrival time, RMS of the decoded 20 ms frame) per packet, decoded in order with libopus."""
+    codec = av.CodecContext.create("libopus", "r")
+    codec.sample_rate, codec.layout = RATE, "mono"
+    levels = []
+    for t, _, payload in arrivals:
+        frames = codec.decode(av.Packet(payload))
+        for frame in frames:
+            x = frame.to_ndarray().astype(np.float32)
+            x = x / 32768.0 if frame.format.name.startswith("s16") else x
+            levels.append((t, float(np.sqrt(np.mean(x**2)))))
+    return levels
+
+
 async def run_client(
-    base: str, idx: int, connected: asyncio.Event, go: asyncio.Event, bursts: int
+    base: str, idx: int, connected: asyncio.Event, go: asyncio.Event, bursts: int, from_connect: bool = False
 ) -> tuple[ClientResult, Any]:
     result = ClientResult()
     pc = RTCPeerConnection()
     pc.createDataChannel("text")
-    track = BurstTrack()
+    track = BurstTrack(from_connect)
     pc.addTrack(track)
     t0 = time.monotonic()
     try:
@@ -115,30 +137,42 @@ async def run_client(
     connected.set()
     await go.wait()
     track.sending = True
-    await asyncio.sleep(bursts * PERIOD_FRAMES * FRAME / RATE + 1.0)
+    skip = len(track.burst_sent) + (3 if from_connect else 0)
+    await asyncio.sleep((bursts + (3 if from_connect else 0)) * PERIOD_FRAMES * FRAME / RATE + 1.0)
     receiver = pc.getTransceivers()[0].receiver
     arrivals = ARRIVALS.get(id(receiver), [])
-    sent = track.burst_sent[:bursts]
+    levels = decoded_levels(arrivals)
+    sent = track.burst_sent[skip : skip + bursts]
     loud_back = 0
     for i, s in enumerate(sent):
         end = sent[i + 1] if i + 1 < len(sent) else s + PERIOD_FRAMES * FRAME / RATE
-        loud = [t for t, size in arrivals if s <= t < end and size > LOUD_BYTES]
+        loud = [t for t, size, _ in arrivals if s <= t < end and size > LOUD_BYTES]
         if loud:
             result.latencies.append(loud[0] - s)
+        heard = [t for t, level in levels if s <= t < end and level > 0.05]
+        if heard:
+            result.decoded.append(heard[0] - s)
         loud_back += min(len(loud), BURST_FRAMES)
     result.returned = loud_back / (BURST_FRAMES * len(sent)) if sent else 0.0
     return result, pc
 
 
-async def run_round(base: str, server: psutil.Process, k: int, bursts: int) -> dict[str, Any]:
-    ok, failed, cpu = await run_clients(server, k, lambda i, up, go: run_client(base, i, up, go, bursts), 0.02, 1.0)
+async def run_round(base: str, server: psutil.Process, k: int, bursts: int, from_connect: bool) -> dict[str, Any]:
+    ok, failed, cpu = await run_clients(
+        server, k, lambda i, up, go: run_client(base, i, up, go, bursts, from_connect), 0.02, 1.0
+    )
     latencies = [x for r in ok for x in r.latencies]
+    decoded = [x for r in ok for x in r.decoded]
+    worst = max((pct(r.decoded, 0.5) for r in ok if r.decoded), default=float("nan"))
     return {
         "k": k,
         "failed": failed,
         "setup_p50": pct([r.setup_s for r in ok], 0.5),
         "p50": pct(latencies, 0.5),
         "p95": pct(latencies, 0.95),
+        "decoded_p50": pct(decoded, 0.5),
+        "decoded_p95": pct(decoded, 0.95),
+        "worst_session_p50": worst,
         "returned": statistics.mean([r.returned for r in ok]) if ok else 0.0,
         "cpu_per_stream": cpu,
     }
@@ -151,16 +185,22 @@ def main() -> None:
     parser.add_argument("--bursts", type=int, default=8)
     parser.add_argument("--handler", choices=["async", "sync"], default="async")
     parser.add_argument("--only", choices=["rust", "original"])
+    parser.add_argument("--from-connect", action="store_true", help="stream bursts from the moment of connecting")
     args = parser.parse_args()
 
     rows = run_both(
-        "echo", args.handler, args.k, args.only, lambda base, server, k: run_round(base, server, k, args.bursts)
+        "echo",
+        args.handler,
+        args.k,
+        args.only,
+        lambda base, server, k: run_round(base, server, k, args.bursts, args.from_connect),
     )
 
-    print(f"\nAudio echo, {args.handler} handler, {args.bursts} bursts per client, {os.cpu_count()} cores")
+    mode = "streaming from connect" if args.from_connect else "bursts once all are connected"
+    print(f"\nAudio echo, {args.handler} handler, {args.bursts} bursts per client ({mode}), {os.cpu_count()} cores")
     header = (
-        f"{'impl':9} {'K':>3} {'fail':>4} {'setup p50':>10} {'RTT p50':>8} {'RTT p95':>8}"
-        f" {'audio back':>10} {'CPU/stream':>10}"
+        f"{'impl':9} {'K':>3} {'fail':>4} {'setup p50':>10} {'wire p50':>8} {'wire p95':>8} {'dec p50':>8}"
+        f" {'dec p95':>8} {'worst session':>13} {'audio back':>10} {'CPU/stream':>10}"
     )
     print(header)
     print("-" * len(header))
@@ -168,7 +208,8 @@ def main() -> None:
         for r in table:
             print(
                 f"{name:9} {r['k']:>3} {r['failed']:>4} {r['setup_p50'] * 1000:>8.0f}ms {r['p50'] * 1000:>6.0f}ms"
-                f" {r['p95'] * 1000:>6.0f}ms {r['returned'] * 100:>9.1f}% {r['cpu_per_stream']:>9.1f}%"
+                f" {r['p95'] * 1000:>6.0f}ms {r['decoded_p50'] * 1000:>6.0f}ms {r['decoded_p95'] * 1000:>6.0f}ms"
+                f" {r['worst_session_p50'] * 1000:>11.0f}ms {r['returned'] * 100:>9.1f}% {r['cpu_per_stream']:>9.1f}%"
             )
 
 

@@ -9,12 +9,62 @@ from typing import Any, final
 
 import numpy as np
 
-__all__ = ["Engine", "EngineError", "Session", "__version__", "shutdown"]
+__all__ = [
+    "DuplicateIdError",
+    "Engine",
+    "EngineClosedError",
+    "EngineError",
+    "IceConfigurationError",
+    "InvalidOfferError",
+    "NoUsableMediaError",
+    "Resampler",
+    "Session",
+    "SetupError",
+    "__version__",
+    "check_sample_rate",
+    "pause_defaults",
+    "shutdown",
+]
 
 __version__: str
 
 class EngineError(Exception):
-    """A request the engine could not serve (bad SDP, duplicate id, closed engine...)."""
+    """A request the engine could not serve; `kind` names which (one subclass per kind)."""
+
+    kind: str
+
+class InvalidOfferError(EngineError):
+    """The offer could not be parsed or applied (`kind` "invalid_offer")."""
+
+class NoUsableMediaError(EngineError):
+    """The offer has no media this stream can use (`kind` "no_usable_media")."""
+
+class DuplicateIdError(EngineError):
+    """A connection with this webrtc_id exists (`kind` "connection_already_exists")."""
+
+class IceConfigurationError(EngineError):
+    """The ICE configuration is malformed (`kind` "invalid_ice_configuration")."""
+
+class SetupError(EngineError):
+    """The server could not set up the connection (`kind` "setup_failed")."""
+
+class EngineClosedError(EngineError):
+    """The engine is shutting down (`kind` "server_shutting_down")."""
+
+def check_sample_rate(name: str, rate: int) -> None:
+    """Raises ValueError naming `name` unless `rate` is within the engine's bounds (4-192 kHz)."""
+
+def pause_defaults() -> dict[str, float]:
+    """The pause rule's defaults (seconds; `threshold` a probability): the one copy of them."""
+
+@final
+class Resampler:
+    """The engine's low-delay mono resampler (windowed sinc, 1.3 ms at 48 kHz), streaming."""
+
+    def __new__(cls, from_rate: int, to_rate: int) -> Resampler: ...
+    def process(self, audio: np.ndarray) -> np.ndarray:
+        """Int16 samples in (any shape, read in order); the int16 samples ready so far, shape (N,).
+        Pieces of any size convert exactly as the whole would."""
 
 @final
 class Engine:
@@ -77,7 +127,8 @@ class Engine:
 
 @final
 class Session:
-    """One peer connection and its media pipelines."""
+    """One media session (its transport is a WebRTC peer connection). Every wait is an awaitable
+    that returns None/False once the session has ended."""
 
     @property
     def webrtc_id(self) -> str: ...
@@ -86,85 +137,80 @@ class Session:
         """`{"sdp": ..., "type": "answer"}`, with every local candidate inside (non-trickle)."""
     @property
     def state(self) -> str:
-        """ "new", "connecting", "connected", "disconnected", "failed" or "closed"."""
+        """ "connecting", "connected", "disconnected" or "closed"."""
     @property
     def closed(self) -> bool: ...
     @property
+    def failed(self) -> bool:
+        """True if the session ended (or is ending) because something could not go on."""
+    @property
     def close_reason(self) -> str | None:
-        """Why the session ended ("closed by peer", "ice failed", "time limit", "closed")."""
-    def recv_audio(self, timeout: float | None = None) -> tuple[int, np.ndarray] | None:
-        """Blocks until the next input frame: `(rate, int16 array (1, N))`, 20 ms long.
-
-        Returns None once the session has ended. Raises TimeoutError after `timeout` seconds.
-        """
+        """Why the session ended ("closed by peer", "connection lost (ICE failed)", "time limit
+        reached", or a failure's reason)."""
+    @property
+    def turn(self) -> str:
+        """ "listening", "user_speaking" or "replying"."""
     async def next_audio(self) -> tuple[int, np.ndarray] | None:
-        """Awaitable `recv_audio`."""
-    def send_audio(self, sample_rate: int, audio: np.ndarray, layout: str | None = None) -> None:
-        """Queues audio for the peer: any rate, int16 or float, shapes (1, N), (N,), (2, N), (N, 2).
-
-        The engine resamples to 48 kHz, cuts 20 ms Opus frames and sends them in real time.
-        Raises ValueError for audio it cannot interpret.
-        """
-    def recv_utterance(self, timeout: float | None = None) -> tuple[int, np.ndarray] | None:
-        """With pause detection: blocks until the user finished an utterance, `(rate, int16 (1, N))`.
-
-        None once the session has ended. Raises TimeoutError after `timeout` seconds.
-        """
-    def recv_speech(self, timeout: float | None = None) -> tuple[str, int, np.ndarray, int] | None:
+        """The next input frame, `(rate, int16 array (1, N))`, 20 ms long."""
+    async def next_speech(self) -> tuple[str, int, np.ndarray, int] | None:
         """With pause detection and `stream_speech`: the next piece of the utterance being spoken,
         `("partial", rate, int16 (1, n), offset)`, or the whole utterance once the user paused,
-        `("utterance", rate, int16 (1, N), 0)`.
-
-        `offset` is the piece's first sample within the utterance: when the reader falls behind,
-        pieces are dropped (never whole utterances) and the offsets show the gap. None once the
-        session has ended. Raises TimeoutError after `timeout` seconds.
-        """
+        `("utterance", rate, int16 (1, N), 0)`. `offset` is the piece's first sample within the
+        utterance: when the reader falls behind, pieces are dropped (never whole utterances) and
+        the offsets show the gap."""
     async def next_utterance(self) -> tuple[int, np.ndarray] | None:
-        """Awaitable `recv_utterance`."""
-    def set_replying(self, replying: bool) -> None:
-        """Marks a reply as running: input is ignored, or interrupts it (`can_interrupt`)."""
-    def take_interrupt(self) -> bool:
-        """True (once) if the user started talking during the current reply; its audio was dropped."""
-    def recv_video(self, timeout: float | None = None) -> np.ndarray | None:
-        """Blocks until a received picture newer than the last one taken: `(H, W, 3)` uint8 BGR.
-
-        Pictures that arrive while the handler is busy replace each other (the latest wins), so
-        a slow handler never builds up latency. None once the session has ended.
-        """
+        """With pause detection: the next whole utterance, `(rate, int16 (1, N))`."""
     async def next_video(self) -> np.ndarray | None:
-        """Awaitable `recv_video`."""
+        """The newest received picture, `(H, W, 3)` uint8 BGR; pictures that arrive while the
+        handler is busy replace each other (the latest wins)."""
+    async def next_message(self) -> str | None:
+        """The next text message from the browser."""
+    def send_audio(
+        self, sample_rate: int, audio: np.ndarray, layout: str | None = None, turn: int | None = None
+    ) -> bool:
+        """Queues audio for the peer: any rate, int16 or float, shapes (1, N), (N,), (2, N), (N, 2).
+        The engine resamples, cuts 20 ms frames and sends them in real time. With `turn` (from
+        `begin_reply`), returns False and drops the audio once that reply was interrupted.
+        Raises ValueError for audio it cannot interpret."""
+    def begin_reply(self) -> int:
+        """A reply starts: its audio must carry the returned turn number."""
+    def end_reply(self, turn: int) -> None:
+        """Reply `turn` is over (a no-op if the user already interrupted it)."""
+    def reply_current(self, turn: int) -> bool:
+        """True while reply `turn` may still play."""
+    async def reply_interrupted(self, turn: int) -> bool:
+        """Waits until the user interrupts reply `turn` (True) or the session ends (False)."""
     def send_video(self, frame: np.ndarray, bgr: bool = True) -> None:
-        """Encodes and sends a picture: `(H, W, 3)` uint8 (BGR unless `bgr=False`), `(H, W)`
-        grayscale or `(H, W, 4)` with alpha. Any size; the stream follows size changes.
-
-        Raises ValueError for other dtypes or shapes.
-        """
+        """Encodes and sends a picture (blocking; run it off the event loop): `(H, W, 3)` uint8
+        (BGR unless `bgr=False`), `(H, W)` grayscale or `(H, W, 4)` with alpha. Any size; the
+        stream follows size changes. Raises ValueError for other dtypes or shapes."""
     def output_buffered(self) -> float:
         """Seconds of audio queued and not yet sent."""
-    def wait_output_below(self, seconds: float, timeout: float | None = None) -> bool:
-        """Blocks until less than `seconds` of audio is queued; False if the session ended."""
-    async def output_below(self, seconds: float) -> bool:
-        """Awaitable `wait_output_below`."""
+    async def output_below(self, seconds: float, turn: int | None = None) -> bool:
+        """Waits until less than `seconds` of audio is queued (True); False if the session ended or,
+        with `turn`, that reply was interrupted first."""
     def clear_output(self) -> None:
-        """Drops the queued output audio (used to interrupt a reply)."""
+        """Drops the queued output audio."""
     def set_output_budget(self, seconds: float | None) -> None:
         """How much output may stand queued beyond the frame being sent before quiet frames are
         trimmed (default 0: a live stream keeps in step with its input). None never trims: for
         replies buffered ahead on purpose."""
     def send_message(self, text: str) -> None:
         """Sends text on the data channel; held until the channel opens."""
-    def recv_message(self, timeout: float | None = None) -> str | None:
-        """Blocks until the browser sends a text message; None once the session has ended."""
-    async def next_message(self) -> str | None: ...
     async def wait_closed(self) -> str:
         """Waits until the session has ended and returns the reason."""
     def close(self) -> None:
-        """Closes the peer connection and frees its tasks, sockets and buffers."""
+        """Ends the session and frees its tasks, sockets and buffers."""
+    def fail(self, reason: str) -> None:
+        """Ends the session because something could not go on: the page gets
+        `{"type": "error", "message": reason}`, then the session closes with that reason."""
     def stats(self) -> dict[str, Any]:
-        """Counters: frames in/out, underruns, drops (frames, streamed speech pieces), inbound audio
-        (`audio_packets_in`, `audio_padding_packets`, `audio_late_packets`, `packets_lost`,
+        """Counters: frames in/out and dropped or trimmed on the way (both directions), inbound
+        audio (`audio_packets_in`, `audio_padding_packets`, `audio_late_packets`, `packets_lost`,
         `audio_frames_concealed`), output pacing (`late_frames`, `output_gaps`,
-        `output_frames_trimmed`), state, selected candidate types."""
+        `output_frames_trimmed`), video, streamed speech (`speech_pieces_dropped`,
+        `utterances_dropped`), the turn (`turn`, `interrupts`), queue depths (`input_queued`,
+        `output_buffered`), state, selected candidate types."""
 
 def shutdown() -> None:
     """Closes every session of every engine; called at interpreter exit."""

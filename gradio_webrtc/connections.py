@@ -105,12 +105,16 @@ class Connections:
         static = None if callable(ice_servers) else ice_servers
         self.engine = engine if engine is not None else Engine(ice_servers=static)
         self.connections: dict[str, Connection] = {}
+        # Offers being answered: they hold their slot from the first check on.
+        self._pending: set[str] = set()
+        self._watchers: set[asyncio.Task[None]] = set()
         # The server's event loop, learnt from the first offer: `set_input` arrives from Gradio's
         # worker threads and must start runners there.
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def __len__(self) -> int:
-        return len(self.connections)
+        """Live connections plus offers being answered (each holds a slot)."""
+        return len(self.connections) + len(self._pending)
 
     async def offer(self, body: dict[str, Any]) -> dict[str, Any]:
         """Handles `{sdp, type, webrtc_id}` and returns `{sdp, type}` or a failure meta."""
@@ -122,10 +126,19 @@ class Connections:
         if not isinstance(sdp, str) or not isinstance(kind, str):
             return failed("invalid_offer", message="the offer needs string fields sdp and type")
         self._loop = asyncio.get_running_loop()
-        if webrtc_id in self.connections:
+        if webrtc_id in self.connections or webrtc_id in self._pending:
             return failed("connection_already_exists")
-        if self.concurrency_limit is not None and len(self.connections) >= self.concurrency_limit:
+        # The slot is taken here, before any await: offers arriving together cannot all pass the
+        # check and then exceed the limit.
+        if self.concurrency_limit is not None and len(self) >= self.concurrency_limit:
             return failed("concurrency_limit_reached", limit=self.concurrency_limit)
+        self._pending.add(webrtc_id)
+        try:
+            return await self._accept(webrtc_id, sdp, kind)
+        finally:
+            self._pending.discard(webrtc_id)
+
+    async def _accept(self, webrtc_id: str, sdp: str, kind: str) -> dict[str, Any]:
         handler = self.handler.copy() if isinstance(self.handler, StreamHandlerBase) else self.handler
         sends = self.mode != "send"  # the server sends media to the browser
         receives = self.mode != "receive"
@@ -154,13 +167,27 @@ class Connections:
                 stream_speech=getattr(handler, "streams_speech", False),
             )
         except EngineError as exc:
-            logger.info("offer for %s refused: %s", webrtc_id, exc)
-            return failed("invalid_offer", message=str(exc))
+            # Each kind of refusal has its own name, so the page can say what went wrong.
+            error = getattr(exc, "kind", "invalid_offer")
+            logger.info("offer for %s refused (%s): %s", webrtc_id, error, exc)
+            return failed(error, message=str(exc))
         connection = Connection(session=session, handler=handler)
         self.connections[webrtc_id] = connection
+        # Whatever happens to the handler (receive mode starts it only on the first inputs), the
+        # end of the session frees the slot.
+        self._watchers.add(self._loop.create_task(self._forget_when_closed(connection)))
         if self.mode != "receive":
             self._start(connection, handler)
         return session.answer
+
+    async def _forget_when_closed(self, connection: Connection) -> None:
+        webrtc_id = connection.session.webrtc_id
+        reason = await connection.session.wait_closed()
+        if connection.runner is None:
+            logger.info("session %s ended before its handler started: %s", webrtc_id, reason)
+            if self.connections.get(webrtc_id) is connection:
+                del self.connections[webrtc_id]
+        self._watchers.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     def _start(self, connection: Connection, handler: Any) -> None:
         webrtc_id = connection.session.webrtc_id
@@ -169,8 +196,8 @@ class Connections:
             connection.outputs.append(outputs)
 
         def on_end(reason: str) -> None:
-            logger.info("session %s ended: %s", webrtc_id, reason)
-            self.connections.pop(webrtc_id, None)
+            if self.connections.get(webrtc_id) is connection:
+                del self.connections[webrtc_id]
 
         assert self._loop is not None, "runners start after an offer"
         connection.runner = SessionRunner(

@@ -23,7 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ._engine import pause_defaults
 from .stream_handler import StreamHandler
+
+#: The engine's defaults for the pause rule: the one copy of them (seconds; `threshold` a probability).
+_DEFAULTS = pause_defaults()
 
 
 @dataclass
@@ -37,10 +41,10 @@ class AlgoOptions:
         max_continuous_speech_s: an utterance this long is answered anyway (fastrtc's option).
     """
 
-    audio_chunk_duration: float = 0.6
-    started_talking_threshold: float = 0.2
-    speech_threshold: float = 0.1
-    max_continuous_speech_s: float = math.inf
+    audio_chunk_duration: float = _DEFAULTS["audio_chunk_duration"]
+    started_talking_threshold: float = _DEFAULTS["started_talking_threshold"]
+    speech_threshold: float = _DEFAULTS["speech_threshold"]
+    max_continuous_speech_s: float = _DEFAULTS["max_continuous_speech"]
 
 
 @dataclass
@@ -55,12 +59,12 @@ class SileroVadOptions:
     8 kHz, where `input_sample_rate=8000` runs Silero's 8 kHz network without resampling).
     """
 
-    threshold: float = 0.5
-    min_speech_duration_ms: int = 250
+    threshold: float = _DEFAULTS["threshold"]
+    min_speech_duration_ms: int = round(_DEFAULTS["min_speech_duration"] * 1000)
     max_speech_duration_s: float = math.inf
     min_silence_duration_ms: int = 2000
     window_size_samples: int = 1024
-    speech_pad_ms: int = 400
+    speech_pad_ms: int = round(_DEFAULTS["speech_pad"] * 1000)
 
 
 class ReplyOnPause(StreamHandler):
@@ -142,16 +146,19 @@ class ReplyOnPause(StreamHandler):
     def emit(self) -> Any:
         return None
 
+    def _settings(self) -> dict[str, Any]:
+        """Every constructor argument but `fn`, by name: what `copy()` passes on (subclasses too)."""
+        return {
+            "algo_options": self.algo_options,
+            "model_options": self.model_options,
+            "expected_layout": self.expected_layout,
+            "output_sample_rate": self.output_sample_rate,
+            "output_frame_size": self.output_frame_size,
+            "input_sample_rate": self.input_sample_rate,
+            "can_interrupt": self.can_interrupt,
+            "startup_fn": self.startup_fn,
+            "needs_args": self.needs_args,
+        }
+
     def copy(self) -> ReplyOnPause:
-        return ReplyOnPause(
-            self.fn,
-            self.algo_options,
-            self.model_options,
-            self.expected_layout,  # type: ignore[arg-type]
-            self.output_sample_rate,
-            self.output_frame_size,
-            self.input_sample_rate,
-            can_interrupt=self.can_interrupt,
-            startup_fn=self.startup_fn,
-            needs_args=self.needs_args,
-        )
+        return ReplyOnPause(self.fn, **self._settings())

@@ -7,7 +7,7 @@ audio that follows the stop word — or, if the stop word was all the user said,
 utterance. Utterances without a stop word get no reply.
 
 The default detector is offline keyword spotting with pocketsphinx (its English model ships with
-the PyPI package; `pip install gradio_webrtc[stopword]`). Any object with a
+the PyPI package; `pip install "gradio-webrtc-rs[stopword]"`). Any object with a
 `detect(sample_rate, audio) -> float | None` method (seconds where the stop word ends) can replace
 it, e.g. one built on your own speech-to-text; give it `start()`/`feed()` (see
 `StreamingStopWordDetector`) to be told while the user talks rather than at the pause, and `copy()`
@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from ._engine import Resampler
 from .reply_on_pause import AlgoOptions, ReplyOnPause, SileroVadOptions
 
 #: An utterance needs this much audio after the stop word to be a request in itself.
@@ -52,51 +53,6 @@ class StreamingStopWordDetector(Protocol):
         ...
 
 
-class To16k:
-    """Streaming conversion of mono int16 audio to 16 kHz for speech recognisers.
-
-    A windowed-sinc low-pass (cut-off 7.6 kHz, 63 taps at the input rate) keeps what a recogniser
-    uses and removes what would alias; output samples are then read off the filtered signal by
-    linear interpolation (exact decimation for 32 and 48 kHz). State carries across pieces, so a
-    stream cut into pieces converts the same as in one go, without the clicks that converting each
-    piece separately would leave at its edges.
-    """
-
-    TAPS = 63
-
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self.step = rate / 16000
-        n = np.arange(self.TAPS) - (self.TAPS - 1) / 2
-        cutoff = min(7600.0, 0.475 * rate) / rate
-        taps = 2 * cutoff * np.sinc(2 * cutoff * n) * np.blackman(self.TAPS)
-        self.taps = taps / taps.sum()
-        self.history = np.zeros(self.TAPS - 1)
-        self.filtered = 0  # filtered input samples produced so far
-        self.next_out = 0.0  # input position of the next output sample
-        self.last = 0.0  # the filtered sample before the current piece (for interpolation)
-
-    def __call__(self, audio: np.ndarray) -> np.ndarray:
-        x = np.concatenate([self.history, np.asarray(audio, np.float64).reshape(-1)])
-        if self.rate == 16000:
-            self.history = x[len(x) - (self.TAPS - 1) :]
-            return np.asarray(audio, np.int16).reshape(-1)
-        y = np.convolve(x, self.taps, mode="valid")  # y[i] is filtered input sample filtered + i
-        self.history = x[len(x) - (self.TAPS - 1) :]
-        start, end = self.filtered, self.filtered + len(y)
-        positions = np.arange(self.next_out, end - 1 + 1e-9, self.step)
-        if len(positions):
-            self.next_out = positions[-1] + self.step
-        # Interpolate over [start - 1, end): the sample before this piece covers positions in between.
-        grid = np.arange(start - 1, end, dtype=np.float64)
-        values = np.concatenate([[self.last], y])
-        out = np.interp(positions, grid, values)
-        if len(y):
-            self.last = y[-1]
-        self.filtered = end
-        return np.clip(np.round(out), -32768, 32767).astype(np.int16)
-
-
 class PocketSphinxDetector:
     """Keyword spotting with pocketsphinx's bundled US-English acoustic model and dictionary.
 
@@ -116,7 +72,7 @@ class PocketSphinxDetector:
             import pocketsphinx  # noqa: F401
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
-                "ReplyOnStopWords' default detector needs pocketsphinx: pip install 'gradio_webrtc[stopword]'"
+                "ReplyOnStopWords' default detector needs pocketsphinx: pip install 'gradio-webrtc-rs[stopword]'"
             ) from exc
         phrases = [" ".join(re.findall(r"[a-z']+", w.lower())) for w in stop_words]
         phrases = [p for p in phrases if p]
@@ -126,8 +82,10 @@ class PocketSphinxDetector:
         self.threshold = threshold
         self._decoder: Any = None
         self._in_utterance = False
-        self._resampler: To16k | None = None
+        self._resampler: Resampler | None = None
+        self._resampler_rate = 0
         self._fed = 0  # 16 kHz samples fed since start()
+        self._pending = np.zeros(0, np.int16)  # 16 kHz samples short of a whole 100 ms chunk
         self._heard: float | None = None
 
     def copy(self) -> PocketSphinxDetector:
@@ -151,20 +109,24 @@ class PocketSphinxDetector:
         self._in_utterance = True
         self._resampler = None
         self._fed = 0
+        self._pending = np.zeros(0, np.int16)
         self._heard = None
 
     def feed(self, sample_rate: int, audio: np.ndarray) -> float | None:
         if not self._in_utterance:
             self.start()
-        if self._resampler is None or self._resampler.rate != sample_rate:
-            self._resampler = To16k(sample_rate)
+        if self._resampler is None or self._resampler_rate != sample_rate:
+            # The engine's low-delay resampler, streaming: pieces convert as the whole would.
+            self._resampler, self._resampler_rate = Resampler(sample_rate, 16000), sample_rate
         if self._heard is not None:
             return None  # reported already
-        pcm = self._resampler(audio)
-        for i in range(0, len(pcm), 1600):  # 100 ms at a time
-            piece = pcm[i : i + 1600]
-            self._fed += len(piece)
-            self._decoder.process_raw(piece.tobytes(), False, False)
+        pcm = np.concatenate([self._pending, self._resampler.process(np.asarray(audio, np.int16))])
+        # Whole 100 ms chunks only: the decoder sees the same chunks however the audio was cut.
+        whole = len(pcm) - len(pcm) % 1600
+        self._pending = pcm[whole:]
+        for i in range(0, whole, 1600):
+            self._fed += 1600
+            self._decoder.process_raw(pcm[i : i + 1600].tobytes(), False, False)
             if self._decoder.hyp() is not None:
                 self._heard = self._fed / 16000
                 return self._heard
@@ -276,14 +238,6 @@ class ReplyOnStopWords(ReplyOnPause):
         return ReplyOnStopWords(
             self.fn,
             self.stop_words,
-            self.algo_options,
-            self.model_options,
-            self.expected_layout,  # type: ignore[arg-type]
-            self.output_sample_rate,
-            self.output_frame_size,
-            self.input_sample_rate,
-            can_interrupt=self.can_interrupt,
             detector=copy_detector() if callable(copy_detector) else self.detector,
-            startup_fn=self.startup_fn,
-            needs_args=self.needs_args,
+            **self._settings(),
         )

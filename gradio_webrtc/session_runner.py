@@ -1,20 +1,28 @@
-"""Drives one handler against one engine session: input frames in, emitted items out.
+"""Drives one handler against one engine session: input in, emitted items out, event by event.
 
-Sync handlers get two worker threads per connection (one blocked in `recv_audio`, one calling
-`emit`); async handlers get two tasks on the server loop. Every handler method runs with
-`current_channel` set, so `WebRTCError`/`Warning` reach the right page. A handler that raises or
-emits something that is not audio is reported to the page and the log; the session goes on.
+Everything here is woken by the engine: a frame arrived, the output queue drained, the reply was
+interrupted, the session closed. No lane polls a timer. Each handler gets lanes (an input lane, an
+output lane, video lanes) as tasks on the server's event loop; a sync handler's methods run on a
+shared, bounded worker pool (`worker_pool()`), one call at a time per lane, so a session holds no
+thread of its own. Every handler call runs with `current_channel` set, so `WebRTCError`/`Warning`
+reach the right page. A handler that raises or emits something that is not audio is reported to
+the page and the log; the session goes on. Anything the runner itself cannot go on with fails the
+session (the page gets an error, the handler `shutdown()`, the slot is freed).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import json
 import logging
+import os
+import queue
 import threading
 import time
+from concurrent.futures import Executor, Future
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,12 +33,11 @@ from .stream_handler import (
     AsyncAudioVideoStreamHandler,
     AsyncStreamHandler,
     AudioVideoStreamHandler,
-    StreamHandler,
     StreamHandlerBase,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     from ._engine import Session
 
@@ -39,10 +46,107 @@ logger = logging.getLogger("gradio_webrtc")
 #: Output queued ahead of real time before `emit` is called again. Enough to ride out a slow
 #: generator step; small enough that interrupting a reply drops little.
 OUTPUT_AHEAD_S = 0.5
-#: How long an idle `emit` loop waits for the next input frame before asking again.
-IDLE_WAIT_S = 0.02
 #: Fastest rate at which generated video (receive mode, `video_emit`) is sent.
 MAX_FPS = 30
+#: How long a lane still busy in a handler call may take to notice that its session ended.
+STOP_GRACE_S = 0.5
+
+
+class WorkerPool(Executor):
+    """The threads sync handlers run on, shared by every session.
+
+    A few threads (`core`) serve the short calls of many sessions (`receive`, `emit`, a generator
+    step). Handlers that block (`emit` waiting on a queue, `wait_for_args_sync`) would starve the
+    rest of a fixed pool, so when a call has waited 50 ms with every thread busy the pool grows, up
+    to `limit`. Threads are kept once started (no churn); a server with 100 echo sessions runs on a
+    handful.
+    """
+
+    GROW_AFTER_S = 0.05
+
+    def __init__(self, core: int, limit: int) -> None:
+        self._core, self._limit = core, max(core, limit)
+        self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = (
+            queue.SimpleQueue()
+        )
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._closed = False
+
+    @property
+    def threads(self) -> int:
+        """Threads started so far."""
+        return len(self._threads)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        if self._closed:
+            raise RuntimeError("the worker pool is shut down")
+        future: Future[Any] = Future()
+        self._jobs.put((future, lambda: fn(*args, **kwargs), ()))
+        with self._lock:
+            if self._idle > 0:
+                return future
+            if len(self._threads) < self._core:
+                self._spawn()
+                return future
+        # Every thread is busy: grow if this call is still waiting in a moment.
+        try:
+            asyncio.get_running_loop().call_later(self.GROW_AFTER_S, self._grow_if_stuck)
+        except RuntimeError:
+            threading.Timer(self.GROW_AFTER_S, self._grow_if_stuck).start()
+        return future
+
+    def _grow_if_stuck(self) -> None:
+        with self._lock:
+            if not self._closed and self._idle == 0 and not self._jobs.empty() and len(self._threads) < self._limit:
+                self._spawn()
+
+    def _spawn(self) -> None:
+        thread = threading.Thread(target=self._work, name=f"gradio-webrtc-worker-{len(self._threads)}", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            job = self._jobs.get()
+            with self._lock:
+                self._idle -= 1
+            if job is None:
+                return
+            future, call, _ = job
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        self._closed = True
+        for _ in self._threads:
+            self._jobs.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
+
+
+_pool: WorkerPool | None = None
+
+
+def worker_pool() -> WorkerPool:
+    """The process's worker pool, created on first use: `GRADIO_WEBRTC_WORKER_THREADS` threads
+    (default 6) for short calls, growing to `GRADIO_WEBRTC_MAX_WORKER_THREADS` (default 64) only
+    while handlers block."""
+    global _pool
+    if _pool is None:
+        _pool = WorkerPool(
+            core=int(os.environ.get("GRADIO_WEBRTC_WORKER_THREADS", "6")),
+            limit=int(os.environ.get("GRADIO_WEBRTC_MAX_WORKER_THREADS", "64")),
+        )
+    return _pool
 
 
 class SessionChannel:
@@ -77,13 +181,16 @@ def describe(item: Any) -> str:
     return f"a {type(item).__name__}"
 
 
+_DONE = object()
+
+
 class SessionRunner:
     """Runs `handler` for `session` until the session ends.
 
     Args:
         session: the engine session.
         handler: a per-connection handler (already `copy()`-ed), or for receive mode a generator.
-        loop: the server's event loop (async handlers run there).
+        loop: the server's event loop (every lane runs there).
         on_additional_outputs: called with every `AdditionalOutputs` the handler yields, in order.
         on_end: called once after the session ended and the handler shut down.
     """
@@ -109,75 +216,110 @@ class SessionRunner:
         self.channel = SessionChannel(session)
         self._on_additional_outputs = on_additional_outputs
         self._on_end = on_end
-        self._frame_arrived = threading.Event()
-        self._threads: list[threading.Thread] = []
         self._tasks: list[asyncio.Task[Any]] = []
+        self._main: asyncio.Task[Any] | None = None
         self.errors = 0
 
     # -- start / stop ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Starts the workers and a watcher that cleans up when the session ends. Call on `loop`."""
+        """Starts the lanes and the watcher that cleans up when the session ends. Call on `loop`."""
+        self._main = self.loop.create_task(self._run(), name=f"webrtc-{self.session.webrtc_id}")
+
+    async def _run(self) -> None:
+        current_channel.set(self.channel)
         handler = self.handler
+        self._activity = asyncio.Event()  # something for the output lane: a frame, inputs, the end
+        self._video_activity = asyncio.Event()
         if isinstance(handler, StreamHandlerBase):
             handler._loop = self.loop
             handler.set_channel(self.channel)
+            handler._attach(self._activity, self.loop)
         if isinstance(handler, ReplyOnPause) or not isinstance(handler, StreamHandlerBase):
             # Replies and receive-mode generators queue audio ahead on purpose: never trim it.
             self.session.set_output_budget(None)
-        if isinstance(handler, ReplyOnPause):
-            self._spawn(self._reply_on_pause, "reply")
-        elif isinstance(handler, AsyncStreamHandler):
-            self._tasks.append(self.loop.create_task(self._async_main()))
-            if isinstance(handler, AsyncAudioVideoStreamHandler):
-                self._tasks.append(self.loop.create_task(self._async_video()))
-        elif isinstance(handler, StreamHandler):
-            self._spawn(self._sync_startup_then_output, "output")
-            self._spawn(self._sync_input, "input")
-            if isinstance(handler, AudioVideoStreamHandler):
-                self._spawn(self._video_receive_loop, "video-in")
-                self._spawn(self._video_emit_loop, "video-out")
-        elif callable(handler) and self.modality == "video" and self.mode != "receive":
-            self._spawn(self._video_function, "video")
-        elif callable(handler):
-            self._spawn(self._generator_output, "generator")
-        else:
-            raise TypeError(f"cannot run {describe(handler)} as a stream handler")
-        self._tasks.append(self.loop.create_task(self._watch()))
-
-    def _spawn(self, target: Callable[[], None], name: str) -> None:
-        t = threading.Thread(target=target, name=f"webrtc-{name}-{self.session.webrtc_id}", daemon=True)
-        self._threads.append(t)
-        t.start()
-
-    async def _watch(self) -> None:
+        lanes = self._lanes(handler)
+        self._tasks = [self.loop.create_task(self._guard(lane, name)) for name, lane in lanes]
         reason = await self.session.wait_closed()
-        self._frame_arrived.set()
-        for task in self._tasks:
-            if task is not asyncio.current_task():
-                task.cancel()
-        try:
-            result = self.handler.shutdown() if isinstance(self.handler, StreamHandlerBase) else None
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            logger.exception("shutdown() of the handler for %s raised", self.session.webrtc_id)
-        # Threads end on their own: recv_audio returns None and emit loops check `closed`.
-        await asyncio.to_thread(self._join_threads, 2.0)
+        self._activity.set()
+        self._video_activity.set()
+        if isinstance(handler, StreamHandlerBase):
+            handler._session_ended()
+        # Lanes see the end at their next await; one still inside a handler call (a blocking emit,
+        # an async emit waiting on its own queue) is cancelled after a moment: the slot is freed
+        # and shutdown() runs without waiting for it.
+        _, pending = await asyncio.wait(self._tasks, timeout=STOP_GRACE_S)
+        for task in pending:
+            task.cancel()
+        await self._shutdown_handler()
+        if self.session.failed:
+            logger.error("session %s failed: %s", self.session.webrtc_id, reason)
+        else:
+            logger.info("session %s ended: %s", self.session.webrtc_id, reason)
         if self._on_end is not None:
             self._on_end(reason)
 
-    def _join_threads(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        for t in self._threads:
-            t.join(max(0.0, deadline - time.monotonic()))
-            if t.is_alive():
-                logger.warning("%s is still running after the session ended (a blocking emit?)", t.name)
+    def _lanes(self, handler: Any) -> list[tuple[str, Awaitable[None]]]:
+        if isinstance(handler, ReplyOnPause):
+            return [("reply", self._reply_on_pause())]
+        if isinstance(handler, StreamHandlerBase):
+            is_async = isinstance(handler, AsyncStreamHandler)
+            lanes: list[tuple[str, Awaitable[None]]] = [
+                ("audio-in", self._audio_input(is_async)),
+                ("audio-out", self._audio_output(is_async)),
+            ]
+            if isinstance(handler, (AudioVideoStreamHandler, AsyncAudioVideoStreamHandler)):
+                lanes += [("video-in", self._video_input(is_async)), ("video-out", self._video_output(is_async))]
+            return lanes
+        if callable(handler) and self.modality == "video" and self.mode != "receive":
+            return [("video", self._video_function())]
+        if callable(handler):
+            return [("generator", self._generator_output())]
+        raise TypeError(f"cannot run {describe(handler)} as a stream handler")
+
+    async def _guard(self, lane: Awaitable[None], name: str) -> None:
+        """Runs a lane; a failure of the runner itself (not of handler code) fails the session."""
+        try:
+            await lane
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not self.session.closed:
+                logger.exception("the %s lane of %s stopped", name, self.session.webrtc_id)
+                self.session.fail(f"the server's {name} stream stopped: {type(exc).__name__}: {exc}")
+
+    async def _shutdown_handler(self) -> None:
+        if not isinstance(self.handler, StreamHandlerBase):
+            return
+        try:
+            if inspect.iscoroutinefunction(self.handler.shutdown):
+                await self.handler.shutdown()
+            else:
+                result = await self._sync(self.handler.shutdown)
+                if inspect.isawaitable(result):
+                    await result
+        except Exception:
+            logger.exception("shutdown() of the handler for %s raised", self.session.webrtc_id)
+
+    # -- calling handler code -------------------------------------------------------------------
+
+    async def _sync(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Runs a sync handler method on the worker pool with this task's context (the channel)."""
+        ctx = contextvars.copy_context()
+        return await self.loop.run_in_executor(worker_pool(), ctx.run, fn, *args)
+
+    async def _call(self, fn: Callable[..., Any], *args: Any, is_async: bool) -> Any:
+        if is_async:
+            result = fn(*args)
+            return await result if inspect.isawaitable(result) else result
+        return await self._sync(fn, *args)
 
     # -- reporting ------------------------------------------------------------------------------
 
     def report(self, exc: BaseException, where: str) -> None:
         """Logs a handler failure with its traceback and shows it on the page."""
+        if self.session.closed:
+            return  # a handler woken by the end of its session: nobody is listening
         self.errors += 1
         logger.error("%s of the handler for %s raised", where, self.session.webrtc_id, exc_info=exc)
         if not isinstance(exc, WebRTCError):  # WebRTCError already sent itself
@@ -192,38 +334,46 @@ class SessionRunner:
         logger.error("handler for %s: %s", self.session.webrtc_id, message)
         report_error(self.channel, message)
 
-    def deliver_video(self, item: Any, *, send: bool = True) -> None:
-        """Sends a picture (and/or additional outputs) that a video handler returned."""
-        media, extra = split_output(item)
+    def _extra(self, extra: AdditionalOutputs | None) -> None:
         if extra is not None:
             if self._on_additional_outputs is not None:
                 self._on_additional_outputs(extra)
             self.channel.send("change")
+
+    def video_of(self, item: Any, *, send: bool = True) -> np.ndarray | None:
+        """The picture in a video handler's result (its additional outputs are delivered here)."""
+        media, extra = split_output(item)
+        self._extra(extra)
         if media is None:
             if send and extra is None:
                 self.report_once("the video handler returned None; return a frame (a numpy array)")
-            return
+            return None
         if not isinstance(media, np.ndarray):
             self.report_once(
                 f"the video handler returned {describe(media)}; expected a uint8 numpy array of shape "
                 "(height, width, 3), optionally with AdditionalOutputs"
             )
-            return
-        if send:
-            try:
-                self.session.send_video(media)
-            except ValueError as exc:
-                self.report_once(str(exc))
+            return None
+        return media if send else None
 
-    def deliver(self, item: Any) -> None:
-        """Sends one emitted item: audio to the peer, additional outputs to the component."""
-        media, extra = split_output(item)
-        if extra is not None:
-            if self._on_additional_outputs is not None:
-                self._on_additional_outputs(extra)
-            self.channel.send("change")
-        if media is None:
+    async def deliver_video(self, item: Any, *, send: bool = True) -> None:
+        """Sends a picture (and/or additional outputs) a video handler returned; encoding runs on
+        the worker pool, never on the event loop."""
+        picture = self.video_of(item, send=send)
+        if picture is None:
             return
+        try:
+            await self._sync(self.session.send_video, picture)
+        except ValueError as exc:
+            self.report_once(str(exc))
+
+    def deliver(self, item: Any, turn: int | None = None) -> bool:
+        """Sends one emitted item: audio to the peer, additional outputs to the component. False
+        if the item's reply (`turn`) was interrupted: its audio is refused."""
+        media, extra = split_output(item)
+        self._extra(extra)
+        if media is None:
+            return True
         if not (isinstance(media, tuple) and len(media) in (2, 3)):
             raise TypeError(
                 f"the handler emitted {describe(media)}; expected (sample_rate, numpy array), "
@@ -234,34 +384,29 @@ class SessionRunner:
             raise TypeError(f"the audio of an emitted item must be a numpy array, got {describe(array)}")
         if not isinstance(rate, (int, np.integer)):
             raise TypeError(f"the sample rate of an emitted item must be an int, got {describe(rate)}")
-        self.session.send_audio(int(rate), array, layout[0] if layout else None)
+        return self.session.send_audio(int(rate), array, layout[0] if layout else None, turn)
 
-    # -- sync handlers --------------------------------------------------------------------------
+    # -- StreamHandler family -------------------------------------------------------------------
 
-    def _feed(self, recv: Callable[[], Any], consume: Callable[[Any], None], where: str) -> None:
-        """Hands every received frame to `consume` until the session ends; failures are reported."""
-        current_channel.set(self.channel)
-        while (frame := recv()) is not None:
+    async def _audio_input(self, is_async: bool) -> None:
+        while (frame := await self.session.next_audio()) is not None:
             try:
-                consume(frame)
+                await self._call(self.handler.receive, frame, is_async=is_async)
             except Exception as exc:
-                self.report(exc, where)
-            self._frame_arrived.set()
+                self.report(exc, "receive()")
+            self._activity.set()
 
-    def _sync_input(self) -> None:
-        self._feed(self.session.recv_audio, self.handler.receive, "receive()")
-
-    def _sync_startup_then_output(self) -> None:
-        current_channel.set(self.channel)
-        handler: StreamHandler = self.handler
+    async def _audio_output(self, is_async: bool) -> None:
+        handler = self.handler
         try:
-            handler.start_up()
+            await self._call(handler.start_up, is_async=is_async)
         except Exception as exc:
             self.report(exc, "start_up()")
         backoff = 0.0
         while not self.session.closed:
+            self._activity.clear()
             try:
-                item = handler.emit()
+                item = await self._call(handler.emit, is_async=is_async)
                 if item is not None:
                     self.deliver(item)
                 backoff = 0.0
@@ -269,269 +414,211 @@ class SessionRunner:
                 self.report(exc, "emit()")
                 # A handler failing on every call must not flood the page or spin a core.
                 backoff = min(1.0, backoff * 2 or 0.05)
-                time.sleep(backoff)
+                await self.session_sleep(backoff)
                 continue
             if item is None:
-                self._frame_arrived.wait(IDLE_WAIT_S)
-                self._frame_arrived.clear()
-            else:
-                self.session.wait_output_below(OUTPUT_AHEAD_S)
-
-    # -- async handlers -------------------------------------------------------------------------
-
-    async def _async_main(self) -> None:
-        current_channel.set(self.channel)
-        handler: AsyncStreamHandler = self.handler
-        try:
-            result = handler.start_up()
-            if inspect.isawaitable(result):
-                await result
-        except Exception as exc:
-            self.report(exc, "start_up()")
-        inputs = asyncio.create_task(self._async_input())
-        self._tasks.append(inputs)
-        await self._async_output()
-
-    async def _async_input(self) -> None:
-        handler: AsyncStreamHandler = self.handler
-        while (frame := await self.session.next_audio()) is not None:
-            try:
-                await handler.receive(frame)
-            except Exception as exc:
-                self.report(exc, "receive()")
-            self._frame_arrived.set()
-
-    async def _async_output(self) -> None:
-        handler: AsyncStreamHandler = self.handler
-        backoff = 0.0
-        while not self.session.closed:
-            try:
-                item = await handler.emit()
-                if item is not None:
-                    self.deliver(item)
-                backoff = 0.0
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.report(exc, "emit()")
-                backoff = min(1.0, backoff * 2 or 0.05)
-                await asyncio.sleep(backoff)
-                continue
-            if item is None:
-                await asyncio.sleep(IDLE_WAIT_S)
+                await self._activity.wait()  # the next frame, new inputs, or the end
             else:
                 await self.session.output_below(OUTPUT_AHEAD_S)
 
-    # -- ReplyOnPause ------------------------------------------------------------------------------
+    async def _video_input(self, is_async: bool) -> None:
+        while (frame := await self.session.next_video()) is not None:
+            try:
+                await self._call(self.handler.video_receive, frame, is_async=is_async)
+            except Exception as exc:
+                self.report(exc, "video_receive()")
+            self._video_activity.set()
 
-    def _reply_on_pause(self) -> None:
+    async def _video_output(self, is_async: bool) -> None:
+        next_at = time.monotonic()
+        while not self.session.closed:
+            self._video_activity.clear()
+            try:
+                item = await self._call(self.handler.video_emit, is_async=is_async)
+            except Exception as exc:
+                self.report(exc, "video_emit()")
+                await self.session_sleep(0.1)
+                continue
+            if item is None:
+                await self._video_activity.wait()  # the next picture, or the end
+                continue
+            await self.deliver_video(item, send=self.mode != "send")
+            # A generator-like video_emit is capped at MAX_FPS (a pace, not a poll).
+            next_at = max(next_at + 1 / MAX_FPS, time.monotonic())
+            await self.session_sleep(next_at - time.monotonic())
+
+    async def session_sleep(self, seconds: float) -> None:
+        """Sleeps `seconds`, or less if the session ends."""
+        if seconds <= 0:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._closed_event()), seconds)
+
+    def _closed_event(self) -> asyncio.Future[Any]:
+        if not hasattr(self, "_closed_future"):
+            self._closed_future = asyncio.ensure_future(self.session.wait_closed())
+        return self._closed_future
+
+    # -- ReplyOnPause -----------------------------------------------------------------------------
+
+    async def _reply_on_pause(self) -> None:
         """One reply per utterance; the engine detected the pause and holds the audio until then."""
-        current_channel.set(self.channel)
         handler: ReplyOnPause = self.handler
         if handler.startup_fn is not None:
-            if handler.needs_args and not self._ask_for_args(handler):
+            if handler.needs_args and not await self._ask_for_args(handler):
                 return
             try:
-                self._play(handler.startup_fn(*handler.latest_args[1:]))
+                args = handler.latest_args[1:]
+                await self._play(await self._start(handler.startup_fn, *args))
             except Exception as exc:
                 self.report(exc, "startup_fn")
-        while (utterance := self._next_utterance(handler)) is not None:
-            if handler.needs_args and not self._ask_for_args(handler):
+        while (utterance := await self._next_utterance(handler)) is not None:
+            if handler.needs_args and not await self._ask_for_args(handler):
                 return
             try:
-                reply = handler.call(utterance)
+                reply = await self._start(handler.call, utterance)
             except Exception as exc:
                 self.report(exc, "the reply function")
                 continue
             if reply is not None:  # ReplyOnStopWords: not addressed to us
-                self._play(reply)
+                await self._play(reply)
 
-    def _next_utterance(self, handler: ReplyOnPause) -> tuple[int, Any] | None:
+    async def _start(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Calls a reply function: generator functions return at once, plain ones may block."""
+        if inspect.isasyncgenfunction(fn) or inspect.isgeneratorfunction(fn):
+            return fn(*args)
+        return await self._sync(fn, *args)
+
+    async def _next_utterance(self, handler: ReplyOnPause) -> tuple[int, Any] | None:
         """The next utterance; a streaming handler (`ReplyOnStopWords`) hears it while it is spoken."""
         if not handler.streams_speech:
-            return self.session.recv_utterance()
-        while (speech := self.session.recv_speech()) is not None:
+            return await self.session.next_utterance()
+        while (speech := await self.session.next_speech()) is not None:
             kind, rate, audio, offset = speech
             if kind == "utterance":
                 return rate, audio
             try:
-                handler.hear(rate, audio, offset)
+                await self._sync(handler.hear, rate, audio, offset)
             except Exception as exc:
                 self.report(exc, "the stop-word detector")
         return None
 
-    def _ask_for_args(self, handler: StreamHandlerBase) -> bool:
+    async def _ask_for_args(self, handler: StreamHandlerBase) -> bool:
         """Asks the page for the other inputs (a `tick`) and waits; False if the session ended."""
         handler.reset()
         handler.send_message_sync("tick")
-        while not handler.args_set.wait(0.1):
-            if self.session.closed:
-                return False
-        return True
+        await handler.wait_for_args_event()
+        return not self.session.closed
 
-    def _items(self, reply: Any) -> Any:
-        """Iterates a sync or async generator (the async one is advanced on the server loop)."""
+    async def _items(self, reply: Any) -> AsyncIterator[Any]:
+        """The items of a reply: an async generator on the loop, a sync one on the worker pool."""
         if inspect.isasyncgen(reply):
-            while True:
-                try:
-                    yield asyncio.run_coroutine_threadsafe(reply.__anext__(), self.loop).result()
-                except StopAsyncIteration:
-                    return
+            async for item in reply:
+                yield item
         elif inspect.isgenerator(reply) or (isinstance(reply, (list, tuple)) and not is_single_item(reply)):
-            yield from reply
+            items = iter(reply)
+            while (item := await self._sync(next, items, _DONE)) is not _DONE:
+                yield item
         elif reply is not None:
             yield reply
 
-    def _play(self, reply: Any) -> None:
-        """Streams one reply; stops at once if the user starts talking (`can_interrupt`)."""
+    async def _play(self, reply: Any) -> None:
+        """Streams one reply; stops at once if the user starts talking (`can_interrupt`).
+
+        The reply is a turn of the engine's turn state: its audio carries the turn's number and is
+        refused once the user talked over it, so an interruption needs no flag here.
+        """
         session = self.session
         session.send_message(json.dumps({"type": "log", "data": "response_starting"}))
-        session.set_replying(True)
+        turn = session.begin_reply()
         interrupted = False
+        items = self._items(reply)
         try:
-            for item in self._items(reply):
-                if session.closed or (interrupted := session.take_interrupt()):
-                    break
+            async for item in items:
                 try:
-                    self.deliver(item)
+                    accepted = self.deliver(item, turn)
                 except Exception as exc:
                     self.report(exc, "the reply function")
                     continue
-                while session.output_buffered() >= OUTPUT_AHEAD_S and not session.closed:
-                    if interrupted := session.take_interrupt():
-                        break
-                    self._wait_below(OUTPUT_AHEAD_S, 0.05)
-                if interrupted:
+                if not accepted or not await session.output_below(OUTPUT_AHEAD_S, turn):
+                    interrupted = not session.closed
                     break
-            # Let the reply play out before listening again (unless the user cut in).
-            while not interrupted and not session.closed and session.output_buffered() > 0:
-                interrupted = session.take_interrupt()
-                self._wait_below(0.001, 0.05)
+            else:
+                # Let the reply play out before listening again (unless the user cuts in).
+                interrupted = not await session.output_below(0.001, turn) and not session.closed
         except Exception as exc:
             self.report(exc, "the reply function")
         finally:
-            self._close(reply)
-            if interrupted:
-                session.clear_output()
-                logger.info("reply for %s interrupted by the user", session.webrtc_id)
-            session.set_replying(False)
+            await self._close(reply, items)
+            session.end_reply(turn)
+        if interrupted:
+            logger.info("reply for %s interrupted by the user", session.webrtc_id)
 
-    def _wait_below(self, seconds: float, timeout: float) -> None:
-        """Waits up to `timeout` for the queued output to fall below `seconds` (polling helper)."""
-        with contextlib.suppress(TimeoutError):
-            self.session.wait_output_below(seconds, timeout=timeout)
-
-    def _close(self, reply: Any) -> None:
+    async def _close(self, reply: Any, items: Any) -> None:
         try:
+            await items.aclose()
             if inspect.isasyncgen(reply):
-                asyncio.run_coroutine_threadsafe(reply.aclose(), self.loop).result(1.0)
+                await reply.aclose()
             elif inspect.isgenerator(reply):
-                reply.close()
+                await self._sync(reply.close)
         except Exception:
             logger.debug("closing the reply generator failed", exc_info=True)
 
     # -- video -------------------------------------------------------------------------------------
 
-    def _video_function(self) -> None:
+    async def _video_function(self) -> None:
         """Video send/send-receive: `fn(frame, *inputs)` for the newest picture, as fast as it goes.
 
         Until the page has sent the inputs (its first `tick`, right after connecting), pictures are
         passed through unchanged, as in the original. A slow `fn` never queues pictures: each call
         gets the newest one and the skipped ones are counted in `stats()["video_frames_skipped"]`.
         """
-        current_channel.set(self.channel)
         fn = self.handler
         send = self.mode == "send-receive"
-        while (frame := self.session.recv_video()) is not None:
+        is_async = inspect.iscoroutinefunction(fn)
+        while (frame := await self.session.next_video()) is not None:
             args = self._get_args()
             if args is None:
                 if send:
-                    self.session.send_video(frame)
+                    await self.deliver_video(frame)
                 continue
             try:
-                result = fn(frame, *args)
+                result = await self._call(fn, frame, *args, is_async=is_async)
             except Exception as exc:
                 self.report(exc, "the video handler")
                 continue
-            self.deliver_video(result, send=send)
-
-    def _video_receive_loop(self) -> None:
-        self._feed(self.session.recv_video, self.handler.video_receive, "video_receive()")
-
-    def _video_emit_loop(self) -> None:
-        current_channel.set(self.channel)
-        handler: AudioVideoStreamHandler = self.handler
-        next_at = time.monotonic()
-        while not self.session.closed:
-            try:
-                item = handler.video_emit()
-            except Exception as exc:
-                self.report(exc, "video_emit()")
-                time.sleep(0.1)
-                continue
-            if item is None:
-                time.sleep(0.01)
-                continue
-            self.deliver_video(item, send=self.mode != "send")
-            next_at = max(next_at + 1 / MAX_FPS, time.monotonic())
-            time.sleep(max(0.0, next_at - time.monotonic()))
-
-    async def _async_video(self) -> None:
-        handler: AsyncAudioVideoStreamHandler = self.handler
-
-        async def receive() -> None:
-            while (frame := await self.session.next_video()) is not None:
-                try:
-                    await handler.video_receive(frame)
-                except Exception as exc:
-                    self.report(exc, "video_receive()")
-
-        self._tasks.append(asyncio.create_task(receive()))
-        while not self.session.closed:
-            try:
-                item = await handler.video_emit()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                self.report(exc, "video_emit()")
-                await asyncio.sleep(0.1)
-                continue
-            if item is None:
-                await asyncio.sleep(0.01)
-                continue
-            await asyncio.to_thread(self.deliver_video, item, send=self.mode != "send")
-            await asyncio.sleep(1 / MAX_FPS)
+            await self.deliver_video(result, send=send)
 
     # -- receive mode: a generator function ----------------------------------------------------
 
-    def _generator_output(self) -> None:
-        """Receive mode: iterate `fn(*args)` in this thread, pace its output, close when done.
+    async def _generator_output(self) -> None:
+        """Receive mode: iterate `fn(*args)`, pace its output, close the session when it is done.
 
         Audio is queued ahead by at most OUTPUT_AHEAD_S and played in real time; video is sent at
         the generator's own rate, capped at MAX_FPS.
         """
-        current_channel.set(self.channel)
         video = self.modality == "video"
         next_at = time.monotonic()
         try:
-            for item in self.handler():
+            reply = await self._start(self.handler)
+            async for item in self._items(reply):
                 if self.session.closed:
                     return
                 if item is None:
                     break
                 if video:
-                    self.deliver_video(item)
+                    await self.deliver_video(item)
                     next_at = max(next_at + 1 / MAX_FPS, time.monotonic())
-                    time.sleep(max(0.0, next_at - time.monotonic()))
+                    await self.session_sleep(next_at - time.monotonic())
                     continue
                 try:
                     self.deliver(item)
                 except Exception as exc:
                     self.report(exc, "the generator")
                     continue
-                self.session.wait_output_below(OUTPUT_AHEAD_S)
+                await self.session.output_below(OUTPUT_AHEAD_S)
         except Exception as exc:
             self.report(exc, "the generator")
         # Let what is queued play out, then end the session.
-        self.session.wait_output_below(0.001)
+        await self.session.output_below(0.001)
         self.session.close()

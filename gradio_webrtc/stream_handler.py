@@ -10,9 +10,12 @@ channel).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any, Literal
+
+from ._engine import check_sample_rate
 
 if TYPE_CHECKING:
     import numpy as np
@@ -49,8 +52,9 @@ class StreamHandlerBase(ABC):
         if expected_layout not in ("mono", "stereo"):
             raise ValueError(f'expected_layout must be "mono" or "stereo", got {expected_layout!r}')
         for name, rate in (("output_sample_rate", output_sample_rate), ("input_sample_rate", input_sample_rate)):
-            if not isinstance(rate, int) or not 4000 <= rate <= 192000:
-                raise ValueError(f"{name} must be an integer between 4000 and 192000, got {rate!r}")
+            if not isinstance(rate, int) or isinstance(rate, bool):
+                raise ValueError(f"{name} must be an integer number of Hz, got {rate!r}")
+            check_sample_rate(name, rate)  # the engine's bounds, the one place they live
         self.expected_layout = expected_layout
         self.output_sample_rate = output_sample_rate
         self.output_frame_size = output_frame_size
@@ -60,6 +64,11 @@ class StreamHandlerBase(ABC):
         self.channel_set = threading.Event()
         self._channel: MessageSink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Set by the session runner: events on the server loop that wake it (inputs arrived) and
+        # the handler's own waits; `_ended` once the session is over, so no wait outlives it.
+        self._activity: asyncio.Event | None = None
+        self._args_event: asyncio.Event | None = None
+        self._ended = False
 
     # -- per-connection plumbing -------------------------------------------------------------
 
@@ -80,13 +89,60 @@ class StreamHandlerBase(ABC):
         return self._loop
 
     def set_args(self, args: list[Any]) -> None:
-        """Stores the latest values of the event's extra inputs (called by the component)."""
+        """Stores the latest values of the event's extra inputs (called by the component, from any
+        thread)."""
         self.latest_args = [WEBRTC_VALUE, *list(args)]
         self.args_set.set()
+        self._wake()
 
     def reset(self) -> None:
         """Forgets that arguments were set, so that the next `wait_for_args` asks again."""
         self.args_set.clear()
+        if self._args_event is not None:
+            self._args_event.clear()
+
+    def _attach(self, activity: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
+        """Called by the session runner on the server loop when the session starts."""
+        self._loop = loop
+        self._activity = activity
+        self._args_event = asyncio.Event()
+        if self.args_set.is_set():
+            self._args_event.set()
+
+    def _session_ended(self) -> None:
+        """Called by the session runner when the session is over: every wait returns."""
+        self._ended = True
+        self.args_set.set()
+        if self._args_event is not None:
+            self._args_event.set()
+
+    def _wake(self) -> None:
+        """Wakes the runner's output lane and `wait_for_args` on the server loop."""
+        loop, event, activity = self._loop, self._args_event, self._activity
+        if loop is None or event is None or activity is None:
+            return
+
+        def wake() -> None:
+            event.set()
+            activity.set()
+
+        try:
+            if asyncio.get_running_loop() is loop:
+                wake()
+                return
+        except RuntimeError:
+            pass
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing is waiting
+            loop.call_soon_threadsafe(wake)
+
+    async def wait_for_args_event(self) -> None:
+        """Waits until the inputs are set (or the session ended), without holding a thread."""
+        if self.args_set.is_set() or self._ended:
+            return
+        if self._args_event is None:
+            await asyncio.to_thread(self.args_set.wait)
+            return
+        await self._args_event.wait()
 
     def send_message_sync(self, message: str) -> None:
         """Sends a text message to the browser over the data channel."""
@@ -101,12 +157,13 @@ class StreamHandlerBase(ABC):
         self.send_message_sync("tick")
 
     async def wait_for_args(self) -> None:
-        """Asks for the extra inputs and waits until they arrive."""
+        """Asks for the extra inputs and waits until they arrive (or the session ends)."""
         await self.fetch_args()
-        await asyncio.to_thread(self.args_set.wait)
+        await self.wait_for_args_event()
 
     def wait_for_args_sync(self) -> None:
-        """Blocking `wait_for_args`, for sync handlers (which run in worker threads)."""
+        """Blocking `wait_for_args`, for sync handlers (which run on worker threads); returns when
+        the inputs arrive or the session ends."""
         self.send_message_sync("tick")
         self.args_set.wait()
 
@@ -124,10 +181,12 @@ class StreamHandlerBase(ABC):
 
 
 class StreamHandler(StreamHandlerBase):
-    """A handler whose methods are plain functions; they run in a worker thread per connection.
+    """A handler whose methods are plain functions; they run on a shared pool of worker threads,
+    one call at a time for input and one for output per connection.
 
     `emit()` should not block for long: return None when nothing is ready, and the engine sends
-    silence (it waits for the next input frame before asking again, so None costs no CPU).
+    silence (it asks again when the next input frame arrives or the inputs change, so None costs
+    no CPU).
     """
 
     @abstractmethod

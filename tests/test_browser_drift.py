@@ -9,6 +9,7 @@ handler, so an echo's delay grew ~240 ms every 5 s. Here the handler must get th
 from __future__ import annotations
 
 import json
+import statistics
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -63,8 +64,9 @@ def test_a_minute_of_echo_keeps_real_time(burst_browser, gradio_app):
     print({k: stats[k] for k in keys})
     assert 49 <= rate <= 51, f"the handler got {rate:.2f} frames/s of 48 kHz audio (the microphone sends 50)"
     assert len(echoes) >= MEASURE_S - 5, f"only {len(echoes)} of ~{MEASURE_S} bursts came back"
-    # Growth is the failure (a queue that never drains); Chromium's jitter buffer may still settle
-    # lower in the first seconds, which is not drift.
-    first = echoes[0].round_trip_ms
-    growth = max(e.round_trip_ms - first for e in echoes)
-    assert growth <= 20, f"the echo offset grew {growth:.0f} ms above its first value {first:.0f} ms: {offsets}"
+    # Drift is sustained growth (a queue that never drains): compare 5-burst medians with the
+    # first one, so that a one-off hiccup that the jitter buffer absorbs again is not counted.
+    # Chromium's jitter buffer may also settle lower in the first seconds, which is not drift.
+    medians = [statistics.median(offsets[i : i + 5]) for i in range(0, len(offsets) - 4)]
+    growth = max(m - medians[0] for m in medians)
+    assert growth <= 20, f"the echo offset grew {growth:.0f} ms above its start {medians[0]:.0f} ms: {offsets}"

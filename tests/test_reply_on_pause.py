@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -149,3 +150,60 @@ def test_positional_arguments_keep_the_original_order():
         assert (h.algo_options, h.model_options, h.startup_fn) == (algo, vad, None)
         assert (h.output_sample_rate, h.output_frame_size, h.input_sample_rate) == (16000, 320, 8000)
         assert h.pause_options()["audio_chunk_duration"] == 0.5 and h.pause_options()["threshold"] == 0.6
+
+
+def goertzel_power(x: np.ndarray, hz: float, rate: int = RATE) -> float:
+    """Power of `x` at `hz` relative to its total power (1.0: a pure tone at hz)."""
+    if len(x) == 0:
+        return 0.0
+    t = np.arange(len(x)) / rate
+    ref = np.exp(-2j * np.pi * hz * t)
+    return float(2 * np.abs(np.dot(x, ref)) ** 2 / (len(x) * max(np.dot(x, x), 1e-12)))
+
+
+def seconds_of_tone(audio: np.ndarray, hz: float, rate: int = RATE) -> float:
+    """How long `hz` dominates the audio, counted in 20 ms windows."""
+    n = rate // 50
+    return sum(0.02 for i in range(0, len(audio) - n, n) if goertzel_power(audio[i : i + n], hz) > 0.5)
+
+
+@pytest.mark.timeout(150)
+async def test_a_barge_in_never_swallows_the_next_reply(make_connections):
+    """Requests with a mid-sentence gap: the first half may be answered, the second half then cuts that
+    answer short, and the answer to the whole request's end must be heard in full. (Before the turn
+    state moved into the engine, 4 of 13 such answers were never played: a stale interrupt flag,
+    left by a barge-in that raced the end of the first answer, dropped the next reply.)"""
+    sentence = load("one_sentence")
+    split = int(1.735 * RATE)  # the word gap at 1.71-1.76 s
+    parts, starts, at = [], [], 0.0
+    for gap in (0.55, 0.6, 0.65, 0.7, 0.75, 0.8):
+        request = [
+            sentence[:split],
+            np.zeros(int(gap * RATE), np.int16),
+            sentence[split:],
+            np.zeros(3 * RATE, np.int16),
+        ]
+        starts.append(at)
+        at += sum(len(p) for p in request) / RATE
+        parts += request
+    calls: list[tuple[float, float]] = []  # (time since the client started sending, tone hz)
+    client = None
+
+    def answer(audio):
+        hz = 400.0 + 80.0 * len(calls)
+        calls.append((time.monotonic() - client.track.start, hz))
+        yield from tone(1.2, hz=hz)
+
+    connections = make_connections(ReplyOnPause(answer))
+    client, _ = await connect(connections.offer, webrtc_id="rop-race", samples=np.concatenate(parts))
+    await asyncio.sleep(at + 2.5)
+    audio = client.recording.audio()
+    await client.close()
+    heard = [(t, seconds_of_tone(audio, hz)) for t, hz in calls]
+    print(f"\nrequests start at {starts}; calls (time, seconds heard): {heard}")
+    for r, begin in enumerate(starts):
+        end = starts[r + 1] if r + 1 < len(starts) else at + 2.5
+        answers = [h for t, h in heard if begin <= t < end]
+        assert answers, f"request {r} got no reply at all"
+        # Its last answer follows the user's last words: nothing may cut it short.
+        assert answers[-1] > 1.0, f"request {r}: its final answer was heard for {answers[-1]:.2f} s of 1.2 s"

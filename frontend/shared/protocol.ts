@@ -85,6 +85,14 @@ export function describe_failure(response: OfferResponse | null | undefined): st
 			return "This stream is not set up on the server (no handler).";
 		case "invalid_offer":
 			return `The server could not accept this connection: ${meta.message ?? "invalid offer"}`;
+		case "no_usable_media":
+			return `This browser offered no media the stream can use: ${meta.message ?? "no usable codec"}`;
+		case "server_shutting_down":
+			return "The server is shutting down. Please try again in a moment.";
+		case "setup_failed":
+		case "invalid_ice_configuration":
+		case "ice_configuration_failed":
+			return `The server could not set up the connection: ${meta.message ?? meta.error}`;
 		default:
 			return meta.message ?? `The server refused the connection (${meta.error}).`;
 	}

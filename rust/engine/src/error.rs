@@ -26,6 +26,23 @@ pub enum EngineError {
     Closed,
 }
 
+impl EngineError {
+    /// A stable name for the kind of error (Python exception classes and the page's messages
+    /// are chosen by it).
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EngineError::InvalidOffer(_) => "invalid_offer",
+            EngineError::NoMedia(_) => "no_usable_media",
+            EngineError::DuplicateId(_) => "connection_already_exists",
+            EngineError::InvalidConfig(_) => "invalid_ice_configuration",
+            EngineError::Setup(_) => "setup_failed",
+            EngineError::BadMedia(_) => "bad_media",
+            EngineError::Closed => "server_shutting_down",
+        }
+    }
+}
+
 impl From<gradio_webrtc_media::Error> for EngineError {
     fn from(e: gradio_webrtc_media::Error) -> Self {
         EngineError::BadMedia(e.to_string())

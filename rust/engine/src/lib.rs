@@ -1,21 +1,14 @@
-//! The async engine of `gradio_webrtc`: one WebRTC peer connection per `webrtc_id`.
+//! The async engine of `gradio_webrtc`: media sessions and the transports that carry them.
 //!
-//! Built on webrtc-rs (itself an async driver around the sans-IO `rtc` crate) and tokio. This crate
-//! owns the IO and the clocks; the media math (Opus, resampling, framing) lives in
-//! `gradio-webrtc-media` and is called from here with plain values.
+//! * [`session`] — the transport-agnostic [`MediaSession`]: audio in (framing, pause detection,
+//!   latency budget), audio out (queue, pacer), video (latest wins), messages, the turn state,
+//!   stats, and the one failure path. Driven by values and tokio timers only.
+//! * `webrtc` — the WebRTC transport (webrtc-rs on tokio): a peer connection per session, RTP
+//!   Opus/VP8/H.264 in and out, the data channel. It feeds a session and never reaches into it.
+//! * [`Engine`] — the registry of one component's sessions, its ICE settings and watchdogs.
 //!
-//! # Session lifecycle
-//!
-//! 1. [`Engine::accept_offer`] builds a peer connection, applies the browser's offer, answers it
-//!    and waits for ICE gathering to finish (non-trickle signalling, as the original library), so
-//!    the returned answer already holds every candidate.
-//! 2. When the connection is up, a pacer task sends one Opus packet every 20 ms (RTP timestamp +960
-//!    each time, RFC 7587 §4.1), taking audio from the session's outbound queue or sending silence.
-//!    Received RTP is decoded, resampled and framed as it arrives and queued for the handler.
-//! 3. The session ends when the browser closes its data channel or the connection fails ICE
-//!    consent (RFC 7675), when the time limit passes, or on [`Session::close`]. Every task of the
-//!    session watches the same close signal, and the peer connection's driver (which owns the
-//!    sockets) is closed with it.
+//! Modules depend one way: `engine` → `webrtc` → `session` → `gradio-webrtc-media`; `codec` (the
+//! codec table) and `config` are leaves.
 //!
 //! # Errors vs bugs
 //!
@@ -25,18 +18,27 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod assembler;
+mod codec;
 mod config;
 mod engine;
 mod error;
-mod events;
-mod media_tasks;
-mod messages;
-mod session;
-mod video;
+mod ids;
+pub mod session;
+mod webrtc;
 
 pub use config::{EngineOptions, IceConfig, SessionOptions};
 pub use engine::Engine;
 pub use error::EngineError;
-pub use session::{AudioFrame, Session, SessionState, SessionStats, Speech};
-pub use video::VideoFrame;
+pub use session::{
+    AudioFrame, AudioSink, MediaOptions, MediaSession, OutputFrame, SessionState, SessionStats, Speech, TurnState,
+    VideoFrame, VideoSink,
+};
+
+/// The pieces of `gradio-webrtc-media` the Python layer uses directly (it depends on this crate
+/// only).
+pub mod media {
+    pub use gradio_webrtc_media::convert::{f32_to_i16_into, i16_to_f32};
+    pub use gradio_webrtc_media::lowdelay::LowDelayResampler;
+    pub use gradio_webrtc_media::pause::PauseOptions;
+    pub use gradio_webrtc_media::RATES;
+}

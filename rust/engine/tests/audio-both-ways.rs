@@ -32,16 +32,13 @@ async fn audio_both_ways_text_and_close() {
         input_sample_rate: 16_000,
         ..SessionOptions::default()
     };
-    let session = engine
+    let (session, answer) = engine
         .accept_offer(&offer, "offer", "rust-test", options)
         .await
         .unwrap();
-    assert!(
-        session.answer_sdp().contains("a=candidate"),
-        "non-trickle answer carries candidates"
-    );
-    assert!(session.answer_sdp().contains("opus/48000/2"));
-    offerer.apply_answer(session.answer_sdp()).await;
+    assert!(answer.contains("a=candidate"), "non-trickle answer carries candidates");
+    assert!(answer.contains("opus/48000/2"));
+    offerer.apply_answer(&answer).await;
     assert!(tokio::time::timeout(Duration::from_secs(10), session.connected())
         .await
         .unwrap());
@@ -69,7 +66,9 @@ async fn audio_both_ways_text_and_close() {
 
     // Out: 1 s of 24 kHz audio pushed at once goes out paced, 960 timestamp ticks per packet.
     let mut burst = tone(330.0, 24_000, 24_000, 0.5);
-    session.send_audio(24_000, &[burst.len()], &mut burst, None).unwrap();
+    assert!(session
+        .send_audio(24_000, &[burst.len()], &mut burst, None, None)
+        .unwrap());
     assert!(session.output_buffered() > 0.9);
     let start = offerer.received.lock().unwrap().packets.len();
     wait_until(Duration::from_secs(5), || {
@@ -133,7 +132,7 @@ async fn bad_offers_are_errors() {
         .unwrap_err();
     assert!(err.to_string().contains("expected type \"offer\""), "{err}");
     let (_offerer, offer) = Offerer::new().await;
-    let session = engine
+    let (session, _) = engine
         .accept_offer(&offer, "offer", "dup", SessionOptions::default())
         .await
         .unwrap();

@@ -1,4 +1,8 @@
-//! Received Opus packets → int16 frames at the handler's rate, exactly as many as the peer sent.
+//! Received audio → 20 ms int16 frames at the handler's rate, exactly as many as the peer sent.
+//!
+//! [`RtpOpusDecoder`] turns a WebRTC peer's Opus RTP payloads into 48 kHz samples; [`InputFramer`]
+//! (transport-neutral: μ-law telephony feeds it too) resamples any decoded audio to the handler's
+//! rate and cuts it into 20 ms frames.
 //!
 //! The handler's timeline must advance with the sender's clock and nothing else, or an echo-style
 //! app drifts: every extra 20 ms frame handed out is 20 ms of delay that never drains. So:
@@ -20,16 +24,16 @@
 //! Concealment is bounded ([`MAX_CONCEALED`]): after a long outage the stream resumes rather than
 //! producing seconds of synthetic audio at once.
 
-use crate::convert::f32_to_i16_into;
+use crate::convert::{f32_to_i16_into, to_channels};
 use crate::framer::Framer;
 use crate::opus::OpusDecoder;
 use crate::resample::Resampler;
-use crate::{Error, WIRE_FRAME, WIRE_RATE};
+use crate::{Error, WIRE_FRAME};
 
 /// Largest confirmed loss that is concealed, in packets.
 pub const MAX_CONCEALED: u32 = 5;
 
-/// What happened to the packets fed to an [`InboundAudio`]. Every pushed packet lands in exactly
+/// What happened to the packets fed to an [`RtpOpusDecoder`]. Every pushed packet lands in exactly
 /// one of `decoded`, `padding`, `duplicates`, `late` and `corrupt`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct InboundCounts {
@@ -58,41 +62,29 @@ struct Last {
     duration: u32,
 }
 
-/// Decodes a stream of Opus RTP payloads into 20 ms int16 frames at `rate` with `channels`.
-pub struct InboundAudio {
+/// Decodes a stream of Opus RTP payloads into interleaved 48 kHz samples with `channels`.
+pub struct RtpOpusDecoder {
     decoder: OpusDecoder,
-    resampler: Resampler,
-    framer: Framer,
     last: Option<Last>,
     scratch: Vec<f32>,
-    resampled: Vec<f32>,
     counts: InboundCounts,
 }
 
-impl InboundAudio {
-    /// A pipeline delivering `channels` (1 or 2) interleaved channels at `rate` Hz.
-    pub fn new(rate: u32, channels: usize) -> Result<Self, Error> {
+impl RtpOpusDecoder {
+    /// A decoder delivering `channels` (1 or 2) interleaved channels.
+    pub fn new(channels: usize) -> Result<Self, Error> {
         Ok(Self {
             decoder: OpusDecoder::new(channels)?,
-            resampler: Resampler::new(WIRE_RATE, rate, channels)?,
-            framer: Framer::new(rate as usize / 50, channels),
             last: None,
             scratch: Vec::new(),
-            resampled: Vec::new(),
             counts: InboundCounts::default(),
         })
-    }
-
-    /// Output rate in Hz.
-    #[must_use]
-    pub fn rate(&self) -> u32 {
-        self.resampler.to_rate()
     }
 
     /// Output channels.
     #[must_use]
     pub fn channels(&self) -> usize {
-        self.framer.channels()
+        self.decoder.channels()
     }
 
     /// What happened to the packets so far.
@@ -102,11 +94,12 @@ impl InboundAudio {
     }
 
     /// Feeds one RTP packet's payload (padding removed) with its sequence number and timestamp;
-    /// returns the frames completed by it.
-    pub fn push(&mut self, seq: u16, timestamp: u32, payload: &[u8]) -> Vec<Vec<i16>> {
+    /// returns the samples it stands for (concealed ones first), valid until the next call.
+    pub fn push(&mut self, seq: u16, timestamp: u32, payload: &[u8]) -> &[f32] {
+        self.scratch.clear();
         if payload.is_empty() {
             self.counts.padding += 1;
-            return Vec::new();
+            return &self.scratch;
         }
         let lost = match self.last {
             None => 0,
@@ -114,17 +107,16 @@ impl InboundAudio {
                 let delta = seq.wrapping_sub(last.seq);
                 if delta == 0 {
                     self.counts.duplicates += 1;
-                    return Vec::new();
+                    return &self.scratch;
                 }
                 if delta > u16::MAX / 2 {
                     self.counts.late += 1;
-                    return Vec::new();
+                    return &self.scratch;
                 }
                 let by_sequence = u32::from(delta - 1);
                 by_sequence.min(missing_frames(last, timestamp))
             }
         };
-        self.scratch.clear();
         if lost > MAX_CONCEALED {
             self.counts.unconcealed += u64::from(lost);
         } else if lost > 0 {
@@ -162,10 +154,69 @@ impl InboundAudio {
             timestamp,
             duration,
         });
+        &self.scratch
+    }
+}
+
+/// Decoded audio of any rate and channel count → 20 ms int16 frames at the handler's format.
+pub struct InputFramer {
+    from: u32,
+    from_channels: usize,
+    channels: usize,
+    resampler: Resampler,
+    framer: Framer,
+    resampled: Vec<f32>,
+}
+
+impl InputFramer {
+    /// A framer from `from` Hz with `from_channels` to `to` Hz with `channels` (1 or 2).
+    pub fn new(from: u32, from_channels: usize, to: u32, channels: usize) -> Result<Self, Error> {
+        crate::check_rate("input rate", from)?;
+        crate::check_rate("input_sample_rate", to)?;
+        if !(1..=2).contains(&channels) || !(1..=2).contains(&from_channels) {
+            return Err(Error::BadAudio("audio has 1 or 2 channels".into()));
+        }
+        Ok(Self {
+            from,
+            from_channels,
+            channels,
+            resampler: Resampler::new(from, to, channels)?,
+            framer: Framer::new(to as usize / 50, channels),
+            resampled: Vec::new(),
+        })
+    }
+
+    /// True if this framer takes audio of this rate and channel count.
+    #[must_use]
+    pub fn takes(&self, rate: u32, channels: usize) -> bool {
+        self.from == rate && self.from_channels == channels
+    }
+
+    /// Output rate in Hz.
+    #[must_use]
+    pub fn rate(&self) -> u32 {
+        self.resampler.to_rate()
+    }
+
+    /// Output channels.
+    #[must_use]
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Feeds interleaved samples; returns the 20 ms frames completed by them.
+    pub fn push(&mut self, samples: &[f32]) -> Vec<Vec<i16>> {
+        let converted;
+        let samples = if self.from_channels == self.channels {
+            samples
+        } else {
+            converted = to_channels(samples, self.from_channels, self.channels);
+            &converted
+        };
         self.resampled.clear();
         // Rates were validated at construction; processing cannot fail afterwards.
         self.resampler
-            .process(&self.scratch, &mut self.resampled)
+            .process(samples, &mut self.resampled)
             .expect("resampler rates are valid");
         self.framer.push(&self.resampled);
         let mut frames = Vec::new();
@@ -195,6 +246,7 @@ mod test {
     use super::*;
     use crate::convert::tone;
     use crate::opus::OpusEncoder;
+    use crate::WIRE_RATE;
 
     /// `n` 20 ms Opus packets of a 440 Hz tone, with in-band FEC.
     fn packets(n: usize) -> Vec<Vec<u8>> {
@@ -240,7 +292,29 @@ mod test {
         out
     }
 
-    fn feed(inbound: &mut InboundAudio, packets: &[Rtp]) -> usize {
+    /// Decoder + framer at 48 kHz mono, as the WebRTC transport and the session use them.
+    struct Inbound {
+        decoder: RtpOpusDecoder,
+        framer: InputFramer,
+    }
+
+    impl Inbound {
+        fn new(rate: u32, channels: usize) -> Self {
+            Self {
+                decoder: RtpOpusDecoder::new(channels).unwrap(),
+                framer: InputFramer::new(48_000, channels, rate, channels).unwrap(),
+            }
+        }
+        fn push(&mut self, seq: u16, timestamp: u32, payload: &[u8]) -> Vec<Vec<i16>> {
+            let samples = self.decoder.push(seq, timestamp, payload).to_vec();
+            self.framer.push(&samples)
+        }
+        fn counts(&self) -> InboundCounts {
+            self.decoder.counts()
+        }
+    }
+
+    fn feed(inbound: &mut Inbound, packets: &[Rtp]) -> usize {
         packets
             .iter()
             .map(|p| inbound.push(p.seq, p.timestamp, &p.payload).len())
@@ -250,7 +324,7 @@ mod test {
     #[test]
     fn frames_are_20ms_at_the_requested_rate() {
         for (rate, len) in [(48_000, 960), (24_000, 480), (16_000, 320)] {
-            let mut inbound = InboundAudio::new(rate, 1).unwrap();
+            let mut inbound = Inbound::new(rate, 1);
             let frames: Vec<_> = packets(50)
                 .iter()
                 .enumerate()
@@ -271,7 +345,7 @@ mod test {
         let media = packets(250); // 5 s
                                   // Probe bursts as Chromium sends them every few seconds, across the sequence wrap.
         let wire = send(&media, &[(10, 3), (100, 5), (101, 1), (200, 12)], 65_500);
-        let mut inbound = InboundAudio::new(48_000, 1).unwrap();
+        let mut inbound = Inbound::new(48_000, 1);
         assert_eq!(
             feed(&mut inbound, &wire),
             250,
@@ -291,7 +365,7 @@ mod test {
             .filter(|p| !(p.payload.is_empty() && p.seq % 2 == 0))
             .cloned()
             .collect();
-        let mut inbound = InboundAudio::new(48_000, 1).unwrap();
+        let mut inbound = Inbound::new(48_000, 1);
         assert_eq!(feed(&mut inbound, &delivered), 40);
         assert_eq!(inbound.counts().concealed, 0);
     }
@@ -323,7 +397,7 @@ mod test {
             }
         }
         assert_eq!(lost, 4);
-        let mut inbound = InboundAudio::new(48_000, 1).unwrap();
+        let mut inbound = Inbound::new(48_000, 1);
         let frames = feed(&mut inbound, &delivered);
         let c = inbound.counts();
         assert_eq!(c.concealed, lost, "{c:?}");
@@ -338,7 +412,7 @@ mod test {
     #[test]
     fn silence_suppression_and_long_outages_are_not_filled() {
         let media = packets(20);
-        let mut inbound = InboundAudio::new(48_000, 1).unwrap();
+        let mut inbound = Inbound::new(48_000, 1);
         let mut frames = 0;
         for (i, p) in media.iter().enumerate() {
             // DTX: after packet 9 the timestamps jump 1 s but the sequence numbers do not.
@@ -355,7 +429,7 @@ mod test {
     #[test]
     fn corrupt_packets_keep_the_timeline() {
         let media = packets(3);
-        let mut inbound = InboundAudio::new(48_000, 1).unwrap();
+        let mut inbound = Inbound::new(48_000, 1);
         let mut frames = inbound.push(0, 0, &media[0]).len();
         frames += inbound.push(1, 960, &[0xff, 0xff, 0xff, 0xff]).len();
         frames += inbound.push(2, 1920, &media[2]).len();
@@ -364,8 +438,22 @@ mod test {
     }
 
     #[test]
+    fn the_framer_takes_any_rate_and_layout() {
+        // 8 kHz mono (telephony) to a 16 kHz stereo handler: 20 ms frames of 320 x 2 samples.
+        let mut telephony = InputFramer::new(8_000, 1, 16_000, 2).unwrap();
+        let frames: Vec<_> = (0..10).flat_map(|_| telephony.push(&[0.25; 160])).collect();
+        assert!(
+            frames.len() >= 8 && frames.iter().all(|f| f.len() == 640),
+            "{}",
+            frames.len()
+        );
+        assert!(telephony.takes(8_000, 1) && !telephony.takes(48_000, 1));
+        assert!(InputFramer::new(8_000, 1, 200_000, 1).is_err());
+    }
+
+    #[test]
     fn stereo_output_is_packed() {
-        let mut inbound = InboundAudio::new(48_000, 2).unwrap();
+        let mut inbound = Inbound::new(48_000, 2);
         let frames = inbound.push(0, 0, &packets(1)[0]);
         assert_eq!(frames[0].len(), 1920);
     }

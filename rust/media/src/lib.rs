@@ -38,3 +38,20 @@ pub use error::Error;
 pub const WIRE_RATE: u32 = 48_000;
 /// Samples per channel in one 20 ms wire frame.
 pub const WIRE_FRAME: usize = 960;
+
+/// Lowest and highest sample rate accepted anywhere (handler input/output, transports).
+pub const RATES: std::ops::RangeInclusive<u32> = 4_000..=192_000;
+
+/// Checks a sample rate against [`RATES`]; `what` names it in the error. The one place rates are
+/// validated: the Python layer calls it too.
+pub fn check_rate(what: &str, rate: u32) -> Result<(), Error> {
+    if RATES.contains(&rate) {
+        Ok(())
+    } else {
+        Err(Error::BadAudio(format!(
+            "{what} must be between {} and {} Hz, got {rate}",
+            RATES.start(),
+            RATES.end()
+        )))
+    }
+}

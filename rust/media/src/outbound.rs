@@ -1,9 +1,12 @@
-//! Handler audio of any rate and layout → one Opus packet per 20 ms tick.
+//! Handler audio of any rate and layout → one frame per 20 ms tick, and Opus packets from those.
 //!
-//! The engine calls [`OutboundAudio::next_packet`] exactly once per 20 ms of wall-clock time and
-//! advances the RTP timestamp by 960 each time, whatever happens. So a handler that yields faster
-//! than real time is queued here (and played in real time), and one that yields slower produces
-//! silence frames with continuous timestamps, never a burst or a timestamp jump.
+//! [`OutputQueue`] is the transport-neutral half: it resamples what the handler emits to the
+//! transport's rate, cuts it into 20 ms frames and hands out one per tick (the session's pacer
+//! calls [`OutputQueue::next_frame`] exactly once per 20 ms of wall-clock time). A handler that
+//! yields faster than real time is queued here and played in real time; one that yields slower
+//! leaves ticks without a frame, which the transport fills with silence with continuous timestamps
+//! (never a burst or a timestamp jump). [`OpusPackets`] is the WebRTC half: frames (or their
+//! absence) to Opus payloads.
 //!
 //! # Standing queues
 //!
@@ -18,7 +21,7 @@ use std::collections::VecDeque;
 use crate::framer::Framer;
 use crate::opus::OpusEncoder;
 use crate::resample::Resampler;
-use crate::{Error, WIRE_FRAME, WIRE_RATE};
+use crate::{Error, WIRE_FRAME};
 
 /// A 20 ms Opus packet of digital silence: TOC config 31 (CELT, fullband, 20 ms), mono, one frame,
 /// followed by the two-byte silence frame (RFC 6716 §3.1, §4.3). Sent while idle instead of
@@ -33,39 +36,19 @@ const TAIL_TICKS: u32 = 3;
 /// out padded with silence. A producer that is merely a little late does not get a gap.
 const FLUSH_AFTER_TICKS: u32 = 2;
 
-/// What one tick produced.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Packet {
-    /// The Opus payload.
-    pub payload: Vec<u8>,
-    /// True if the payload carries no handler audio.
-    pub silent: bool,
-}
-
-/// The outbound audio queue of one session.
-pub struct OutboundAudio {
-    bitrate: i32,
-    resampler: Option<Resampler>,
-    framer: Framer,
-    queue: VecDeque<(usize, Vec<f32>)>,
-    encoder: Option<OpusEncoder>,
-    idle_ticks: u32,
-    underrun_ticks: u32,
-    /// Ticks that sent handler audio.
-    pub frames_sent: u64,
-    /// Ticks that found the queue empty while a partial frame was pending (the producer was late).
-    pub underruns: u64,
-    /// Quiet frames dropped to bring a standing queue back within the latency budget.
-    pub trimmed: u64,
-    budget: Option<usize>,
-    window: StandingWindow,
-    trim_pending: usize,
-}
-
 /// Ticks over which the least queue depth is taken: one second.
 const WINDOW_TICKS: u32 = 50;
 /// A frame whose RMS is below this (about -40 dBFS) may be trimmed.
 const QUIET_RMS: f32 = 0.01;
+
+/// One 20 ms frame of handler audio at the queue's rate, interleaved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    /// 1 or 2.
+    pub channels: usize,
+    /// `rate / 50 * channels` samples in `[-1, 1]`.
+    pub samples: Vec<f32>,
+}
 
 /// The least queue depth seen at the ticks of the current window.
 #[derive(Debug, Clone, Copy)]
@@ -83,25 +66,47 @@ impl Default for StandingWindow {
     }
 }
 
-impl OutboundAudio {
-    /// An empty queue whose encoder targets `bitrate` bits per second.
+/// The outgoing audio queue of one session, at the transport's rate.
+pub struct OutputQueue {
+    rate: u32,
+    resampler: Option<Resampler>,
+    framer: Framer,
+    queue: VecDeque<Frame>,
+    underrun_ticks: u32,
+    budget: Option<usize>,
+    window: StandingWindow,
+    trim_pending: usize,
+    /// Ticks that handed out handler audio.
+    pub frames_sent: u64,
+    /// Ticks that found the queue empty while a partial frame was pending (the producer was late).
+    pub underruns: u64,
+    /// Quiet frames dropped to bring a standing queue back within the latency budget.
+    pub trimmed: u64,
+}
+
+impl OutputQueue {
+    /// An empty queue producing 20 ms frames at `rate` Hz (48 kHz for Opus, 8 kHz for telephony).
     #[must_use]
-    pub fn new(bitrate: i32) -> Self {
+    pub fn new(rate: u32) -> Self {
         Self {
-            bitrate,
+            rate,
             resampler: None,
-            framer: Framer::new(WIRE_FRAME, 1),
+            framer: Framer::new(rate as usize / 50, 1),
             queue: VecDeque::new(),
-            encoder: None,
-            idle_ticks: TAIL_TICKS,
             underrun_ticks: 0,
-            frames_sent: 0,
-            underruns: 0,
-            trimmed: 0,
             budget: None,
             window: StandingWindow::default(),
             trim_pending: 0,
+            frames_sent: 0,
+            underruns: 0,
+            trimmed: 0,
         }
+    }
+
+    /// The rate frames come out at.
+    #[must_use]
+    pub fn rate(&self) -> u32 {
+        self.rate
     }
 
     /// Keeps the standing queue within `frames` 20 ms frames beyond the one being sent, by
@@ -112,10 +117,95 @@ impl OutboundAudio {
         self.trim_pending = 0;
     }
 
+    /// Queues interleaved `samples` with `channels` (1 or 2) at `rate` Hz.
+    pub fn push(&mut self, rate: u32, channels: usize, samples: &[f32]) -> Result<(), Error> {
+        if !(1..=2).contains(&channels) {
+            return Err(Error::BadAudio(format!(
+                "audio must have 1 or 2 channels, got {channels}"
+            )));
+        }
+        crate::check_rate("sample rate", rate)?;
+        let same = self
+            .resampler
+            .as_ref()
+            .is_some_and(|r| r.from_rate() == rate && r.channels() == channels);
+        if !same {
+            self.flush_partial()?;
+            self.resampler = Some(Resampler::new(rate, self.rate, channels)?);
+            self.framer = Framer::new(self.rate as usize / 50, channels);
+        }
+        let resampler = self.resampler.as_mut().expect("set just above");
+        let mut out = Vec::with_capacity(samples.len() * (self.rate as usize) / rate as usize + 64);
+        resampler.process(samples, &mut out)?;
+        self.framer.push(&out);
+        self.drain_framer();
+        self.underrun_ticks = 0;
+        Ok(())
+    }
+
+    fn drain_framer(&mut self) {
+        let channels = self.framer.channels();
+        while let Some(samples) = self.framer.pop() {
+            self.queue.push_back(Frame { channels, samples });
+        }
+    }
+
+    /// Moves whatever the resampler and framer hold into the queue, padded to a whole frame.
+    fn flush_partial(&mut self) -> Result<(), Error> {
+        if let Some(resampler) = self.resampler.as_mut() {
+            let mut out = Vec::new();
+            resampler.flush(&mut out)?;
+            self.framer.push(&out);
+        }
+        self.drain_framer();
+        let channels = self.framer.channels();
+        if let Some(samples) = self.framer.pop_padded() {
+            self.queue.push_back(Frame { channels, samples });
+        }
+        Ok(())
+    }
+
+    /// Seconds of audio queued and not yet sent.
+    #[must_use]
+    pub fn buffered_seconds(&self) -> f64 {
+        let frame = self.rate as usize / 50;
+        (self.queue.len() * frame + self.framer.buffered()) as f64 / f64::from(self.rate)
+    }
+
+    /// True if a whole frame is ready to send.
+    #[must_use]
+    pub fn has_frame(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
     /// Frames queued and ready to send.
     #[must_use]
     pub fn queued_frames(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Drops everything queued (interrupting a reply).
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.framer.clear();
+        self.resampler = None;
+    }
+
+    /// The frame for this 20 ms tick, or None (the transport sends silence).
+    pub fn next_frame(&mut self) -> Result<Option<Frame>, Error> {
+        if self.queue.is_empty() && self.framer.buffered() > 0 {
+            self.underrun_ticks += 1;
+            if self.underrun_ticks == 1 {
+                self.underruns += 1;
+            }
+            if self.underrun_ticks >= FLUSH_AFTER_TICKS {
+                self.flush_partial()?;
+            }
+        }
+        self.watch_standing();
+        let frame = self.queue.pop_front();
+        self.frames_sent += u64::from(frame.is_some());
+        Ok(frame)
     }
 
     /// Watches the depth at each tick; when a window's least depth beyond the frame to send
@@ -131,7 +221,7 @@ impl OutboundAudio {
             self.window = StandingWindow::default();
         }
         while self.trim_pending > 0 && self.queue.len() > 1 {
-            let quiet = self.queue.front().is_some_and(|(_, frame)| rms(frame) < QUIET_RMS);
+            let quiet = self.queue.front().is_some_and(|f| rms(&f.samples) < QUIET_RMS);
             if !quiet {
                 break; // wait for a pause: speech is never cut
             }
@@ -140,92 +230,44 @@ impl OutboundAudio {
             self.trim_pending -= 1;
         }
     }
+}
 
-    /// Queues interleaved `samples` with `channels` (1 or 2) at `rate` Hz.
-    pub fn push(&mut self, rate: u32, channels: usize, samples: &[f32]) -> Result<(), Error> {
-        if !(1..=2).contains(&channels) {
-            return Err(Error::BadAudio(format!(
-                "audio must have 1 or 2 channels, got {channels}"
-            )));
-        }
-        if !(1000..=384_000).contains(&rate) {
-            return Err(Error::BadAudio(format!("sample rate {rate} is out of range")));
-        }
-        let same = self
-            .resampler
-            .as_ref()
-            .is_some_and(|r| r.from_rate() == rate && r.channels() == channels);
-        if !same {
-            self.flush_partial()?;
-            self.resampler = Some(Resampler::new(rate, WIRE_RATE, channels)?);
-            self.framer = Framer::new(WIRE_FRAME, channels);
-        }
-        let resampler = self.resampler.as_mut().expect("set just above");
-        let mut out = Vec::with_capacity(samples.len() * (WIRE_RATE as usize) / rate as usize + 64);
-        resampler.process(samples, &mut out)?;
-        self.framer.push(&out);
-        self.drain_framer();
-        self.underrun_ticks = 0;
-        Ok(())
-    }
+/// What one tick sends over WebRTC.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Packet {
+    /// The Opus payload.
+    pub payload: Vec<u8>,
+    /// True if the payload carries no handler audio.
+    pub silent: bool,
+}
 
-    fn drain_framer(&mut self) {
-        let ch = self.framer.channels();
-        while let Some(frame) = self.framer.pop() {
-            self.queue.push_back((ch, frame));
-        }
-    }
+/// 48 kHz frames (or their absence) → Opus payloads, one per tick.
+pub struct OpusPackets {
+    bitrate: i32,
+    encoder: Option<OpusEncoder>,
+    idle_ticks: u32,
+}
 
-    /// Moves whatever the resampler and framer hold into the queue, padded to a whole frame.
-    fn flush_partial(&mut self) -> Result<(), Error> {
-        if let Some(resampler) = self.resampler.as_mut() {
-            let mut out = Vec::new();
-            resampler.flush(&mut out)?;
-            self.framer.push(&out);
-        }
-        self.drain_framer();
-        let ch = self.framer.channels();
-        if let Some(frame) = self.framer.pop_padded() {
-            self.queue.push_back((ch, frame));
-        }
-        Ok(())
-    }
-
-    /// Seconds of audio queued and not yet sent.
+impl OpusPackets {
+    /// An encoder targeting `bitrate` bits per second (created at the first frame).
     #[must_use]
-    pub fn buffered_seconds(&self) -> f64 {
-        (self.queue.len() * WIRE_FRAME + self.framer.buffered()) as f64 / f64::from(WIRE_RATE)
-    }
-
-    /// True if a whole frame is ready to send.
-    #[must_use]
-    pub fn has_frame(&self) -> bool {
-        !self.queue.is_empty()
-    }
-
-    /// Drops everything queued (interrupting a reply).
-    pub fn clear(&mut self) {
-        self.queue.clear();
-        self.framer.clear();
-        self.resampler = None;
-    }
-
-    /// The packet for this 20 ms tick: the next queued frame, or silence.
-    pub fn next_packet(&mut self) -> Result<Packet, Error> {
-        if self.queue.is_empty() && self.framer.buffered() > 0 {
-            self.underrun_ticks += 1;
-            if self.underrun_ticks == 1 {
-                self.underruns += 1;
-            }
-            if self.underrun_ticks >= FLUSH_AFTER_TICKS {
-                self.flush_partial()?;
-            }
+    pub fn new(bitrate: i32) -> Self {
+        Self {
+            bitrate,
+            encoder: None,
+            idle_ticks: TAIL_TICKS,
         }
-        self.watch_standing();
-        if let Some((channels, frame)) = self.queue.pop_front() {
+    }
+
+    /// The payload for this tick: the frame encoded, or silence (the encoder's fade-out tail for a
+    /// few ticks after audio, then [`SILENCE_PACKET`]).
+    pub fn packet(&mut self, frame: Option<&Frame>) -> Result<Packet, Error> {
+        if let Some(frame) = frame {
             self.idle_ticks = 0;
-            self.frames_sent += 1;
-            let payload = self.encoder_for(channels)?.encode(&frame)?.to_vec();
+            if frame.samples.len() != WIRE_FRAME * frame.channels {
+                return Err(Error::BadAudio("Opus frames are 20 ms at 48 kHz".into()));
+            }
+            let payload = self.encoder_for(frame.channels)?.encode(&frame.samples)?.to_vec();
             return Ok(Packet { payload, silent: false });
         }
         if self.idle_ticks < TAIL_TICKS {
@@ -265,16 +307,36 @@ mod test {
     use super::*;
     use crate::convert::tone;
     use crate::opus::OpusDecoder;
+    use crate::WIRE_RATE;
+
+    /// The queue and the Opus encoder together, as the WebRTC transport uses them.
+    struct Outbound {
+        queue: OutputQueue,
+        opus: OpusPackets,
+    }
+
+    impl Outbound {
+        fn new(bitrate: i32) -> Self {
+            Self {
+                queue: OutputQueue::new(WIRE_RATE),
+                opus: OpusPackets::new(bitrate),
+            }
+        }
+        fn next_packet(&mut self) -> Result<Packet, Error> {
+            let frame = self.queue.next_frame()?;
+            self.opus.packet(frame.as_ref())
+        }
+    }
 
     #[test]
     fn fast_producer_is_queued_and_played_in_order() {
-        let mut out = OutboundAudio::new(64_000);
+        let mut out = Outbound::new(64_000);
         // One second at 24 kHz pushed at once: 50 frames queued, nothing sent yet.
-        out.push(24_000, 1, &tone(440.0, 24_000, 24_000, 0.5)).unwrap();
+        out.queue.push(24_000, 1, &tone(440.0, 24_000, 24_000, 0.5)).unwrap();
         assert!(
-            (out.buffered_seconds() - 1.0).abs() < 0.03,
+            (out.queue.buffered_seconds() - 1.0).abs() < 0.03,
             "{}",
-            out.buffered_seconds()
+            out.queue.buffered_seconds()
         );
         let mut dec = OpusDecoder::new(1).unwrap();
         let mut audio = Vec::new();
@@ -282,8 +344,8 @@ mod test {
             let p = out.next_packet().unwrap();
             audio.extend_from_slice(dec.decode(&p.payload).unwrap());
         }
-        assert_eq!(out.frames_sent, 50);
-        assert_eq!(out.buffered_seconds(), 0.0);
+        assert_eq!(out.queue.frames_sent, 50);
+        assert_eq!(out.queue.buffered_seconds(), 0.0);
         let loud = audio
             .chunks(WIRE_FRAME)
             .filter(|f| f.iter().any(|s| s.abs() > 0.1))
@@ -293,7 +355,7 @@ mod test {
 
     #[test]
     fn idle_sends_silence_and_partial_frames_are_flushed() {
-        let mut out = OutboundAudio::new(32_000);
+        let mut out = Outbound::new(32_000);
         assert_eq!(
             out.next_packet().unwrap(),
             Packet {
@@ -302,17 +364,17 @@ mod test {
             }
         );
         // 10 ms of audio: not a whole frame; after the grace ticks it goes out padded.
-        out.push(48_000, 1, &[0.5; 480]).unwrap();
+        out.queue.push(48_000, 1, &[0.5; 480]).unwrap();
         assert!(out.next_packet().unwrap().silent);
         assert!(!out.next_packet().unwrap().silent);
-        assert_eq!(out.underruns, 1);
+        assert_eq!(out.queue.underruns, 1);
         let mut dec = OpusDecoder::new(1).unwrap();
         assert_eq!(dec.decode(&SILENCE_PACKET).unwrap().len(), WIRE_FRAME);
         assert!(dec.decode(&SILENCE_PACKET).unwrap().iter().all(|s| s.abs() < 1e-3));
     }
 
     /// A live producer: one frame per tick; returns the packets that carried its audio.
-    fn live(out: &mut OutboundAudio, ticks: usize, loud: bool) -> usize {
+    fn live(out: &mut Outbound, ticks: usize, loud: bool) -> usize {
         let mut sent = 0;
         for _ in 0..ticks {
             let frame = if loud {
@@ -320,7 +382,7 @@ mod test {
             } else {
                 vec![0.0; 960]
             };
-            out.push(48_000, 1, &frame).unwrap();
+            out.queue.push(48_000, 1, &frame).unwrap();
             sent += usize::from(!out.next_packet().unwrap().silent);
         }
         sent
@@ -328,42 +390,42 @@ mod test {
 
     #[test]
     fn a_standing_queue_is_trimmed_in_quiet_frames_only() {
-        let mut out = OutboundAudio::new(32_000);
-        out.set_latency_budget(Some(0));
+        let mut out = Outbound::new(32_000);
+        out.queue.set_latency_budget(Some(0));
         // A burst leaves 3 extra frames standing behind a live producer.
-        out.push(48_000, 1, &[0.0; 960 * 3]).unwrap();
+        out.queue.push(48_000, 1, &[0.0; 960 * 3]).unwrap();
         // While the producer is loud nothing is dropped, however long it stands.
         assert_eq!(
             live(&mut out, 200, true),
             200,
             "the standing frames delay, not cut, the speech"
         );
-        assert_eq!(out.trimmed, 0);
-        assert_eq!(out.queued_frames(), 3);
+        assert_eq!(out.queue.trimmed, 0);
+        assert_eq!(out.queue.queued_frames(), 3);
         // In the first pause, the standing excess goes at once.
         live(&mut out, 60, false);
-        assert_eq!(out.trimmed, 3);
-        assert_eq!(out.queued_frames(), 0);
+        assert_eq!(out.queue.trimmed, 3);
+        assert_eq!(out.queue.queued_frames(), 0);
         live(&mut out, 250, false);
-        assert_eq!(out.trimmed, 3, "within budget: nothing more is dropped");
+        assert_eq!(out.queue.trimmed, 3, "within budget: nothing more is dropped");
     }
 
     #[test]
     fn without_a_budget_a_reply_buffered_ahead_is_kept() {
-        let mut out = OutboundAudio::new(32_000);
-        out.push(48_000, 1, &vec![0.0; 48_000]).unwrap();
+        let mut out = Outbound::new(32_000);
+        out.queue.push(48_000, 1, &vec![0.0; 48_000]).unwrap();
         for _ in 0..50 {
             out.next_packet().unwrap();
         }
-        assert_eq!((out.trimmed, out.frames_sent), (0, 50));
+        assert_eq!((out.queue.trimmed, out.queue.frames_sent), (0, 50));
     }
 
     #[test]
     fn layout_and_rate_changes_mid_stream() {
-        let mut out = OutboundAudio::new(64_000);
-        out.push(16_000, 1, &[0.2; 160]).unwrap();
-        out.push(44_100, 2, &[0.2; 882 * 2]).unwrap();
-        out.push(48_000, 2, &[0.2; 1920]).unwrap();
+        let mut out = Outbound::new(64_000);
+        out.queue.push(16_000, 1, &[0.2; 160]).unwrap();
+        out.queue.push(44_100, 2, &[0.2; 882 * 2]).unwrap();
+        out.queue.push(48_000, 2, &[0.2; 1920]).unwrap();
         let mut dec = OpusDecoder::new(2).unwrap();
         let mut frames = 0;
         for _ in 0..8 {
@@ -374,10 +436,10 @@ mod test {
             }
         }
         assert!(frames >= 3, "{frames}");
-        assert!(out.push(48_000, 3, &[0.0; 3]).is_err());
-        assert!(out.push(10, 1, &[0.0; 3]).is_err());
-        out.push(48_000, 1, &vec![0.1; 4800]).unwrap();
-        out.clear();
-        assert_eq!(out.buffered_seconds(), 0.0);
+        assert!(out.queue.push(48_000, 3, &[0.0; 3]).is_err());
+        assert!(out.queue.push(10, 1, &[0.0; 3]).is_err());
+        out.queue.push(48_000, 1, &vec![0.1; 4800]).unwrap();
+        out.queue.clear();
+        assert_eq!(out.queue.buffered_seconds(), 0.0);
     }
 }

@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use gradio_webrtc_engine::media::PauseOptions;
 use gradio_webrtc_engine::{Engine, EngineOptions, IceConfig, SessionOptions};
-use gradio_webrtc_media::pause::PauseOptions;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -154,11 +154,11 @@ impl PyEngine {
         };
         let engine = self.engine.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
-            let session = engine
+            let (session, answer) = engine
                 .accept_offer(&sdp, &r#type, &webrtc_id, options)
                 .await
                 .map_err(to_py_err)?;
-            Ok(PySession::new(session))
+            Ok(PySession::new(session, answer))
         })
     }
 
@@ -171,7 +171,7 @@ impl PyEngine {
     }
 
     fn get(&self, webrtc_id: &str) -> Option<PySession> {
-        self.engine.get(webrtc_id).map(PySession::new)
+        self.engine.get(webrtc_id).map(|s| PySession::new(s, String::new()))
     }
 
     fn close(&self) {

@@ -6,6 +6,7 @@
 
 mod convert;
 mod engine;
+mod resample;
 mod runtime;
 mod session;
 
@@ -15,15 +16,90 @@ pyo3::create_exception!(
     _engine,
     EngineError,
     pyo3::exceptions::PyException,
-    "A request the engine could not serve (bad SDP, duplicate id, closed engine...)."
+    "A request the engine could not serve; `kind` names which (the subclasses below)."
 );
+pyo3::create_exception!(
+    _engine,
+    InvalidOfferError,
+    EngineError,
+    "The offer could not be parsed or applied."
+);
+pyo3::create_exception!(
+    _engine,
+    NoUsableMediaError,
+    EngineError,
+    "The offer has no media this stream can use."
+);
+pyo3::create_exception!(
+    _engine,
+    DuplicateIdError,
+    EngineError,
+    "A connection with this webrtc_id exists."
+);
+pyo3::create_exception!(
+    _engine,
+    IceConfigurationError,
+    EngineError,
+    "The ICE configuration is malformed."
+);
+pyo3::create_exception!(
+    _engine,
+    SetupError,
+    EngineError,
+    "The server could not set up the connection."
+);
+pyo3::create_exception!(_engine, EngineClosedError, EngineError, "The engine is shutting down.");
 
-/// Maps engine errors onto Python exceptions: bad media is a `ValueError`, the rest `EngineError`.
+/// Maps engine errors onto Python exceptions: bad media is a `ValueError`, each other kind its own
+/// `EngineError` subclass, with the kind's name in `.kind`.
 pub(crate) fn to_py_err(e: gradio_webrtc_engine::EngineError) -> PyErr {
-    match e {
-        gradio_webrtc_engine::EngineError::BadMedia(m) => pyo3::exceptions::PyValueError::new_err(m),
-        other => EngineError::new_err(other.to_string()),
+    use gradio_webrtc_engine::EngineError as E;
+    let kind = e.kind();
+    let message = e.to_string();
+    let err = match e {
+        E::BadMedia(m) => return pyo3::exceptions::PyValueError::new_err(m),
+        E::InvalidOffer(_) => InvalidOfferError::new_err(message),
+        E::NoMedia(_) => NoUsableMediaError::new_err(message),
+        E::DuplicateId(_) => DuplicateIdError::new_err(message),
+        E::InvalidConfig(_) => IceConfigurationError::new_err(message),
+        E::Setup(_) => SetupError::new_err(message),
+        E::Closed => EngineClosedError::new_err(message),
+    };
+    Python::attach(|py| {
+        let _ = err.value(py).setattr("kind", kind);
+    });
+    err
+}
+
+/// Checks a sample rate the way the engine does (4 kHz to 192 kHz); raises `ValueError` naming it.
+#[pyfunction]
+fn check_sample_rate(name: &str, rate: i64) -> PyResult<()> {
+    let ok = u32::try_from(rate)
+        .ok()
+        .filter(|r| gradio_webrtc_engine::media::RATES.contains(r));
+    match ok {
+        Some(_) => Ok(()),
+        None => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "{name} must be an integer between {} and {} Hz, got {rate}",
+            gradio_webrtc_engine::media::RATES.start(),
+            gradio_webrtc_engine::media::RATES.end()
+        ))),
     }
+}
+
+/// The pause rule's defaults (seconds; `threshold` a probability): the one copy of them.
+#[pyfunction]
+fn pause_defaults(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
+    let o = gradio_webrtc_engine::media::PauseOptions::default();
+    let d = pyo3::types::PyDict::new(py);
+    d.set_item("audio_chunk_duration", o.audio_chunk_duration)?;
+    d.set_item("started_talking_threshold", o.started_talking_threshold)?;
+    d.set_item("speech_threshold", o.speech_threshold)?;
+    d.set_item("threshold", o.threshold)?;
+    d.set_item("min_speech_duration", o.min_speech_duration)?;
+    d.set_item("speech_pad", o.speech_pad)?;
+    d.set_item("max_continuous_speech", o.max_continuous_speech)?;
+    Ok(d)
 }
 
 /// Closes every session of every engine; registered with `atexit` by the Python package so that
@@ -39,6 +115,15 @@ fn shutdown(py: Python<'_>) {
 fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("EngineError", m.py().get_type::<EngineError>())?;
+    m.add("InvalidOfferError", m.py().get_type::<InvalidOfferError>())?;
+    m.add("NoUsableMediaError", m.py().get_type::<NoUsableMediaError>())?;
+    m.add("DuplicateIdError", m.py().get_type::<DuplicateIdError>())?;
+    m.add("IceConfigurationError", m.py().get_type::<IceConfigurationError>())?;
+    m.add("SetupError", m.py().get_type::<SetupError>())?;
+    m.add("EngineClosedError", m.py().get_type::<EngineClosedError>())?;
+    m.add_function(wrap_pyfunction!(check_sample_rate, m)?)?;
+    m.add_function(wrap_pyfunction!(pause_defaults, m)?)?;
+    resample::init_pymodule(m)?;
     m.add_function(wrap_pyfunction!(shutdown, m)?)?;
     engine::init_pymodule(m)?;
     session::init_pymodule(m)?;

@@ -1,9 +1,9 @@
-//! `Session`: one peer connection, seen from Python.
+//! `Session`: one media session, seen from Python. Every wait is an awaitable that ends when the
+//! session ends.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use gradio_webrtc_engine::{Session, Speech};
+use gradio_webrtc_engine::{MediaSession, Speech};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -12,26 +12,38 @@ use crate::{runtime, to_py_err};
 
 #[pyclass(frozen, name = "Session", module = "gradio_webrtc._engine")]
 pub(crate) struct PySession {
-    inner: Arc<Session>,
+    inner: Arc<MediaSession>,
+    answer: String,
 }
 
 impl PySession {
-    pub(crate) fn new(inner: Arc<Session>) -> Self {
-        Self { inner }
+    pub(crate) fn new(inner: Arc<MediaSession>, answer: String) -> Self {
+        Self { inner, answer }
     }
+}
+
+/// Wraps a future's result for Python as an awaitable.
+fn awaitable<'py, T>(
+    py: Python<'py>,
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> PyResult<Bound<'py, PyAny>>
+where
+    T: for<'a> IntoPyObject<'a> + Send + 'static,
+{
+    pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(fut.await) })
 }
 
 #[pymethods]
 impl PySession {
     #[getter]
     fn webrtc_id(&self) -> &str {
-        self.inner.webrtc_id()
+        self.inner.id()
     }
 
     #[getter]
     fn answer<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
-        d.set_item("sdp", self.inner.answer_sdp())?;
+        d.set_item("sdp", &self.answer)?;
         d.set_item("type", "answer")?;
         Ok(d)
     }
@@ -47,21 +59,18 @@ impl PySession {
     }
 
     #[getter]
+    fn failed(&self) -> bool {
+        self.inner.failed()
+    }
+
+    #[getter]
     fn close_reason(&self) -> Option<String> {
         self.inner.close_reason().map(str::to_string)
     }
 
-    #[pyo3(signature = (timeout=None))]
-    fn recv_audio<'py>(
-        &self,
-        py: Python<'py>,
-        timeout: Option<f64>,
-    ) -> PyResult<Option<Bound<'py, pyo3::types::PyTuple>>> {
-        let session = self.inner.clone();
-        match runtime::block_on(py, timeout, async move { session.next_audio().await })? {
-            Some(frame) => Ok(Some(frame_to_py(py, frame)?)),
-            None => Ok(None),
-        }
+    #[getter]
+    fn turn(&self) -> &'static str {
+        self.inner.turn_state().as_str()
     }
 
     fn next_audio<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -75,49 +84,24 @@ impl PySession {
         })
     }
 
-    #[pyo3(signature = (sample_rate, audio, layout=None))]
-    fn send_audio(
-        &self,
-        py: Python<'_>,
-        sample_rate: u32,
-        audio: &Bound<'_, PyAny>,
-        layout: Option<&str>,
-    ) -> PyResult<()> {
-        let (shape, mut data) = audio_from_py(audio)?;
-        let session = self.inner.clone();
-        py.detach(|| session.send_audio(sample_rate, &shape, &mut data, layout))
-            .map_err(to_py_err)
-    }
-
-    #[pyo3(signature = (timeout=None))]
-    fn recv_utterance<'py>(
-        &self,
-        py: Python<'py>,
-        timeout: Option<f64>,
-    ) -> PyResult<Option<Bound<'py, pyo3::types::PyTuple>>> {
-        let session = self.inner.clone();
-        match runtime::block_on(py, timeout, async move { session.next_utterance().await })? {
-            Some(frame) => Ok(Some(frame_to_py(py, frame)?)),
-            None => Ok(None),
-        }
-    }
-
     /// `("partial", rate, samples, offset)` or `("utterance", rate, samples, 0)`; None once closed.
-    #[pyo3(signature = (timeout=None))]
-    fn recv_speech<'py>(
-        &self,
-        py: Python<'py>,
-        timeout: Option<f64>,
-    ) -> PyResult<Option<Bound<'py, pyo3::types::PyTuple>>> {
+    fn next_speech<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let session = self.inner.clone();
-        let speech = runtime::block_on(py, timeout, async move { session.next_speech().await })?;
-        let Some(speech) = speech else { return Ok(None) };
-        let (kind, frame, offset) = match speech {
-            Speech::Partial { frame, offset } => ("partial", frame, offset),
-            Speech::Complete(frame) => ("utterance", frame, 0),
-        };
-        let samples = samples_to_py(py, frame.samples)?;
-        Ok(Some((kind, frame.rate, samples, offset).into_pyobject(py)?))
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let speech = session.next_speech().await;
+            Python::attach(|py| {
+                let Some(speech) = speech else { return Ok(py.None()) };
+                let (kind, frame, offset) = match speech {
+                    Speech::Partial { frame, offset } => ("partial", frame, offset),
+                    Speech::Complete(frame) => ("utterance", frame, 0),
+                };
+                let samples = samples_to_py(py, frame.samples)?;
+                Ok((kind, frame.rate, samples, offset)
+                    .into_pyobject(py)?
+                    .into_any()
+                    .unbind())
+            })
+        })
     }
 
     fn next_utterance<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
@@ -131,23 +115,6 @@ impl PySession {
         })
     }
 
-    fn set_replying(&self, replying: bool) {
-        self.inner.set_replying(replying);
-    }
-
-    fn take_interrupt(&self) -> bool {
-        self.inner.take_interrupt()
-    }
-
-    #[pyo3(signature = (timeout=None))]
-    fn recv_video<'py>(&self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Option<Bound<'py, PyAny>>> {
-        let session = self.inner.clone();
-        match runtime::block_on(py, timeout, async move { session.next_video().await })? {
-            Some(frame) => Ok(Some(video_to_py(py, frame)?)),
-            None => Ok(None),
-        }
-    }
-
     fn next_video<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let session = self.inner.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
@@ -157,6 +124,43 @@ impl PySession {
                 None => Ok(py.None()),
             })
         })
+    }
+
+    fn next_message<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.inner.clone();
+        awaitable(py, async move { session.next_message().await })
+    }
+
+    #[pyo3(signature = (sample_rate, audio, layout=None, turn=None))]
+    fn send_audio(
+        &self,
+        py: Python<'_>,
+        sample_rate: u32,
+        audio: &Bound<'_, PyAny>,
+        layout: Option<&str>,
+        turn: Option<u64>,
+    ) -> PyResult<bool> {
+        let (shape, mut data) = audio_from_py(audio)?;
+        let session = self.inner.clone();
+        py.detach(|| session.send_audio(sample_rate, &shape, &mut data, layout, turn))
+            .map_err(to_py_err)
+    }
+
+    fn begin_reply(&self) -> u64 {
+        self.inner.begin_reply()
+    }
+
+    fn end_reply(&self, turn: u64) {
+        self.inner.end_reply(turn);
+    }
+
+    fn reply_current(&self, turn: u64) -> bool {
+        self.inner.reply_current(turn)
+    }
+
+    fn reply_interrupted<'py>(&self, py: Python<'py>, turn: u64) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.inner.clone();
+        awaitable(py, async move { session.reply_interrupted(turn).await })
     }
 
     #[pyo3(signature = (frame, bgr=true))]
@@ -170,15 +174,10 @@ impl PySession {
         self.inner.output_buffered()
     }
 
-    #[pyo3(signature = (seconds, timeout=None))]
-    fn wait_output_below(&self, py: Python<'_>, seconds: f64, timeout: Option<f64>) -> PyResult<bool> {
+    #[pyo3(signature = (seconds, turn=None))]
+    fn output_below<'py>(&self, py: Python<'py>, seconds: f64, turn: Option<u64>) -> PyResult<Bound<'py, PyAny>> {
         let session = self.inner.clone();
-        runtime::block_on(py, timeout, async move { session.output_below(seconds).await })
-    }
-
-    fn output_below<'py>(&self, py: Python<'py>, seconds: f64) -> PyResult<Bound<'py, PyAny>> {
-        let session = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(session.output_below(seconds).await) })
+        awaitable(py, async move { session.output_below(seconds, turn).await })
     }
 
     fn clear_output(&self) {
@@ -194,52 +193,31 @@ impl PySession {
         self.inner.send_message(text);
     }
 
-    #[pyo3(signature = (timeout=None))]
-    fn recv_message(&self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Option<String>> {
-        let session = self.inner.clone();
-        runtime::block_on(py, timeout, async move { session.next_message().await })
-    }
-
-    fn next_message<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let session = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(session.next_message().await) })
-    }
-
     fn wait_closed<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let session = self.inner.clone();
-        pyo3_async_runtimes::tokio::future_into_py(py, async move { Ok(session.closed().await) })
+        awaitable(py, async move { session.closed().await })
     }
 
     fn close(&self) {
         self.inner.close("closed by the server");
     }
 
+    fn fail(&self, reason: &str) {
+        self.inner.fail(reason);
+    }
+
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let s = self.inner.stats();
         let d = PyDict::new(py);
         d.set_item("state", self.inner.state().as_str())?;
-        d.set_item("frames_in", s.frames_in.load(Ordering::Relaxed))?;
-        d.set_item("frames_dropped", s.frames_dropped.load(Ordering::Relaxed))?;
-        d.set_item("packets_out", s.packets_out.load(Ordering::Relaxed))?;
-        d.set_item("audio_frames_out", s.audio_frames_out.load(Ordering::Relaxed))?;
-        d.set_item("underruns", s.underruns.load(Ordering::Relaxed))?;
-        d.set_item("late_frames", s.late_frames.load(Ordering::Relaxed))?;
-        d.set_item("output_gaps", s.output_gaps.load(Ordering::Relaxed))?;
-        d.set_item("output_frames_trimmed", s.output_frames_trimmed.load(Ordering::Relaxed))?;
-        d.set_item("audio_packets_in", s.audio_packets_in.load(Ordering::Relaxed))?;
-        d.set_item("audio_padding_packets", s.audio_padding_packets.load(Ordering::Relaxed))?;
-        d.set_item("audio_late_packets", s.audio_late_packets.load(Ordering::Relaxed))?;
-        d.set_item("packets_lost", s.packets_lost.load(Ordering::Relaxed))?;
-        d.set_item(
-            "audio_frames_concealed",
-            s.audio_frames_concealed.load(Ordering::Relaxed),
-        )?;
-        d.set_item("video_frames_in", s.video_frames_in.load(Ordering::Relaxed))?;
-        d.set_item("video_frames_skipped", s.video_frames_skipped.load(Ordering::Relaxed))?;
-        d.set_item("video_frames_out", s.video_frames_out.load(Ordering::Relaxed))?;
-        d.set_item("speech_pieces_dropped", s.speech_pieces_dropped.load(Ordering::Relaxed))?;
+        d.set_item("turn", self.inner.turn_state().as_str())?;
+        for (name, value) in self.inner.stats().snapshot() {
+            d.set_item(name, value)?;
+        }
+        d.set_item("interrupts", self.inner.interrupts())?;
+        d.set_item("input_queued", self.inner.input_queued())?;
+        d.set_item("output_buffered", self.inner.output_buffered())?;
         let session = self.inner.clone();
-        let pair = runtime::block_on(py, Some(1.0), async move { session.selected_candidate_types().await })
+        let pair = runtime::block_on(py, Some(1.0), async move { session.candidate_types().await })
             .ok()
             .flatten();
         let (local, remote) = pair.unzip();
@@ -249,7 +227,7 @@ impl PySession {
     }
 
     fn __repr__(&self) -> String {
-        format!("<Session {} {}>", self.inner.webrtc_id(), self.inner.state().as_str())
+        format!("<Session {} {}>", self.inner.id(), self.inner.state().as_str())
     }
 }
 

@@ -1,0 +1,106 @@
+//! Counters of one session, readable at any time without a lock.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use gradio_webrtc_media::cadence::CadenceCounts;
+use gradio_webrtc_media::inbound::InboundCounts;
+
+/// Counters of one session. Transports count what they receive and send; the session counts what
+/// reaches the handler and what the pacer does.
+#[derive(Debug, Default)]
+pub struct SessionStats {
+    /// Input frames handed to the handler's queue.
+    pub frames_in: AtomicU64,
+    /// Input frames dropped because the handler's queue was full (10 s behind).
+    pub frames_dropped: AtomicU64,
+    /// Quiet input frames dropped because they stood in the handler's queue beyond its budget
+    /// (audio that piled up before the handler started, or while it was slow).
+    pub input_frames_trimmed: AtomicU64,
+    /// Audio packets received from the network and decoded.
+    pub audio_packets_in: AtomicU64,
+    /// Padding-only audio packets (bandwidth probes), skipped.
+    pub audio_padding_packets: AtomicU64,
+    /// Duplicate or late audio packets, dropped.
+    pub audio_late_packets: AtomicU64,
+    /// Audio packets lost in transit (the sequence numbers and timestamps both say so).
+    pub packets_lost: AtomicU64,
+    /// Synthetic 20 ms frames (FEC or concealment) standing in for lost or corrupt packets.
+    pub audio_frames_concealed: AtomicU64,
+    /// Audio packets sent.
+    pub packets_out: AtomicU64,
+    /// Packets that carried handler audio.
+    pub audio_frames_out: AtomicU64,
+    /// Ticks where the handler's audio arrived too late.
+    pub underruns: AtomicU64,
+    /// Handler frames that missed their 20 ms tick and were sent late (within a short grace).
+    pub late_frames: AtomicU64,
+    /// Running output streams cut by silence because a frame came later than the grace.
+    pub output_gaps: AtomicU64,
+    /// Quiet output frames dropped to bring a standing queue back within its latency budget.
+    pub output_frames_trimmed: AtomicU64,
+    /// Video pictures decoded from the peer.
+    pub video_frames_in: AtomicU64,
+    /// Decoded pictures replaced by a newer one before the handler took them (latest wins).
+    pub video_frames_skipped: AtomicU64,
+    /// Video pictures encoded and sent.
+    pub video_frames_out: AtomicU64,
+    /// Streamed utterance pieces dropped because the handler fell behind (never whole utterances).
+    pub speech_pieces_dropped: AtomicU64,
+    /// Whole utterances dropped because the handler fell 16 behind.
+    pub utterances_dropped: AtomicU64,
+}
+
+impl SessionStats {
+    /// Adds `n` to a counter.
+    pub(crate) fn add(counter: &AtomicU64, n: u64) {
+        if n > 0 {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds what an inbound RTP audio decoder counted since `before`.
+    pub(crate) fn count_inbound(&self, before: InboundCounts, now: InboundCounts) {
+        Self::add(&self.audio_packets_in, now.decoded - before.decoded);
+        Self::add(&self.audio_padding_packets, now.padding - before.padding);
+        Self::add(
+            &self.audio_late_packets,
+            (now.late + now.duplicates) - (before.late + before.duplicates),
+        );
+        let lost = |c: InboundCounts| c.concealed - c.corrupt + c.unconcealed;
+        Self::add(&self.packets_lost, lost(now) - lost(before));
+        Self::add(&self.audio_frames_concealed, now.concealed - before.concealed);
+    }
+
+    /// Adds what the pacer's cadence counted since `before`.
+    pub(crate) fn count_cadence(&self, before: CadenceCounts, now: CadenceCounts) {
+        Self::add(&self.late_frames, now.late_frames - before.late_frames);
+        Self::add(&self.output_gaps, now.gaps - before.gaps);
+    }
+
+    /// Every counter by name, for Python and logs.
+    #[must_use]
+    pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        vec![
+            ("frames_in", get(&self.frames_in)),
+            ("frames_dropped", get(&self.frames_dropped)),
+            ("input_frames_trimmed", get(&self.input_frames_trimmed)),
+            ("audio_packets_in", get(&self.audio_packets_in)),
+            ("audio_padding_packets", get(&self.audio_padding_packets)),
+            ("audio_late_packets", get(&self.audio_late_packets)),
+            ("packets_lost", get(&self.packets_lost)),
+            ("audio_frames_concealed", get(&self.audio_frames_concealed)),
+            ("packets_out", get(&self.packets_out)),
+            ("audio_frames_out", get(&self.audio_frames_out)),
+            ("underruns", get(&self.underruns)),
+            ("late_frames", get(&self.late_frames)),
+            ("output_gaps", get(&self.output_gaps)),
+            ("output_frames_trimmed", get(&self.output_frames_trimmed)),
+            ("video_frames_in", get(&self.video_frames_in)),
+            ("video_frames_skipped", get(&self.video_frames_skipped)),
+            ("video_frames_out", get(&self.video_frames_out)),
+            ("speech_pieces_dropped", get(&self.speech_pieces_dropped)),
+            ("utterances_dropped", get(&self.utterances_dropped)),
+        ]
+    }
+}

@@ -1,0 +1,173 @@
+//! The WebRTC transport: a webrtc-rs peer connection feeding a [`MediaSession`].
+//!
+//! 1. [`accept_offer`] builds a peer connection, applies the browser's offer, answers it and waits
+//!    for ICE gathering to finish (non-trickle signalling, as the original library), so the
+//!    answer already holds every candidate.
+//! 2. Received RTP is decoded here (Opus with loss concealment, VP8/H.264 with a frame assembler)
+//!    and pushed into the session; the session's pacer hands 20 ms frames back to an Opus
+//!    [`AudioSink`](crate::session::AudioSink) that writes RTP, and pictures to a video sink.
+//! 3. The browser closing its data channel, ICE failing consent (RFC 7675) or the session closing
+//!    for any other reason ends everything: the session closes the transport, which closes the
+//!    peer connection (its driver owns the sockets).
+
+mod assembler;
+mod audio;
+mod data_channel;
+mod events;
+mod peer;
+mod video;
+
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+use webrtc::peer_connection::{PeerConnection, RTCIceCandidateType, RTCSessionDescription};
+use webrtc::rtp_transceiver::RtpSender;
+
+use crate::config::{EngineOptions, IceConfig};
+use crate::session::{MediaOptions, MediaSession, Transport};
+use crate::{EngineError, SessionOptions};
+
+pub(crate) use video::KeyframeRequests;
+
+/// The peer connection under a session.
+pub(crate) struct WebRtcTransport {
+    pc: Arc<dyn PeerConnection>,
+    runtime: Handle,
+    audio_sender: OnceLock<Arc<dyn RtpSender>>,
+}
+
+#[async_trait]
+impl Transport for WebRtcTransport {
+    fn close(&self) {
+        let pc = self.pc.clone();
+        self.runtime.spawn(async move {
+            let _ = pc.close().await;
+        });
+    }
+
+    async fn candidate_types(&self) -> Option<(String, String)> {
+        let mut senders = self.pc.get_senders().await;
+        if let Some(s) = self.audio_sender.get() {
+            senders.insert(0, s.clone());
+        }
+        let transport = match senders.first() {
+            Some(sender) => sender.transport().await.ok().flatten(),
+            None => None,
+        };
+        let transport = match transport {
+            Some(t) => Some(t),
+            None => self.pc.sctp().await.map(|s| s.transport()),
+        }?;
+        let pair = transport
+            .ice_transport()
+            .get_selected_candidate_pair()
+            .await
+            .ok()
+            .flatten()?;
+        let name = |t: RTCIceCandidateType| match t {
+            RTCIceCandidateType::Host => "host",
+            RTCIceCandidateType::Srflx => "srflx",
+            RTCIceCandidateType::Prflx => "prflx",
+            RTCIceCandidateType::Relay => "relay",
+            _ => "unknown",
+        };
+        Some((name(pair.local().typ).to_string(), name(pair.remote().typ).to_string()))
+    }
+}
+
+/// Checks what can be checked before any socket is opened.
+pub(crate) fn validate(sdp: &str, kind: &str, options: &SessionOptions) -> Result<RTCSessionDescription, EngineError> {
+    if kind != "offer" {
+        return Err(EngineError::InvalidOffer(format!(
+            "expected type \"offer\", got {kind:?}"
+        )));
+    }
+    let offer = RTCSessionDescription::offer(sdp.to_string())
+        .map_err(|e| EngineError::InvalidOffer(format!("malformed SDP ({e})")))?;
+    if (options.send_audio || options.recv_audio) && !sdp.lines().any(|l| l.starts_with("m=audio")) {
+        return Err(EngineError::NoMedia(
+            "the offer has no audio section: this stream needs the browser to send or receive audio".into(),
+        ));
+    }
+    if (options.send_video || options.recv_video) && !sdp.lines().any(|l| l.starts_with("m=video")) {
+        return Err(EngineError::NoMedia(
+            "the offer has no video section: this stream needs the browser to send or receive video".into(),
+        ));
+    }
+    Ok(offer)
+}
+
+/// Answers an offer with a new session (not registered anywhere yet). The answer SDP, with every
+/// gathered candidate, is returned beside it.
+pub(crate) async fn accept_offer(
+    webrtc_id: &str,
+    offer: RTCSessionDescription,
+    sdp: &str,
+    options: &SessionOptions,
+    ice: &IceConfig,
+    engine: &EngineOptions,
+) -> Result<(Arc<MediaSession>, String), EngineError> {
+    let media = MediaOptions {
+        recv_audio: options.recv_audio,
+        send_audio: options.send_audio,
+        input_sample_rate: options.input_sample_rate,
+        input_channels: options.input_channels,
+        output_rate: gradio_webrtc_media::WIRE_RATE,
+        pause: options.pause.clone(),
+        can_interrupt: options.can_interrupt,
+        stream_speech: options.stream_speech,
+        time_limit: options.time_limit,
+    };
+    let session = MediaSession::new(webrtc_id.to_string(), Handle::current(), &media)?;
+    let video_out = if options.send_video {
+        Some(crate::codec::choose_video(sdp).ok_or_else(|| {
+            EngineError::NoMedia("the browser offers no video codec this server can send (VP8 or H.264)".into())
+        })?)
+    } else {
+        None
+    };
+    let audio_out = options.send_audio.then(|| audio::outgoing_track(webrtc_id));
+    let (gathered_tx, mut gathered_rx) = watch::channel(false);
+    let handler = Arc::new(events::Events {
+        session: Arc::downgrade(&session),
+        gathered: gathered_tx,
+        recv_audio: options.recv_audio,
+        recv_video: options.recv_video,
+        input_channels: options.input_channels,
+        audio_out: audio_out.clone(),
+        audio_bitrate: engine.audio_bitrate,
+        video_sender: Arc::new(OnceLock::new()),
+    });
+    let video = options.send_video || options.recv_video;
+    let pc = Box::pin(peer::build(ice, engine, handler.clone(), video)).await?;
+    let transport = Arc::new(WebRtcTransport {
+        pc: pc.clone(),
+        runtime: Handle::current(),
+        audio_sender: OnceLock::new(),
+    });
+    let negotiated = peer::negotiate(
+        &pc,
+        offer,
+        audio_out.as_ref(),
+        video_out.map(|c| (c, engine.video_bitrate)),
+        &session,
+        &transport.audio_sender,
+        &handler.video_sender,
+    )
+    .await;
+    if let Err(e) = negotiated {
+        let _ = pc.close().await;
+        return Err(e);
+    }
+    // Non-trickle: the answer must carry the candidates. Unreachable STUN/TURN servers can
+    // hold gathering ~10 s; past the timeout we answer with what was found.
+    let _ = tokio::time::timeout(engine.gather_timeout, gathered_rx.wait_for(|done| *done)).await;
+    let Some(local) = pc.local_description().await else {
+        let _ = pc.close().await;
+        return Err(EngineError::Setup("no local description after negotiation".into()));
+    };
+    session.set_transport(transport);
+    Ok((session, local.sdp))
+}
