@@ -105,16 +105,21 @@ class ClientResult:
 
 
 def decoded_levels(arrivals: list[tuple[float, int, bytes]]) -> list[tuple[float, float]]:
-    """(arrival time, RMS of the decoded 20 ms frame) per packet, decoded in order with libopus."""
-    codec = av.CodecContext.create("libopus", "r")
-    codec.sample_rate, codec.layout = RATE, "mono"
+    """(arrival time, RMS of its decoded 20 ms frame) per packet. Each packet is decoded on its own:
+    an overloaded client receives packets out of order, and a decoder fed them in arrival order
+    produces garbage."""
     levels = []
-    for t, _, payload in arrivals:
+    for t, size, payload in arrivals:
+        if size <= 3:  # digital silence
+            levels.append((t, 0.0))
+            continue
+        codec = av.CodecContext.create("libopus", "r")
+        codec.sample_rate, codec.layout = RATE, "mono"
         frames = codec.decode(av.Packet(payload))
-        for frame in frames:
-            x = frame.to_ndarray().astype(np.float32)
-            x = x / 32768.0 if frame.format.name.startswith("s16") else x
-            levels.append((t, float(np.sqrt(np.mean(x**2)))))
+        x = np.concatenate([f.to_ndarray().astype(np.float32).reshape(-1) for f in frames]) if frames else []
+        if len(x) and frames[0].format.name.startswith("s16"):
+            x = x / 32768.0
+        levels.append((t, float(np.sqrt(np.mean(np.square(x)))) if len(x) else 0.0))
     return levels
 
 
