@@ -104,17 +104,17 @@ class ClientResult:
     error: str | None = None
 
 
-def decoded_levels(arrivals: list[tuple[float, int, bytes]]) -> list[tuple[float, float]]:
-    """(arrival time, RMS of its decoded 20 ms frame) per packet. Each packet is decoded on its own:
-    an overloaded client receives packets out of order, and a decoder fed them in arrival order
-    produces garbage."""
+def decoded_levels(arrivals: list[tuple[float, int, bytes, int]]) -> list[tuple[float, float]]:
+    """(arrival time, RMS of its decoded 20 ms frame) per packet, decoded in RTP sequence order as
+    a receiver would (an overloaded client's socket hands packets over out of order)."""
+    if not arrivals:
+        return []
+    first = arrivals[0][3]
+    ordered = sorted(arrivals, key=lambda a: (a[3] - first) % 65536)
+    codec = av.CodecContext.create("libopus", "r")
+    codec.sample_rate, codec.layout = RATE, "mono"
     levels = []
-    for t, size, payload in arrivals:
-        if size <= 3:  # digital silence
-            levels.append((t, 0.0))
-            continue
-        codec = av.CodecContext.create("libopus", "r")
-        codec.sample_rate, codec.layout = RATE, "mono"
+    for t, _, payload, _ in ordered:
         frames = codec.decode(av.Packet(payload))
         x = np.concatenate([f.to_ndarray().astype(np.float32).reshape(-1) for f in frames]) if frames else []
         if len(x) and frames[0].format.name.startswith("s16"):
@@ -151,7 +151,7 @@ async def run_client(
     loud_back = 0
     for i, s in enumerate(sent):
         end = sent[i + 1] if i + 1 < len(sent) else s + PERIOD_FRAMES * FRAME / RATE
-        loud = [t for t, size, _ in arrivals if s <= t < end and size > LOUD_BYTES]
+        loud = [t for t, size, *_ in arrivals if s <= t < end and size > LOUD_BYTES]
         if loud:
             result.latencies.append(loud[0] - s)
         heard = [t for t, level in levels if s <= t < end and level > 0.05]

@@ -14,13 +14,15 @@ from typing import Any
 
 HERE = Path(__file__).parent
 
-#: Arrival log per aiortc receiver: (monotonic time, payload size, payload), filled by
-#: `record_arrivals_only`.
-ARRIVALS: dict[int, list[tuple[float, int, bytes]]] = {}
+#: Arrival log per aiortc receiver: (monotonic time, payload size, payload, RTP sequence number),
+#: filled by `record_arrivals_only`.
+ARRIVALS: dict[int, list[tuple[float, int, bytes, int]]] = {}
 
 
 async def _record_rtp(self: Any, packet: Any, arrival_time_ms: int) -> None:
-    ARRIVALS.setdefault(id(self), []).append((time.monotonic(), len(packet.payload), bytes(packet.payload)))
+    ARRIVALS.setdefault(id(self), []).append(
+        (time.monotonic(), len(packet.payload), bytes(packet.payload), packet.sequence_number)
+    )
 
 
 def record_arrivals_only() -> None:

@@ -131,7 +131,7 @@ async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, cycl
     result.utterances = len(track.speech_ended)
     for i, ended in enumerate(track.speech_ended):
         limit = track.speech_ended[i + 1] if i + 1 < len(track.speech_ended) else ended + CYCLE_S
-        loud = [t for t, size, _ in arrivals if ended < t < limit and size > LOUD_BYTES]
+        loud = [t for t, size, *_ in arrivals if ended < t < limit and size > LOUD_BYTES]
         pauses = [t for t in detected if ended < t < limit]
         if pauses:
             result.detections.append(pauses[0] - ended)
