@@ -17,6 +17,7 @@ from .credentials import (
 from .outputs import AdditionalOutputs, Warning, WebRTCError
 from .reply_on_pause import AlgoOptions, ReplyOnPause, SileroVadOptions
 from .reply_on_stopwords import PocketSphinxDetector, ReplyOnStopWords, StopWordDetector
+from .stream import Stream, UIArgs
 from .stream_handler import (
     AsyncAudioVideoStreamHandler,
     AsyncStreamHandler,
@@ -53,8 +54,10 @@ __all__ = [
     "ReplyOnStopWords",
     "SileroVadOptions",
     "StopWordDetector",
+    "Stream",
     "StreamHandler",
     "StreamHandlerBase",
+    "UIArgs",
     "VideoEmitType",
     "Warning",
     "WebRTC",

@@ -20,6 +20,7 @@ __all__ = [
     "Resampler",
     "Session",
     "SetupError",
+    "StreamTransport",
     "__version__",
     "check_sample_rate",
     "pause_defaults",
@@ -118,6 +119,29 @@ class Engine:
             EngineError: malformed SDP, a `type` other than "offer", an id already in use, no
                 media section the session can use, or a closed engine.
         """
+    def open_stream(
+        self,
+        webrtc_id: str,
+        *,
+        codec: str = "mulaw",
+        in_rate: int = 8000,
+        out_rate: int = 8000,
+        send_audio: bool = True,
+        recv_audio: bool = True,
+        input_sample_rate: int = 48000,
+        input_channels: int = 1,
+        time_limit: float | None = None,
+        pause: dict[str, float] | None = None,
+        can_interrupt: bool = True,
+        stream_speech: bool = False,
+    ) -> tuple[Session, StreamTransport]:
+        """A session carried by the caller (a WebSocket, a phone call) instead of WebRTC: `codec`
+        ("mulaw" or "pcm16") payloads received at `in_rate` Hz and sent at `out_rate` Hz, paced
+        at 20 ms by the engine. Connected at once; registered until it closes.
+
+        Raises:
+            EngineError: an unknown codec, an id in use, a closed engine.
+        """
     def session_count(self) -> int:
         """Sessions that are not closed yet."""
     def session_ids(self) -> list[str]: ...
@@ -211,6 +235,18 @@ class Session:
         `output_frames_trimmed`), video, streamed speech (`speech_pieces_dropped`,
         `utterances_dropped`), the turn (`turn`, `interrupts`), queue depths (`input_queued`,
         `output_buffered`), state, selected candidate types."""
+
+@final
+class StreamTransport:
+    """The caller's end of a stream session: push what arrives, send what `next` gives."""
+
+    def push(self, payload: bytes) -> None:
+        """One received payload of the stream's encoding and input rate (any length).
+        Raises ValueError for a malformed one (an odd pcm16 length)."""
+    async def next(self) -> tuple[str, bytes | str | None] | None:
+        """The next thing to send: `("media", bytes)` (20 ms, paced), `("message", str)` (the side
+        channel), `("clear", None)` (the user interrupted a reply: drop buffered audio),
+        `("mark", None)` (a talkspurt ended); None once the session has ended."""
 
 def shutdown() -> None:
     """Closes every session of every engine; called at interpreter exit."""

@@ -20,9 +20,9 @@ from .session_runner import SessionRunner
 from .stream_handler import StreamHandlerBase
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import AsyncIterator, Callable
 
-    from ._engine import Session
+    from ._engine import Session, StreamTransport
     from .outputs import AdditionalOutputs
 
 logger = logging.getLogger("gradio_webrtc")
@@ -66,6 +66,8 @@ class Connection:
     runner: SessionRunner | None = None
     outputs: deque[AdditionalOutputs] = field(default_factory=deque)
     args: list[Any] | None = None
+    #: Set (on the server loop) whenever `outputs` gets an item.
+    outputs_ready: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Connections:
@@ -171,14 +173,56 @@ class Connections:
             error = getattr(exc, "kind", "invalid_offer")
             logger.info("offer for %s refused (%s): %s", webrtc_id, error, exc)
             return failed(error, message=str(exc))
+        self._adopt(session, handler)
+        return session.answer
+
+    async def open_stream(
+        self, stream_id: str, *, codec: str = "mulaw", in_rate: int | None = None, out_rate: int | None = None
+    ) -> tuple[Session, StreamTransport] | dict[str, Any]:
+        """A session carried by the caller (a WebSocket client, a phone call) instead of WebRTC:
+        `codec` ("mulaw" or "pcm16") payloads at `in_rate`/`out_rate` Hz (default: the handler's
+        input and output rates). Same limits, handler copies and clean-up as `offer`. Returns the
+        session and its transport, or a failure meta like `offer`'s."""
+        if not stream_id:
+            return failed("invalid_offer", message="the stream has no id")
+        self._loop = asyncio.get_running_loop()
+        if stream_id in self.connections or stream_id in self._pending:
+            return failed("connection_already_exists")
+        if self.concurrency_limit is not None and len(self) >= self.concurrency_limit:
+            return failed("concurrency_limit_reached", limit=self.concurrency_limit)
+        handler = self.handler.copy() if isinstance(self.handler, StreamHandlerBase) else self.handler
+        try:
+            session, transport = self.engine.open_stream(
+                stream_id,
+                codec=codec,
+                in_rate=in_rate or getattr(handler, "input_sample_rate", 48000),
+                out_rate=out_rate or getattr(handler, "output_sample_rate", 24000),
+                send_audio=self.mode != "send",
+                recv_audio=self.mode != "receive",
+                input_sample_rate=getattr(handler, "input_sample_rate", 48000),
+                input_channels=2 if getattr(handler, "expected_layout", "mono") == "stereo" else 1,
+                time_limit=self.time_limit,
+                pause=handler.pause_options() if isinstance(handler, ReplyOnPause) else None,
+                can_interrupt=getattr(handler, "can_interrupt", True),
+                stream_speech=getattr(handler, "streams_speech", False),
+            )
+        except EngineError as exc:
+            error = getattr(exc, "kind", "invalid_offer")
+            logger.info("stream %s refused (%s): %s", stream_id, error, exc)
+            return failed(error, message=str(exc))
+        self._adopt(session, handler)
+        return session, transport
+
+    def _adopt(self, session: Session, handler: Any) -> Connection:
+        """Registers a new session and starts its handler (receive mode: on its first inputs)."""
+        assert self._loop is not None
         connection = Connection(session=session, handler=handler)
-        self.connections[webrtc_id] = connection
-        # Whatever happens to the handler (receive mode starts it only on the first inputs), the
-        # end of the session frees the slot.
+        self.connections[session.webrtc_id] = connection
+        # Whatever happens to the handler, the end of the session frees the slot.
         self._watchers.add(self._loop.create_task(self._forget_when_closed(connection)))
         if self.mode != "receive":
             self._start(connection, handler)
-        return session.answer
+        return connection
 
     async def _forget_when_closed(self, connection: Connection) -> None:
         webrtc_id = connection.session.webrtc_id
@@ -194,6 +238,7 @@ class Connections:
 
         def on_outputs(outputs: AdditionalOutputs) -> None:
             connection.outputs.append(outputs)
+            connection.outputs_ready.set()
 
         def on_end(reason: str) -> None:
             if self.connections.get(webrtc_id) is connection:
@@ -243,6 +288,29 @@ class Connections:
         if connection is None or not connection.outputs:
             return None
         return connection.outputs.popleft()
+
+    async def output_stream(self, webrtc_id: str) -> AsyncIterator[AdditionalOutputs]:
+        """Every `AdditionalOutputs` of a connection, as it comes, until its session ends.
+
+        Raises:
+            UnknownConnectionError: no live connection has this id.
+        """
+        connection = self.connections.get(webrtc_id)
+        if connection is None:
+            raise UnknownConnectionError(webrtc_id)
+        closed = asyncio.ensure_future(connection.session.wait_closed())
+        try:
+            while True:
+                while connection.outputs:
+                    yield connection.outputs.popleft()
+                if closed.done():
+                    return
+                connection.outputs_ready.clear()
+                ready = asyncio.ensure_future(connection.outputs_ready.wait())
+                await asyncio.wait([ready, closed], return_when=asyncio.FIRST_COMPLETED)
+                ready.cancel()
+        finally:
+            closed.cancel()
 
     def close(self) -> None:
         """Ends every session (their handlers shut down as the sessions close)."""

@@ -100,6 +100,44 @@ impl Engine {
         Ok((session, answer))
     }
 
+    /// A stream session `webrtc_id` (a WebSocket client, a phone call): `codec` payloads received
+    /// at `in_rate` Hz and sent at `out_rate` Hz, carried by the caller. Registered until it closes.
+    pub fn open_stream(
+        &self,
+        webrtc_id: &str,
+        codec: crate::stream::PayloadCodec,
+        (in_rate, out_rate): (u32, u32),
+        options: &SessionOptions,
+    ) -> Result<(Arc<MediaSession>, Arc<crate::stream::StreamTransport>), EngineError> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(EngineError::Closed);
+        }
+        let media = crate::session::MediaOptions {
+            recv_audio: options.recv_audio,
+            send_audio: options.send_audio,
+            input_sample_rate: options.input_sample_rate,
+            input_channels: options.input_channels,
+            output_rate: out_rate,
+            pause: options.pause.clone(),
+            can_interrupt: options.can_interrupt,
+            stream_speech: options.stream_speech,
+            time_limit: options.time_limit,
+        };
+        let (session, transport) = crate::stream::StreamTransport::open(
+            webrtc_id.to_string(),
+            tokio::runtime::Handle::current(),
+            codec,
+            in_rate,
+            out_rate,
+            media,
+        )?;
+        if !self.register(&session) {
+            session.close("duplicate id");
+            return Err(EngineError::DuplicateId(webrtc_id.to_string()));
+        }
+        Ok((session, transport))
+    }
+
     /// Adds a session made elsewhere (another transport) to the registry; false if the id is taken.
     pub fn register(&self, session: &Arc<MediaSession>) -> bool {
         let id = session.id().to_string();

@@ -5,10 +5,12 @@
 //!   stats, and the one failure path. Driven by values and tokio timers only.
 //! * `webrtc` — the WebRTC transport (webrtc-rs on tokio): a peer connection per session, RTP
 //!   Opus/VP8/H.264 in and out, the data channel. It feeds a session and never reaches into it.
+//! * [`stream`] — the stream transport: μ-law or PCM payloads carried by the host's own channel
+//!   (a WebSocket, Twilio Media Streams), paced by the session.
 //! * [`Engine`] — the registry of one component's sessions, its ICE settings and watchdogs.
 //!
-//! Modules depend one way: `engine` → `webrtc` → `session` → `gradio-webrtc-media`; `codec` (the
-//! codec table) and `config` are leaves.
+//! Modules depend one way: `engine` → `webrtc`/`stream` → `session` → `gradio-webrtc-media`;
+//! `codec` (the codec table) and `config` are leaves.
 //!
 //! # Errors vs bugs
 //!
@@ -24,6 +26,7 @@ mod engine;
 mod error;
 mod ids;
 pub mod session;
+pub mod stream;
 mod webrtc;
 
 pub use config::{EngineOptions, IceConfig, SessionOptions};

@@ -25,6 +25,7 @@ mod error;
 pub mod framer;
 pub mod inbound;
 pub mod lowdelay;
+pub mod mulaw;
 pub mod opus;
 pub mod outbound;
 pub mod pause;

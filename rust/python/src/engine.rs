@@ -11,7 +11,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
 use crate::session::PySession;
-use crate::to_py_err;
+use crate::{runtime, to_py_err};
 
 /// Every live engine, so that `shutdown()` can close them all before the interpreter exits.
 static LIVE: Mutex<Vec<(usize, Engine)>> = Mutex::new(Vec::new());
@@ -37,6 +37,16 @@ fn ice_from_py(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<IceConfig>> 
     let json: String = value.py().import("json")?.call_method1("dumps", (value,))?.extract()?;
     let parsed: serde_json::Value = serde_json::from_str(&json).map_err(|e| PyValueError::new_err(e.to_string()))?;
     IceConfig::from_json(&parsed).map(Some).map_err(to_py_err)
+}
+
+fn time_limit_from_py(time_limit: Option<f64>) -> PyResult<Option<Duration>> {
+    match time_limit {
+        Some(t) if !(t.is_finite() && t > 0.0) => Err(PyValueError::new_err(format!(
+            "time_limit must be a positive number, got {t}"
+        ))),
+        Some(t) => Ok(Some(Duration::from_secs_f64(t))),
+        None => Ok(None),
+    }
 }
 
 /// Reads `ReplyOnPause`'s options (seconds; `threshold` a probability); missing keys keep defaults.
@@ -138,15 +148,7 @@ impl PyEngine {
             recv_video,
             input_sample_rate,
             input_channels,
-            time_limit: match time_limit {
-                Some(t) if !(t.is_finite() && t > 0.0) => {
-                    return Err(PyValueError::new_err(format!(
-                        "time_limit must be a positive number, got {t}"
-                    )))
-                }
-                Some(t) => Some(Duration::from_secs_f64(t)),
-                None => None,
-            },
+            time_limit: time_limit_from_py(time_limit)?,
             ice: ice_from_py(ice_servers)?,
             pause: pause.map(pause_from_py).transpose()?,
             can_interrupt,
@@ -160,6 +162,51 @@ impl PyEngine {
                 .map_err(to_py_err)?;
             Ok(PySession::new(session, answer))
         })
+    }
+
+    /// A stream session: `codec` ("mulaw" or "pcm16") payloads received at `in_rate` Hz and sent at
+    /// `out_rate` Hz, carried by the caller (a WebSocket, a phone call). Returns
+    /// `(Session, StreamTransport)`.
+    #[pyo3(signature = (webrtc_id, *, codec="mulaw", in_rate=8000, out_rate=8000, send_audio=true, recv_audio=true, input_sample_rate=48000, input_channels=1, time_limit=None, pause=None, can_interrupt=true, stream_speech=false))]
+    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // mirrors the Python keyword API
+    fn open_stream<'py>(
+        &self,
+        py: Python<'py>,
+        webrtc_id: &str,
+        codec: &str,
+        in_rate: u32,
+        out_rate: u32,
+        send_audio: bool,
+        recv_audio: bool,
+        input_sample_rate: u32,
+        input_channels: usize,
+        time_limit: Option<f64>,
+        pause: Option<&Bound<'py, PyDict>>,
+        can_interrupt: bool,
+        stream_speech: bool,
+    ) -> PyResult<(PySession, crate::stream::PyStreamTransport)> {
+        let options = SessionOptions {
+            send_audio,
+            recv_audio,
+            input_sample_rate,
+            input_channels,
+            time_limit: time_limit_from_py(time_limit)?,
+            pause: pause.map(pause_from_py).transpose()?,
+            can_interrupt,
+            stream_speech,
+            ..SessionOptions::default()
+        };
+        let codec = gradio_webrtc_engine::stream::PayloadCodec::parse(codec).map_err(to_py_err)?;
+        let engine = self.engine.clone();
+        let _guard = runtime::handle().enter();
+        let (session, transport) = engine
+            .open_stream(webrtc_id, codec, (in_rate, out_rate), &options)
+            .map_err(to_py_err)?;
+        let _ = py;
+        Ok((
+            PySession::new(session, String::new()),
+            crate::stream::PyStreamTransport::new(transport),
+        ))
     }
 
     fn session_count(&self) -> usize {

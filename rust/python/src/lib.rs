@@ -9,6 +9,7 @@ mod engine;
 mod resample;
 mod runtime;
 mod session;
+mod stream;
 
 use pyo3::prelude::*;
 
@@ -124,6 +125,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_sample_rate, m)?)?;
     m.add_function(wrap_pyfunction!(pause_defaults, m)?)?;
     resample::init_pymodule(m)?;
+    stream::init_pymodule(m)?;
     m.add_function(wrap_pyfunction!(shutdown, m)?)?;
     engine::init_pymodule(m)?;
     session::init_pymodule(m)?;

@@ -503,6 +503,13 @@ impl MediaSession {
         self.turn.interrupts()
     }
 
+    /// A receiver that changes at every barge-in (a transport may tell its peer to drop what it
+    /// buffered of the interrupted reply).
+    #[must_use]
+    pub fn watch_interrupts(&self) -> watch::Receiver<u64> {
+        self.turn.watch_interrupts()
+    }
+
     /// A reply starts; its audio must be sent with the returned number.
     pub fn begin_reply(&self) -> u64 {
         self.turn.begin_reply()

@@ -47,7 +47,8 @@ struct Inner {
 pub struct Turn {
     inner: Mutex<Inner>,
     epoch: watch::Sender<u64>,
-    interrupts: std::sync::atomic::AtomicU64,
+    /// Replies interrupted so far, published so a transport can tell its peer (Twilio's `clear`).
+    interrupts: watch::Sender<u64>,
 }
 
 impl Default for Turn {
@@ -58,7 +59,7 @@ impl Default for Turn {
                 epoch: 0,
             }),
             epoch: watch::channel(0).0,
-            interrupts: std::sync::atomic::AtomicU64::new(0),
+            interrupts: watch::channel(0).0,
         }
     }
 }
@@ -77,7 +78,12 @@ impl Turn {
     /// Replies interrupted by the user so far.
     #[must_use]
     pub fn interrupts(&self) -> u64 {
-        self.interrupts.load(std::sync::atomic::Ordering::Relaxed)
+        *self.interrupts.borrow()
+    }
+
+    /// A receiver that changes at every interruption.
+    pub fn watch_interrupts(&self) -> watch::Receiver<u64> {
+        self.interrupts.subscribe()
     }
 
     /// A reply starts; returns its number, which its audio must carry.
@@ -120,8 +126,8 @@ impl Turn {
                 inner.state = TurnState::UserSpeaking;
                 let epoch = inner.epoch;
                 drop(inner);
-                self.interrupts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 self.epoch.send_replace(epoch);
+                self.interrupts.send_modify(|n| *n += 1);
                 Some(interrupted)
             }
             _ => {

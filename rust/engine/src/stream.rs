@@ -1,0 +1,273 @@
+//! The stream transport: encoded audio carried by the host's own message channel — a WebSocket's
+//! JSON `media` events (fastrtc's protocol), Twilio Media Streams — instead of RTP.
+//!
+//! The host pushes each received payload in ([`StreamTransport::push`]) and takes what goes out
+//! ([`StreamTransport::next`]): paced audio payloads, the session's side-channel messages, and a
+//! `Clear` when the user interrupts a reply (so a telephone gateway drops what it buffered). The
+//! session does everything else, exactly as for WebRTC: resampling to the handler's rate, pause
+//! detection, the turn state, and 20 ms pacing of the outgoing audio (a WebSocket client has no
+//! jitter buffer to hide a bursty sender).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use gradio_webrtc_media::convert::{f32_to_i16_into, to_channels};
+use gradio_webrtc_media::mulaw;
+use gradio_webrtc_media::outbound::Frame;
+use tokio::runtime::Handle;
+use tokio::sync::{mpsc, watch, Mutex};
+
+use crate::session::{AudioSink, MediaOptions, MediaSession, SessionState, Transport};
+use crate::EngineError;
+
+/// Outgoing audio frames the host may fall behind by (1 s) before the pacer waits for it.
+const OUTGOING: usize = 50;
+
+/// How audio is encoded on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadCodec {
+    /// G.711 μ-law, one byte per sample.
+    Mulaw,
+    /// Little-endian signed 16-bit PCM.
+    Pcm16,
+}
+
+impl PayloadCodec {
+    /// Parses `"mulaw"` or `"pcm16"`.
+    pub fn parse(name: &str) -> Result<Self, EngineError> {
+        match name {
+            "mulaw" | "ulaw" | "pcmu" => Ok(Self::Mulaw),
+            "pcm16" | "s16le" => Ok(Self::Pcm16),
+            other => Err(EngineError::Setup(format!(
+                "unknown audio encoding {other:?} (\"mulaw\" or \"pcm16\")"
+            ))),
+        }
+    }
+
+    fn decode(self, payload: &[u8]) -> Vec<f32> {
+        match self {
+            Self::Mulaw => mulaw::decode(payload),
+            Self::Pcm16 => payload
+                .chunks_exact(2)
+                .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+                .collect(),
+        }
+    }
+
+    fn encode(self, samples: &[f32]) -> Vec<u8> {
+        match self {
+            Self::Mulaw => mulaw::encode(samples),
+            Self::Pcm16 => {
+                let mut pcm = Vec::with_capacity(samples.len());
+                f32_to_i16_into(samples, &mut pcm);
+                pcm.iter().flat_map(|s| s.to_le_bytes()).collect()
+            }
+        }
+    }
+}
+
+/// What the host sends next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    /// 20 ms of audio, encoded.
+    Media(Vec<u8>),
+    /// The audio stopped (the end of a reply's talkspurt): a telephone gateway can be asked to
+    /// report when it has played up to here (Twilio's `mark`).
+    Mark,
+    /// A side-channel message (the data channel's strings and JSON).
+    Message(String),
+    /// The user interrupted a reply: the peer should drop the audio it buffered.
+    Clear,
+}
+
+/// A paced tick that carries something: audio, or the end of a talkspurt.
+enum Paced {
+    Media(Vec<u8>),
+    End,
+}
+
+/// The paced frames, encoded, into a channel the host drains.
+struct ChannelSink {
+    codec: PayloadCodec,
+    tx: mpsc::Sender<Paced>,
+    talking: bool,
+}
+
+#[async_trait]
+impl AudioSink for ChannelSink {
+    async fn send(&mut self, frame: Option<&Frame>) -> Result<(), String> {
+        let paced = match frame {
+            Some(frame) => {
+                self.talking = true;
+                Paced::Media(self.codec.encode(&to_channels(&frame.samples, frame.channels, 1)))
+            }
+            // Silence is not sent: a stream client plays nothing between replies anyway.
+            None if self.talking => {
+                self.talking = false;
+                Paced::End
+            }
+            None => return Ok(()),
+        };
+        self.tx
+            .send(paced)
+            .await
+            .map_err(|_| "the stream's reader is gone".to_string())
+    }
+}
+
+/// The host's end of a stream session.
+pub struct StreamTransport {
+    session: Arc<MediaSession>,
+    codec: PayloadCodec,
+    in_rate: u32,
+    out: Mutex<Receivers>,
+}
+
+struct Receivers {
+    media: mpsc::Receiver<Paced>,
+    messages: mpsc::UnboundedReceiver<String>,
+    interrupts: watch::Receiver<u64>,
+}
+
+/// Nothing to release: the host owns the socket and closes it when the session ends.
+struct HostOwned;
+
+#[async_trait]
+impl Transport for HostOwned {
+    fn close(&self) {}
+}
+
+impl StreamTransport {
+    /// A new session `id` carried as `codec` audio, received at `in_rate` Hz and sent at
+    /// `out_rate` Hz; connected at once (its time limit starts now).
+    pub fn open(
+        id: String,
+        runtime: Handle,
+        codec: PayloadCodec,
+        in_rate: u32,
+        out_rate: u32,
+        mut media: MediaOptions,
+    ) -> Result<(Arc<MediaSession>, Arc<StreamTransport>), EngineError> {
+        gradio_webrtc_media::check_rate("stream input rate", in_rate)?;
+        gradio_webrtc_media::check_rate("stream output rate", out_rate)?;
+        media.output_rate = out_rate;
+        let session = MediaSession::new(id, runtime, &media)?;
+        let messages = session
+            .take_outbox()
+            .expect("a new session's outbox has not been taken");
+        let (tx, rx) = mpsc::channel(OUTGOING);
+        let transport = Arc::new(Self {
+            session: session.clone(),
+            codec,
+            in_rate,
+            out: Mutex::new(Receivers {
+                media: rx,
+                messages,
+                interrupts: session.watch_interrupts(),
+            }),
+        });
+        session.set_transport(Arc::new(HostOwned));
+        session.start_audio_output(Box::new(ChannelSink {
+            codec,
+            tx,
+            talking: false,
+        }));
+        session.on_connected();
+        Ok((session, transport))
+    }
+
+    /// The session this transport carries.
+    #[must_use]
+    pub fn session(&self) -> &Arc<MediaSession> {
+        &self.session
+    }
+
+    /// One received payload (any length) of the stream's encoding and rate.
+    pub fn push(&self, payload: &[u8]) -> Result<(), EngineError> {
+        if self.codec == PayloadCodec::Pcm16 && payload.len() % 2 != 0 {
+            return Err(EngineError::BadMedia(
+                "a pcm16 payload has an even number of bytes".into(),
+            ));
+        }
+        self.session.push_audio(self.in_rate, 1, &self.codec.decode(payload))
+    }
+
+    /// The next thing to send; None once the session has ended and its last messages went out.
+    pub async fn next(&self) -> Option<Outgoing> {
+        let mut out = self.out.lock().await;
+        let Receivers {
+            media,
+            messages,
+            interrupts,
+        } = &mut *out;
+        let mut state = self.session.watch_state();
+        tokio::select! {
+            biased;
+            Some(m) = messages.recv() => Some(Outgoing::Message(m)),
+            Ok(()) = interrupts.changed() => {
+                // Frames of the interrupted reply still waiting here are stale too.
+                while media.try_recv().is_ok() {}
+                Some(Outgoing::Clear)
+            }
+            Some(p) = media.recv() => Some(match p {
+                Paced::Media(p) => Outgoing::Media(p),
+                Paced::End => Outgoing::Mark,
+            }),
+            _ = state.wait_for(|s| *s == SessionState::Closed) => messages.try_recv().ok().map(Outgoing::Message),
+        }
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test(start_paused = true)]
+    async fn mulaw_in_frames_out_paced_and_encoded() {
+        let options = MediaOptions {
+            input_sample_rate: 16_000,
+            ..MediaOptions::default()
+        };
+        let (session, transport) = StreamTransport::open(
+            "ws".into(),
+            Handle::current(),
+            PayloadCodec::Mulaw,
+            8_000,
+            8_000,
+            options,
+        )
+        .unwrap();
+        // 100 ms of telephone audio in: 20 ms frames at 16 kHz out to the handler.
+        transport.push(&mulaw::encode(&vec![0.25; 800])).unwrap();
+        let frame = tokio::time::timeout(Duration::from_millis(100), session.next_audio())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((frame.rate, frame.samples.len()), (16_000, 320));
+        // The handler's 24 kHz reply goes out as 160-byte μ-law frames, one per 20 ms.
+        let mut reply = vec![0.5f32; 24_000 / 5];
+        assert!(session
+            .send_audio(24_000, &[reply.len()], &mut reply, None, None)
+            .unwrap());
+        let start = tokio::time::Instant::now();
+        let mut times = Vec::new();
+        while times.len() < 10 {
+            match transport.next().await.unwrap() {
+                Outgoing::Media(p) => {
+                    assert_eq!(p.len(), 160);
+                    times.push(start.elapsed());
+                }
+                Outgoing::Message(_) | Outgoing::Clear | Outgoing::Mark => {}
+            }
+        }
+        assert!(
+            times[9].saturating_sub(times[1]) >= Duration::from_millis(159),
+            "paced: {times:?}"
+        );
+        session.send_message("bye".into());
+        session.close("done");
+        assert_eq!(transport.next().await, Some(Outgoing::Message("bye".into())));
+        assert_eq!(transport.next().await, None);
+    }
+}
