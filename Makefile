@@ -139,6 +139,8 @@ bench: setup  ## audio echo (wire and in Chromium), video flip and reply-on-paus
 	bench/setup_original.sh
 	$(PY) bench/audio_echo.py
 	$(PY) bench/browser_echo.py
+	bench/setup_fastrtc.sh
+	$(PY) bench/websocket_echo.py
 	$(PY) bench/video_flip.py
 	$(PY) bench/reply_latency.py
 

@@ -243,6 +243,13 @@ class StreamTransport:
     def push(self, payload: bytes) -> None:
         """One received payload of the stream's encoding and input rate (any length).
         Raises ValueError for a malformed one (an odd pcm16 length)."""
+    def push_media_event(self, text: str) -> bool:
+        """A JSON text message: a `media` event (`{"event": "media", "media": {"payload": <base64>}}`)
+        is parsed, decoded and pushed here (True); anything else is left to the caller (False).
+        Raises ValueError for a media event without a valid base64 payload."""
+    async def next_event(self, stream_sid: str | None = None) -> tuple[str, str | None] | None:
+        """Like `next`, but media comes as the protocol's JSON text, ready to send (with
+        `streamSid` if given)."""
     async def next(self) -> tuple[str, bytes | str | None] | None:
         """The next thing to send: `("media", bytes)` (20 ms, paced), `("message", str)` (the side
         channel), `("clear", None)` (the user interrupted a reply: drop buffered audio),

@@ -167,9 +167,12 @@ class Stream:
                     with gr.Column():
                         for component in self.additional_input_components:
                             component.render()
-                if self.additional_output_components:
+                only_outputs = [
+                    c for c in self.additional_output_components if c not in self.additional_input_components
+                ]
+                if only_outputs:
                     with gr.Column():
-                        for component in self.additional_output_components:
+                        for component in only_outputs:
                             component.render()
             webrtc = self.webrtc_component
             if self.mode == "receive":

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use base64::Engine as _;
 use gradio_webrtc_media::convert::{f32_to_i16_into, to_channels};
 use gradio_webrtc_media::mulaw;
 use gradio_webrtc_media::outbound::Frame;
@@ -30,6 +31,17 @@ pub enum PayloadCodec {
     Mulaw,
     /// Little-endian signed 16-bit PCM.
     Pcm16,
+}
+
+/// A `media` event of the WebSocket protocols for `payload`, with Twilio's `streamSid` if given.
+#[must_use]
+pub fn media_event(payload: &[u8], stream_sid: Option<&str>) -> String {
+    let payload = base64::engine::general_purpose::STANDARD.encode(payload);
+    match stream_sid {
+        Some(sid) => serde_json::json!({"event": "media", "streamSid": sid, "media": {"payload": payload}}),
+        None => serde_json::json!({"event": "media", "media": {"payload": payload}}),
+    }
+    .to_string()
 }
 
 impl PayloadCodec {
@@ -192,6 +204,40 @@ impl StreamTransport {
         self.session.push_audio(self.in_rate, 1, &self.codec.decode(payload))
     }
 
+    /// A JSON text message of the WebSocket protocols: if it is a `media` event
+    /// (`{"event": "media", "media": {"payload": <base64>}}`), its audio is pushed and true returned;
+    /// anything else is left to the host (false). Parsing here keeps the per-frame work off the
+    /// host's event loop.
+    pub fn push_media_event(&self, text: &str) -> Result<bool, EngineError> {
+        #[derive(serde::Deserialize)]
+        struct Media<'a> {
+            #[serde(borrow)]
+            payload: Option<std::borrow::Cow<'a, str>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Event<'a> {
+            #[serde(borrow)]
+            event: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow)]
+            media: Option<Media<'a>>,
+        }
+        let Ok(event) = serde_json::from_str::<Event<'_>>(text) else {
+            return Ok(false);
+        };
+        if event.event.as_deref() != Some("media") {
+            return Ok(false);
+        }
+        let payload = event
+            .media
+            .and_then(|m| m.payload)
+            .ok_or_else(|| EngineError::BadMedia("media without a base64 payload".into()))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(payload.as_bytes())
+            .map_err(|_| EngineError::BadMedia("media without a base64 payload".into()))?;
+        self.push(&bytes)?;
+        Ok(true)
+    }
+
     /// The next thing to send; None once the session has ended and its last messages went out.
     pub async fn next(&self) -> Option<Outgoing> {
         let mut out = self.out.lock().await;
@@ -269,5 +315,28 @@ mod test {
         session.close("done");
         assert_eq!(transport.next().await, Some(Outgoing::Message("bye".into())));
         assert_eq!(transport.next().await, None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn media_events_are_parsed_here() {
+        let (session, transport) = StreamTransport::open(
+            "ev".into(),
+            Handle::current(),
+            PayloadCodec::Mulaw,
+            8_000,
+            8_000,
+            MediaOptions::default(),
+        )
+        .unwrap();
+        let event = media_event(&mulaw::encode(&[0.1; 160]), None);
+        assert!(event.starts_with(r#"{"event":"media","media":{"payload":""#), "{event}");
+        assert!(transport.push_media_event(&event).unwrap());
+        assert!(!transport.push_media_event(r#"{"event":"ping"}"#).unwrap());
+        assert!(!transport.push_media_event("not json").unwrap());
+        assert!(transport
+            .push_media_event(r#"{"event":"media","media":{"payload":"***"}}"#)
+            .is_err());
+        assert!(media_event(&[0xff], Some("MZ1")).contains(r#""streamSid":"MZ1""#));
+        session.close("done");
     }
 }
