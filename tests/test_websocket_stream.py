@@ -338,3 +338,23 @@ async def test_a_twilio_call_gets_a_reply_marks_and_a_clear_on_barge_in(serve):
     await ws.send(json.dumps({"event": "stop", "sequenceNumber": "1000", "streamSid": sid, "stop": {"callSid": "CA1"}}))
     await asyncio.wait_for(reader, 5)
     await wait_for(lambda: len(server.stream.connections) == 0, 5)
+
+
+async def test_stop_words_work_the_same_over_a_websocket(serve):
+    from gradio_webrtc import ReplyOnStopWords
+
+    heard = []
+
+    def answer(audio):
+        heard.append(audio[1].shape[1] / audio[0])
+        yield 16000, (0.3 * np.sin(2 * np.pi * 500 * np.arange(3200) / 16000)).astype(np.float32)
+
+    server = serve(Stream(ReplyOnStopWords(answer, ["ok computer"], input_sample_rate=16000), modality="audio"))
+    client, task = await open_client(server, "ws-stopword", 16000)
+    speech = load("stop_word", 16000).astype(np.float32) / 32768.0
+    await client.send(np.concatenate([speech, np.zeros(16000, np.float32)]))
+    await wait_for(lambda: heard, 20)
+    assert {"type": "stopword", "data": ""} in client.messages, "the page-side highlight message, fastrtc's shape"
+    assert 0.8 < heard[0] < len(speech) / 16000 - 2.0, "the request after the stop word"
+    await client.ws.close()
+    task.cancel()
