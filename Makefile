@@ -39,7 +39,7 @@ LIBVPX_A := /usr/lib/x86_64-linux-gnu/libvpx.a
 WHEEL_TARGET := $(CARGO_TARGET_DIR)/wheel
 
 .PHONY: help system-deps install build-dev frontend wheel build-prod setup demo test-rust test-python test-install \
-	test lint-rust lint-python lint-frontend lint bench clean
+	test lint-rust lint-python lint-frontend lint bench clean other-libs
 help:  ## show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-zA-Z_-]+):.*## (.*)/  \1\t\2/' | expand -t 16
 
@@ -111,7 +111,21 @@ demo: setup  ## start the main demo (open the printed URL, press Record, allow t
 test-rust:  ## cargo tests of rust/media and rust/engine
 	cargo test --release --workspace --exclude gradio-webrtc-python
 
-test-python: setup  ## pytest: aiortc peers, coturn relay, Chromium pages on Gradio 5 and 6
+# The libraries we replace, each in its own venv under bench/ (from PyPI): the benchmarks run them
+# beside this package, and tests/test_testing_client.py runs its tests against their apps too.
+OTHER_LIBS := bench/.venv-original/.done bench/.venv-fastrtc/.done
+
+bench/.venv-original/.done: bench/setup_original.sh
+	bench/setup_original.sh
+	touch $@
+
+bench/.venv-fastrtc/.done: bench/setup_fastrtc.sh bench/setup_original.sh
+	bench/setup_fastrtc.sh
+	touch $@
+
+other-libs: $(OTHER_LIBS)  ## gradio_webrtc 0.0.31 and fastrtc 0.0.34 in bench/.venv-original and bench/.venv-fastrtc
+
+test-python: setup $(OTHER_LIBS)  ## pytest: aiortc peers, coturn relay, Chromium pages on Gradio 5 and 6, the other libraries' apps
 	$(PY) -m pytest tests --ignore=tests/install
 
 test-install: wheel  ## the built wheel and sdist installed into fresh venvs outside the checkout (Gradio 5 and 6)
@@ -135,11 +149,10 @@ lint-frontend: frontend/node_modules/.stamp frontend5/node_modules/.stamp  ## sv
 
 lint: lint-rust lint-python lint-frontend  ## every linter
 
-bench: setup  ## audio echo (wire and in Chromium), video flip and reply-on-pause, side by side with the original
-	bench/setup_original.sh
+bench: setup $(OTHER_LIBS)  ## audio echo (wire and in Chromium), video flip and reply-on-pause, side by side with the original
 	$(PY) bench/audio_echo.py
+	$(PY) bench/audio_echo.py --client engine --k 1 16 64 --only rust
 	$(PY) bench/browser_echo.py
-	bench/setup_fastrtc.sh
 	$(PY) bench/websocket_echo.py
 	$(PY) bench/video_flip.py
 	$(PY) bench/reply_latency.py

@@ -16,7 +16,13 @@ Figures per K: connection set-up time (offer -> connected), round-trip latency p
 the client -> first loud packet of its echo arrived), fraction of the burst audio that came back,
 and server CPU per stream (% of one core, from the server process's CPU time).
 
-    python bench/audio_echo.py [--k 1 4 16 64] [--bursts 8] [--only rust|original]
+    python bench/audio_echo.py [--k 1 4 16 64] [--bursts 8] [--only rust|original] [--client aiortc|engine]
+
+`--client engine` replaces the aiortc peers with `gradio_webrtc.testing` calls (this package's Rust
+engine in the browser's role, signalling through Gradio's API as the page does). They send PCM
+(encoded by the engine) and time the first loud decoded frame of each echo; the burst's send time
+is when it was queued behind an empty send queue, so up to one 20 ms frame early. The table's
+"client CPU" column is this process's CPU per session: the cost of the load generator itself.
 
 The original library runs from bench/.venv-original (create it with bench/setup_original.sh); it is
 skipped with a note if that virtualenv is missing.
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import fractions
 import os
 import statistics
@@ -162,10 +169,67 @@ async def run_client(
     return result, pc
 
 
-async def run_round(base: str, server: psutil.Process, k: int, bursts: int, from_connect: bool) -> dict[str, Any]:
-    ok, failed, cpu = await run_clients(
-        server, k, lambda i, up, go: run_client(base, i, up, go, bursts, from_connect), 0.02, 1.0
-    )
+class _Hangup:
+    """`close()` for an engine client, as `run_clients` expects of a peer connection."""
+
+    def __init__(self, stack: contextlib.AsyncExitStack) -> None:
+        self.stack = stack
+
+    async def close(self) -> None:
+        await self.stack.aclose()
+
+
+async def run_engine_client(
+    base: str, connected: asyncio.Event, go: asyncio.Event, bursts: int
+) -> tuple[ClientResult, Any]:
+    """The same bursts from a `gradio_webrtc.testing` call: 300 ms of tone, 700 ms of silence."""
+    from gradio_webrtc.testing import connect
+
+    result = ClientResult()
+    stack = contextlib.AsyncExitStack()
+    t0 = time.monotonic()
+    try:
+        call = await stack.enter_async_context(connect(base))
+        result.setup_s = time.monotonic() - t0
+    except Exception as exc:  # counted as a failed client
+        result.error = str(exc)
+        connected.set()
+        return result, _Hangup(stack)
+    connected.set()
+    t = np.arange(BURST_FRAMES * FRAME) / RATE
+    period = np.zeros(PERIOD_FRAMES * FRAME, np.int16)
+    period[: len(t)] = (0.5 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)
+    await call.silence(0.2)
+    await go.wait()
+    back = 0.0
+    for _ in range(bursts):
+        await call.flush()
+        sent = time.monotonic()
+        await call.send_audio(RATE, period, realtime=False)
+        try:
+            reply = await call.reply(timeout=2.0, gap=0.3, level=0.05)
+        except AssertionError:  # no echo within 2 s: counted as audio that did not come back
+            continue
+        result.decoded.append(reply.started_at - sent)
+        back += min(reply.duration / (BURST_FRAMES * FRAME / RATE), 1.0)
+    result.returned = back / bursts
+    return result, _Hangup(stack)
+
+
+async def run_round(
+    base: str, server: psutil.Process, k: int, bursts: int, from_connect: bool, client: str = "aiortc"
+) -> dict[str, Any]:
+    if client == "engine":
+
+        def start(i: int, up: asyncio.Event, go: asyncio.Event) -> Any:
+            return run_engine_client(base, up, go, bursts)
+
+    else:
+
+        def start(i: int, up: asyncio.Event, go: asyncio.Event) -> Any:
+            return run_client(base, i, up, go, bursts, from_connect)
+
+    ok, failed, cpu, client_cpu = await run_clients(server, k, start, 0.02, 1.0)
     latencies = [x for r in ok for x in r.latencies]
     decoded = [x for r in ok for x in r.decoded]
     worst = max((pct(r.decoded, 0.5) for r in ok if r.decoded), default=float("nan"))
@@ -180,6 +244,7 @@ async def run_round(base: str, server: psutil.Process, k: int, bursts: int, from
         "worst_session_p50": worst,
         "returned": statistics.mean([r.returned for r in ok]) if ok else 0.0,
         "cpu_per_stream": cpu,
+        "client_cpu": client_cpu,
     }
 
 
@@ -191,21 +256,27 @@ def main() -> None:
     parser.add_argument("--handler", choices=["async", "sync"], default="async")
     parser.add_argument("--only", choices=["rust", "original"])
     parser.add_argument("--from-connect", action="store_true", help="stream bursts from the moment of connecting")
+    parser.add_argument("--client", choices=["aiortc", "engine"], default="aiortc", help="the load generator")
     args = parser.parse_args()
+    if args.client == "engine" and args.from_connect:
+        parser.error("--from-connect is measured with the aiortc clients only")
 
     rows = run_both(
         "echo",
         args.handler,
         args.k,
         args.only,
-        lambda base, server, k: run_round(base, server, k, args.bursts, args.from_connect),
+        lambda base, server, k: run_round(base, server, k, args.bursts, args.from_connect, args.client),
     )
 
     mode = "streaming from connect" if args.from_connect else "bursts once all are connected"
-    print(f"\nAudio echo, {args.handler} handler, {args.bursts} bursts per client ({mode}), {os.cpu_count()} cores")
+    print(
+        f"\nAudio echo, {args.handler} handler, {args.bursts} bursts per client ({mode}), {args.client} clients,"
+        f" {os.cpu_count()} cores"
+    )
     header = (
         f"{'impl':9} {'K':>3} {'fail':>4} {'setup p50':>10} {'wire p50':>8} {'wire p95':>8} {'dec p50':>8}"
-        f" {'dec p95':>8} {'worst session':>13} {'audio back':>10} {'CPU/stream':>10}"
+        f" {'dec p95':>8} {'worst session':>13} {'audio back':>10} {'CPU/stream':>10} {'client CPU':>10}"
     )
     print(header)
     print("-" * len(header))
@@ -215,6 +286,7 @@ def main() -> None:
                 f"{name:9} {r['k']:>3} {r['failed']:>4} {r['setup_p50'] * 1000:>8.0f}ms {r['p50'] * 1000:>6.0f}ms"
                 f" {r['p95'] * 1000:>6.0f}ms {r['decoded_p50'] * 1000:>6.0f}ms {r['decoded_p95'] * 1000:>6.0f}ms"
                 f" {r['worst_session_p50'] * 1000:>11.0f}ms {r['returned'] * 100:>9.1f}% {r['cpu_per_stream']:>9.1f}%"
+                f" {r['client_cpu']:>9.1f}%"
             )
 
 

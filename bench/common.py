@@ -127,13 +127,21 @@ async def negotiate(pc: Any, base: str, webrtc_id: str, timeout: float = 30.0) -
     await asyncio.wait_for(connected.wait(), timeout)
 
 
-async def run_clients(server: Any, k: int, start: Any, stagger: float, settle: float) -> tuple[list[Any], int, float]:
-    """Starts K clients (`start(i, up, go)` -> `(result, pc)`), staggered; once all are connected and
-    `settle` seconds passed, releases them together and measures the server's CPU until they finish.
+async def run_clients(
+    server: Any, k: int, start: Any, stagger: float, settle: float
+) -> tuple[list[Any], int, float, float]:
+    """Starts K clients (`start(i, up, go)` -> `(result, pc)`, `pc` anything with an async
+    `close()`), staggered; once all are connected and `settle` seconds passed, releases them
+    together and measures the server's CPU, and the clients' (this process), until they finish.
 
-    Returns `(results of the clients without an error, failed count, server CPU % per stream)`.
+    Returns `(results of the clients without an error, failed count, server CPU % per stream,
+    client CPU % per stream)`, CPU in % of one core.
     """
     import asyncio
+
+    import psutil
+
+    me = psutil.Process()
 
     ups = [asyncio.Event() for _ in range(k)]
     go = asyncio.Event()
@@ -143,14 +151,15 @@ async def run_clients(server: Any, k: int, start: Any, stagger: float, settle: f
         await asyncio.sleep(stagger)  # offers arrive a little apart, as real users' do
     await asyncio.gather(*(e.wait() for e in ups))
     await asyncio.sleep(settle)
-    cpu0, t0 = sum(server.cpu_times()[:2]), time.monotonic()
+    cpu0, mine0, t0 = sum(server.cpu_times()[:2]), sum(me.cpu_times()[:2]), time.monotonic()
     go.set()
     results = await asyncio.gather(*tasks)
-    cpu1, t1 = sum(server.cpu_times()[:2]), time.monotonic()
+    cpu1, mine1, t1 = sum(server.cpu_times()[:2]), sum(me.cpu_times()[:2]), time.monotonic()
     for _, pc in results:
         await pc.close()
     ok = [r for r, _ in results if r.error is None]
-    return ok, k - len(ok), (cpu1 - cpu0) / (t1 - t0) / max(1, len(ok)) * 100
+    per_stream = (t1 - t0) * max(1, len(ok)) / 100
+    return ok, k - len(ok), (cpu1 - cpu0) / per_stream, (mine1 - mine0) / per_stream
 
 
 def run_both(

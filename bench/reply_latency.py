@@ -142,7 +142,9 @@ async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, cycl
 
 
 async def run_round(base: str, server: psutil.Process, k: int, cycles: int) -> dict[str, Any]:
-    ok, failed, cpu = await run_clients(server, k, lambda i, up, go: client(base, i, up, go, cycles), 0.02, 1.0)
+    ok, failed, cpu, _client_cpu = await run_clients(
+        server, k, lambda i, up, go: client(base, i, up, go, cycles), 0.02, 1.0
+    )
     latencies = [x for r in ok for x in r.latencies]
     detections = [x for r in ok for x in r.detections]
     return {

@@ -183,7 +183,9 @@ async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, seco
 
 async def run_round(base: str, server: psutil.Process, k: int, seconds: float) -> dict[str, Any]:
     # Settle 2 s after connecting: past the first keyframes.
-    ok, failed, cpu = await run_clients(server, k, lambda i, up, go: client(base, i, up, go, seconds), 0.05, 2.0)
+    ok, failed, cpu, _client_cpu = await run_clients(
+        server, k, lambda i, up, go: client(base, i, up, go, seconds), 0.05, 2.0
+    )
     latencies = [x for r in ok for x in r.latencies]
     return {
         "k": k,

@@ -10,6 +10,7 @@ from typing import Any, final
 import numpy as np
 
 __all__ = [
+    "Call",
     "DuplicateIdError",
     "Engine",
     "EngineClosedError",
@@ -142,6 +143,20 @@ class Engine:
         Raises:
             EngineError: an unknown codec, an id in use, a closed engine.
         """
+    async def place_call(
+        self,
+        call_id: str,
+        *,
+        send_audio: bool = True,
+        recv_audio: bool = True,
+        send_video: bool = False,
+        recv_video: bool = False,
+        input_sample_rate: int = 48000,
+        ice_servers: dict[str, Any] | None = None,
+    ) -> tuple[Session, Call]:
+        """Places a WebRTC call as the offerer (the test client, playing a browser's part): an Opus
+        track paced from the session's output, a VP8 track with `send_video`, the `text` data
+        channel. What the server sends arrives as the session's input. Not registered."""
     def session_count(self) -> int:
         """Sessions that are not closed yet."""
     def session_ids(self) -> list[str]: ...
@@ -235,6 +250,17 @@ class Session:
         `output_frames_trimmed`), video, streamed speech (`speech_pieces_dropped`,
         `utterances_dropped`), the turn (`turn`, `interrupts`), queue depths (`input_queued`,
         `output_buffered`), state, selected candidate types."""
+
+@final
+class Call:
+    """A call placed with `Engine.place_call`: post `offer` to the server, apply its answer."""
+
+    @property
+    def offer(self) -> str:
+        """The offer SDP, with every local candidate (non-trickle)."""
+    async def apply_answer(self, sdp: str) -> None:
+        """Applies the server's answer; the connection then comes up. Raises InvalidOfferError
+        for a malformed one."""
 
 @final
 class StreamTransport:

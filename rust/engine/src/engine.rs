@@ -138,6 +138,22 @@ impl Engine {
         Ok((session, transport))
     }
 
+    /// Places a WebRTC call as the offerer (the test client): returns the session (what the server
+    /// sends arrives as its input; what it sends is paced out) and the call, whose offer SDP the
+    /// caller posts to the server and whose answer it applies. Not registered: a client's sessions
+    /// are its own.
+    pub async fn place_call(
+        &self,
+        call_id: &str,
+        options: &SessionOptions,
+    ) -> Result<(Arc<MediaSession>, crate::webrtc::ClientCall), EngineError> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(EngineError::Closed);
+        }
+        let ice = options.ice.as_ref().unwrap_or(&self.inner.ice);
+        Box::pin(crate::webrtc::open_client(call_id, options, ice, &self.inner.options)).await
+    }
+
     /// Adds a session made elsewhere (another transport) to the registry; false if the id is taken.
     pub fn register(&self, session: &Arc<MediaSession>) -> bool {
         let id = session.id().to_string();

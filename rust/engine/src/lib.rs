@@ -36,6 +36,7 @@ pub use session::{
     AudioFrame, AudioSink, MediaOptions, MediaSession, OutputFrame, SessionState, SessionStats, Speech, TurnState,
     VideoFrame, VideoSink,
 };
+pub use webrtc::{open_client, ClientCall};
 
 /// The pieces of `gradio-webrtc-media` the Python layer uses directly (it depends on this crate
 /// only).

@@ -209,6 +209,36 @@ impl PyEngine {
         ))
     }
 
+    /// Places a WebRTC call as the offerer (the test client). Awaitable: `(Session, Call)`.
+    #[pyo3(signature = (call_id, *, send_audio=true, recv_audio=true, send_video=false, recv_video=false, input_sample_rate=48000, ice_servers=None))]
+    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // mirrors the Python keyword API
+    fn place_call<'py>(
+        &self,
+        py: Python<'py>,
+        call_id: String,
+        send_audio: bool,
+        recv_audio: bool,
+        send_video: bool,
+        recv_video: bool,
+        input_sample_rate: u32,
+        ice_servers: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let options = SessionOptions {
+            send_audio,
+            recv_audio,
+            send_video,
+            recv_video,
+            input_sample_rate,
+            ice: ice_from_py(ice_servers)?,
+            ..SessionOptions::default()
+        };
+        let engine = self.engine.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            let (session, call) = engine.place_call(&call_id, &options).await.map_err(to_py_err)?;
+            Ok((PySession::new(session, String::new()), crate::call::PyCall::new(call)))
+        })
+    }
+
     fn session_count(&self) -> usize {
         self.engine.session_count()
     }

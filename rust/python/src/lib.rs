@@ -4,6 +4,7 @@
 //! from Rust buffers by moving them (no copy) or read once, every wait releases the GIL, and
 //! coroutines are tokio futures bridged by pyo3-async-runtimes. No media or protocol logic lives here.
 
+mod call;
 mod convert;
 mod engine;
 mod resample;
@@ -126,6 +127,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pause_defaults, m)?)?;
     resample::init_pymodule(m)?;
     stream::init_pymodule(m)?;
+    call::init_pymodule(m)?;
     m.add_function(wrap_pyfunction!(shutdown, m)?)?;
     engine::init_pymodule(m)?;
     session::init_pymodule(m)?;

@@ -171,3 +171,117 @@ pub(crate) async fn accept_offer(
     session.set_transport(transport);
     Ok((session, local.sdp))
 }
+
+/// The offerer's end of a call this engine places (the test client): apply the server's answer
+/// to connect.
+pub struct ClientCall {
+    pc: Arc<dyn PeerConnection>,
+    offer: String,
+}
+
+impl ClientCall {
+    /// The offer SDP, with every gathered candidate (non-trickle).
+    #[must_use]
+    pub fn offer(&self) -> &str {
+        &self.offer
+    }
+
+    /// Applies the server's answer; the connection then comes up and media flows.
+    pub async fn apply_answer(&self, sdp: &str) -> Result<(), EngineError> {
+        let answer = RTCSessionDescription::answer(sdp.to_string())
+            .map_err(|e| EngineError::InvalidOffer(format!("malformed answer ({e})")))?;
+        self.pc
+            .set_remote_description(answer)
+            .await
+            .map_err(|e| EngineError::InvalidOffer(e.to_string()))
+    }
+}
+
+/// Places a call: a peer connection in the offerer's role, with an Opus track (paced from the
+/// session's output), a VP8 track when `options.send_video`, and the `text` data channel a browser
+/// page opens. What the server sends arrives as the session's input (audio at
+/// `options.input_sample_rate`, pictures, messages). The session is not registered anywhere.
+pub async fn open_client(
+    id: &str,
+    options: &SessionOptions,
+    ice: &IceConfig,
+    engine: &EngineOptions,
+) -> Result<(Arc<MediaSession>, ClientCall), EngineError> {
+    use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+    use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+
+    let media = MediaOptions {
+        recv_audio: options.recv_audio,
+        send_audio: options.send_audio,
+        input_sample_rate: options.input_sample_rate,
+        input_channels: options.input_channels,
+        output_rate: gradio_webrtc_media::WIRE_RATE,
+        time_limit: options.time_limit,
+        ..MediaOptions::default()
+    };
+    let session = MediaSession::new(id.to_string(), Handle::current(), &media)?;
+    // A live stream's standing-queue trimming is for servers; what a test says must arrive whole.
+    session.set_output_budget(None);
+    let audio_out = options.send_audio.then(|| audio::outgoing_track(id));
+    let (gathered_tx, mut gathered_rx) = watch::channel(false);
+    let handler = Arc::new(events::Events {
+        session: Arc::downgrade(&session),
+        gathered: gathered_tx,
+        recv_audio: options.recv_audio,
+        recv_video: options.recv_video,
+        input_channels: options.input_channels,
+        audio_out: audio_out.clone(),
+        audio_bitrate: engine.audio_bitrate,
+        video_sender: Arc::new(OnceLock::new()),
+    });
+    let video = options.send_video || options.recv_video;
+    let pc = Box::pin(peer::build(ice, engine, handler.clone(), video)).await?;
+    let transport = Arc::new(WebRtcTransport {
+        pc: pc.clone(),
+        runtime: Handle::current(),
+        audio_sender: OnceLock::new(),
+    });
+    let recvonly = || {
+        Some(RTCRtpTransceiverInit {
+            direction: RTCRtpTransceiverDirection::Recvonly,
+            streams: vec![],
+            send_encodings: vec![],
+        })
+    };
+    if let Some(out) = &audio_out {
+        let sender = pc
+            .add_track(out.track.clone() as Arc<dyn webrtc::media_stream::track_local::TrackLocal>)
+            .await
+            .map_err(peer::setup)?;
+        let _ = transport.audio_sender.set(sender.clone());
+        let _ = out.sender.set(sender);
+    } else if options.recv_audio {
+        pc.add_transceiver_from_kind(RtpCodecKind::Audio, recvonly())
+            .await
+            .map_err(peer::setup)?;
+    }
+    if options.send_video {
+        let spec = crate::codec::of_kind(RtpCodecKind::Video)
+            .next()
+            .expect("the table has a video codec");
+        let video = peer::video_track(&pc, spec, engine.video_bitrate, &session).await?;
+        let _ = handler.video_sender.set(video);
+    } else if options.recv_video {
+        pc.add_transceiver_from_kind(RtpCodecKind::Video, recvonly())
+            .await
+            .map_err(peer::setup)?;
+    }
+    let channel = pc.create_data_channel("text", None).await.map_err(peer::setup)?;
+    session.runtime().spawn(data_channel::run(session.clone(), channel));
+    let offer = pc.create_offer(None).await.map_err(peer::setup)?;
+    pc.set_local_description(offer).await.map_err(peer::setup)?;
+    let _ = tokio::time::timeout(engine.gather_timeout, gathered_rx.wait_for(|done| *done)).await;
+    let Some(local) = pc.local_description().await else {
+        let _ = pc.close().await;
+        return Err(EngineError::Setup(
+            "no local description after creating the offer".into(),
+        ));
+    };
+    session.set_transport(transport);
+    Ok((session, ClientCall { pc, offer: local.sdp }))
+}

@@ -72,6 +72,44 @@ pub(super) async fn build(
     Ok(Arc::new(pc))
 }
 
+/// A VP8/H.264 track for the session's pictures, added to `pc`; the session's video sink.
+pub(super) async fn video_track(
+    pc: &Arc<dyn PeerConnection>,
+    spec: &'static CodecSpec,
+    bitrate: u32,
+    session: &Arc<MediaSession>,
+) -> Result<Arc<VideoSender>, EngineError> {
+    let codec = spec.video.expect("video rows name their media codec");
+    let ssrc = random_u32();
+    let track = Arc::new(
+        TrackLocalStaticSample::new(
+            std::time::Instant::now(),
+            MediaStreamTrack::new(
+                format!("gradio-webrtc-{}", session.id()),
+                format!("video-{}", session.id()),
+                "video".into(),
+                RtpCodecKind::Video,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec: spec.rtp_codec(),
+                    ..Default::default()
+                }],
+            ),
+        )
+        .map_err(setup)?,
+    );
+    let sender = pc
+        .add_track(track.clone() as Arc<dyn TrackLocal>)
+        .await
+        .map_err(setup)?;
+    let video = Arc::new(VideoSender::new(track, sender, ssrc, codec.encoder(bitrate)?));
+    session.set_video_sink(video.clone());
+    Ok(video)
+}
+
 /// Offer in, answer set as local description (ICE gathering starts here).
 pub(super) async fn negotiate(
     pc: &Arc<dyn PeerConnection>,
@@ -95,35 +133,8 @@ pub(super) async fn negotiate(
         .map_err(|e| EngineError::InvalidOffer(e.to_string()))?;
     if let Some((spec, bitrate)) = video_out {
         // Added after the offer is applied, so it joins the browser's video transceiver.
-        let codec = spec.video.expect("video rows name their media codec");
-        let ssrc = random_u32();
-        let track = Arc::new(
-            TrackLocalStaticSample::new(
-                std::time::Instant::now(),
-                MediaStreamTrack::new(
-                    format!("gradio-webrtc-{}", session.id()),
-                    format!("video-{}", session.id()),
-                    "video".into(),
-                    RtpCodecKind::Video,
-                    vec![RTCRtpEncodingParameters {
-                        rtp_coding_parameters: RTCRtpCodingParameters {
-                            ssrc: Some(ssrc),
-                            ..Default::default()
-                        },
-                        codec: spec.rtp_codec(),
-                        ..Default::default()
-                    }],
-                ),
-            )
-            .map_err(setup)?,
-        );
-        let sender = pc
-            .add_track(track.clone() as Arc<dyn TrackLocal>)
-            .await
-            .map_err(setup)?;
-        let video = Arc::new(VideoSender::new(track, sender, ssrc, codec.encoder(bitrate)?));
-        let _ = video_sender.set(video.clone());
-        session.set_video_sink(video);
+        let video = video_track(pc, spec, bitrate, session).await?;
+        let _ = video_sender.set(video);
     }
     let answer = pc.create_answer(None).await.map_err(setup)?;
     pc.set_local_description(answer).await.map_err(setup)
