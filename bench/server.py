@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import inspect
 import logging
 import os
 from typing import Any
@@ -91,7 +92,11 @@ def build(app: str, kind: str) -> tuple[Any, Any, Any]:
     }[app]()
     with gr.Blocks() as blocks:
         component = gradio_webrtc.WebRTC(mode="send-receive", modality=modality)
-        component.stream(fn=handler, inputs=[component], outputs=[component], concurrency_limit=10_000)
+        # Every benchmark client connects from 127.0.0.1: no per-address offer limit (this package's).
+        extra = (
+            {"offers_per_minute": None} if "offers_per_minute" in inspect.signature(component.stream).parameters else {}
+        )
+        component.stream(fn=handler, inputs=[component], outputs=[component], concurrency_limit=10_000, **extra)
     connections = getattr(component, "connections", None)
     if connections is not None and hasattr(connections, "engine"):
         return blocks, component, lambda: len(connections)
@@ -109,7 +114,15 @@ def serve(port: int, app: str, kind: str) -> None:
 
     @api.get("/stats")
     def stats() -> dict[str, Any]:
-        return {"sessions": live(), "pid": os.getpid()}
+        """Live sessions, and for this package the engine's sessions and its runtime's tasks."""
+        out: dict[str, Any] = {"sessions": live(), "pid": os.getpid()}
+        engine = getattr(getattr(component, "connections", None), "engine", None)
+        if engine is not None:
+            from gradio_webrtc import _engine
+
+            out["engine_sessions"] = engine.session_count()
+            out["runtime_tasks"] = _engine.runtime_tasks()
+        return out
 
     @api.get("/bench-info")
     def info() -> dict[str, Any]:

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import fractions
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -126,6 +127,10 @@ class Result:
     setup_s: float = float("nan")
     latencies: list[float] = field(default_factory=list)
     fps: float = 0.0
+    #: The longest wait between two received pictures while measuring, and the time spent in waits
+    #: over 100 ms (three frame intervals): the picture stood still.
+    longest_gap: float = 0.0
+    frozen: float = 0.0
     error: str | None = None
 
 
@@ -175,7 +180,12 @@ async def client(base: str, idx: int, up: asyncio.Event, go: asyncio.Event, seco
     t_start = time.monotonic()
     await asyncio.sleep(seconds)
     measuring = False
-    result.fps = len([t for t, _ in received if t >= t_start]) / (time.monotonic() - t_start)
+    t_end = time.monotonic()
+    times = [t_start] + [t for t, _ in received if t >= t_start] + [t_end]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    result.fps = (len(times) - 2) / (t_end - t_start)
+    result.longest_gap = max(gaps)
+    result.frozen = sum(g for g in gaps if g > 0.1)
     for t in tasks:
         t.cancel()
     return result, pc

@@ -24,7 +24,9 @@ __all__ = [
     "StreamTransport",
     "__version__",
     "check_sample_rate",
+    "check_webrtc_id",
     "pause_defaults",
+    "runtime_tasks",
     "shutdown",
 ]
 
@@ -55,6 +57,13 @@ class EngineClosedError(EngineError):
 
 def check_sample_rate(name: str, rate: int) -> None:
     """Raises ValueError naming `name` unless `rate` is within the engine's bounds (4-192 kHz)."""
+
+def check_webrtc_id(webrtc_id: str) -> None:
+    """Raises InvalidOfferError unless `webrtc_id` is 1-64 characters of A-Z a-z 0-9 _ - . (the
+    engine refuses any other id; the message never repeats the id)."""
+
+def runtime_tasks() -> int:
+    """Tasks alive on the engine's tokio runtime, all sessions of all engines together."""
 
 def pause_defaults() -> dict[str, float]:
     """The pause rule's defaults (seconds; `threshold` a probability): the one copy of them."""

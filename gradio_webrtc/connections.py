@@ -8,13 +8,17 @@ registries and limits (the original shared them process-wide).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
+import json
 import logging
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._engine import Engine, EngineError
+from . import limits
+from ._engine import Engine, EngineError, check_webrtc_id
 from .reply_on_pause import ReplyOnPause
 from .session_runner import SessionRunner
 from .stream_handler import StreamHandlerBase
@@ -57,6 +61,15 @@ def failed(error: str, **meta: Any) -> dict[str, Any]:
     return {"status": "failed", "meta": {"error": error, **meta}}
 
 
+#: Additional outputs a connection keeps for its page at most. A handler that yields them faster
+#: than the page fetches them (one queued Gradio event each) would otherwise grow memory and the
+#: queue without bound: past this, the oldest are dropped and the page is warned once.
+MAX_PENDING_OUTPUTS = 100
+#: "change" notices a page may have outstanding (each makes it fetch one output). More are sent
+#: as it fetches, so a burst of outputs never becomes a burst of Gradio events.
+OUTPUT_NOTICES = 4
+
+
 @dataclass
 class Connection:
     """One live session, its handler and what it has produced for other components."""
@@ -68,6 +81,49 @@ class Connection:
     args: list[Any] | None = None
     #: Set (on the server loop) whenever `outputs` gets an item.
     outputs_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The Gradio session (`session_hash`) that made the offer, when known: only it may set the
+    #: inputs of this connection or read its outputs.
+    owner: str | None = None
+    #: "change" notices sent to the page and not yet answered by a fetch (`OUTPUT_NOTICES`).
+    notices: int = 0
+    #: Outputs dropped because the page fell `MAX_PENDING_OUTPUTS` behind.
+    dropped_outputs: int = 0
+    #: Guards `outputs`/`notices`: handlers yield on worker threads, Gradio fetches on others.
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add_output(self, outputs: AdditionalOutputs) -> bool:
+        """Queues one output; True if the page should be told ("change")."""
+        with self.lock:
+            self.outputs.append(outputs)
+            dropped = len(self.outputs) > MAX_PENDING_OUTPUTS
+            if dropped:
+                self.outputs.popleft()
+                self.dropped_outputs += 1
+            notify = self.notices < OUTPUT_NOTICES
+            if notify:
+                self.notices += 1
+        if dropped and self.dropped_outputs == 1:
+            message = (
+                f"the handler yields AdditionalOutputs faster than the page shows them; keeping the newest "
+                f"{MAX_PENDING_OUTPUTS}, older ones are dropped"
+            )
+            logger.warning("session %s: %s", self.session.webrtc_id, message)
+            with contextlib.suppress(Exception):
+                self.session.send_message(json.dumps({"type": "warning", "message": message}))
+        return notify
+
+    def take_output(self) -> AdditionalOutputs | None:
+        """The oldest queued output (the page answered a notice); sends another notice while
+        outputs wait that no notice covers."""
+        with self.lock:
+            item = self.outputs.popleft() if self.outputs else None
+            self.notices = max(0, self.notices - 1)
+            more = min(OUTPUT_NOTICES, len(self.outputs)) - self.notices
+            self.notices += max(0, more)
+        for _ in range(more):
+            with contextlib.suppress(Exception):
+                self.session.send_message("change")
+        return item
 
 
 class Connections:
@@ -83,6 +139,8 @@ class Connections:
         ice_servers: server-side ICE configuration (`RTCConfiguration` shape), or a sync/async
             function returning one (called for every connection).
         engine: an engine to use instead of a new one (tests pass one with short ICE timeouts).
+        offers_per_minute: offers one client address may make per minute (None: no limit);
+            applies where the caller names the client (`offer(..., client=)`).
     """
 
     def __init__(
@@ -95,6 +153,7 @@ class Connections:
         time_limit: float | None = None,
         ice_servers: dict[str, Any] | Callable[[], Any] | None = None,
         engine: Engine | None = None,
+        offers_per_minute: float | None = limits.DEFAULT_OFFERS_PER_MINUTE,
     ) -> None:
         self.handler = handler
         self.mode = mode
@@ -113,34 +172,59 @@ class Connections:
         # The server's event loop, learnt from the first offer: `set_input` arrives from Gradio's
         # worker threads and must start runners there.
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.rate_limiter = None if offers_per_minute is None else limits.OfferRateLimiter(offers_per_minute)
+        limits.track(self)
 
     def __len__(self) -> int:
         """Live connections plus offers being answered (each holds a slot)."""
         return len(self.connections) + len(self._pending)
 
-    async def offer(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Handles `{sdp, type, webrtc_id}` and returns `{sdp, type}` or a failure meta."""
+    async def offer(
+        self, body: dict[str, Any], *, owner: str | None = None, client: str | None = None
+    ) -> dict[str, Any]:
+        """Handles `{sdp, type, webrtc_id}` and returns `{sdp, type}` or a failure meta.
+
+        Args:
+            body: the page's offer.
+            owner: the Gradio session making it; the connection is bound to it.
+            client: the client's address, for the per-client offer rate.
+        """
         if not isinstance(body, dict):
             return failed("invalid_offer", message="the offer must be a JSON object")
         webrtc_id, sdp, kind = body.get("webrtc_id"), body.get("sdp"), body.get("type")
         if not isinstance(webrtc_id, str) or not webrtc_id:
             return failed("invalid_offer", message="the offer has no webrtc_id")
+        try:
+            check_webrtc_id(webrtc_id)  # before the id reaches a log line or a registry
+        except EngineError as exc:
+            return failed("invalid_offer", message=str(exc))
         if not isinstance(sdp, str) or not isinstance(kind, str):
             return failed("invalid_offer", message="the offer needs string fields sdp and type")
         self._loop = asyncio.get_running_loop()
+        if client is not None and self.rate_limiter is not None and (wait := self.rate_limiter.allow(client)):
+            logger.warning("offer rate limit reached for a client (%.0f s to wait)", wait)
+            return failed(
+                "rate_limited",
+                retry_after=round(wait, 1),
+                message=f"Too many connection attempts; try again in {wait:.0f} s.",
+            )
         if webrtc_id in self.connections or webrtc_id in self._pending:
             return failed("connection_already_exists")
-        # The slot is taken here, before any await: offers arriving together cannot all pass the
-        # check and then exceed the limit.
+        # The slots are taken here, before any await: offers arriving together cannot all pass the
+        # checks and then exceed the limits.
         if self.concurrency_limit is not None and len(self) >= self.concurrency_limit:
             return failed("concurrency_limit_reached", limit=self.concurrency_limit)
+        cap = limits.max_sessions()
+        if cap is not None and limits.live_sessions() >= cap:
+            logger.warning("refused an offer: this server is at its cap of %d sessions", cap)
+            return failed("server_busy", limit=cap, message="The server is at capacity; please try again later.")
         self._pending.add(webrtc_id)
         try:
-            return await self._accept(webrtc_id, sdp, kind)
+            return await self._accept(webrtc_id, sdp, kind, owner)
         finally:
             self._pending.discard(webrtc_id)
 
-    async def _accept(self, webrtc_id: str, sdp: str, kind: str) -> dict[str, Any]:
+    async def _accept(self, webrtc_id: str, sdp: str, kind: str, owner: str | None) -> dict[str, Any]:
         handler = self.handler.copy() if isinstance(self.handler, StreamHandlerBase) else self.handler
         sends = self.mode != "send"  # the server sends media to the browser
         receives = self.mode != "receive"
@@ -173,7 +257,7 @@ class Connections:
             error = getattr(exc, "kind", "invalid_offer")
             logger.info("offer for %s refused (%s): %s", webrtc_id, error, exc)
             return failed(error, message=str(exc))
-        self._adopt(session, handler)
+        self._adopt(session, handler, owner)
         return session.answer
 
     async def open_stream(
@@ -185,11 +269,18 @@ class Connections:
         session and its transport, or a failure meta like `offer`'s."""
         if not stream_id:
             return failed("invalid_offer", message="the stream has no id")
+        try:
+            check_webrtc_id(stream_id)
+        except EngineError as exc:
+            return failed("invalid_offer", message=str(exc))
         self._loop = asyncio.get_running_loop()
         if stream_id in self.connections or stream_id in self._pending:
             return failed("connection_already_exists")
         if self.concurrency_limit is not None and len(self) >= self.concurrency_limit:
             return failed("concurrency_limit_reached", limit=self.concurrency_limit)
+        cap = limits.max_sessions()
+        if cap is not None and limits.live_sessions() >= cap:
+            return failed("server_busy", limit=cap, message="The server is at capacity; please try again later.")
         handler = self.handler.copy() if isinstance(self.handler, StreamHandlerBase) else self.handler
         try:
             session, transport = self.engine.open_stream(
@@ -213,10 +304,10 @@ class Connections:
         self._adopt(session, handler)
         return session, transport
 
-    def _adopt(self, session: Session, handler: Any) -> Connection:
+    def _adopt(self, session: Session, handler: Any, owner: str | None = None) -> Connection:
         """Registers a new session and starts its handler (receive mode: on its first inputs)."""
         assert self._loop is not None
-        connection = Connection(session=session, handler=handler)
+        connection = Connection(session=session, handler=handler, owner=owner)
         self.connections[session.webrtc_id] = connection
         # Whatever happens to the handler, the end of the session frees the slot.
         self._watchers.add(self._loop.create_task(self._forget_when_closed(connection)))
@@ -236,9 +327,10 @@ class Connections:
     def _start(self, connection: Connection, handler: Any) -> None:
         webrtc_id = connection.session.webrtc_id
 
-        def on_outputs(outputs: AdditionalOutputs) -> None:
-            connection.outputs.append(outputs)
+        def on_outputs(outputs: AdditionalOutputs) -> bool:
+            notify = connection.add_output(outputs)
             connection.outputs_ready.set()
+            return notify
 
         def on_end(reason: str) -> None:
             if self.connections.get(webrtc_id) is connection:
@@ -264,17 +356,31 @@ class Connections:
         else:
             self._loop.call_soon_threadsafe(connection.runner.start)
 
-    def set_input(self, webrtc_id: str, *args: Any) -> None:
+    def _connection(self, webrtc_id: str, owner: str | None) -> Connection:
+        """The live connection `webrtc_id`, if `owner` may use it: a connection bound to a Gradio
+        session answers only to that session (another page that learns the id gets the same
+        error as for an unknown id, so it learns nothing).
+
+        Raises:
+            UnknownConnectionError: no live connection has this id for this owner.
+        """
+        connection = self.connections.get(webrtc_id)
+        if connection is None:
+            raise UnknownConnectionError(webrtc_id)
+        if connection.owner is not None and owner is not None and owner != connection.owner:
+            logger.warning("another Gradio session tried to use connection %s; refused", webrtc_id)
+            raise UnknownConnectionError(webrtc_id)
+        return connection
+
+    def set_input(self, webrtc_id: str, *args: Any, owner: str | None = None) -> None:
         """Stores the latest extra-input values for a connection (the `tick`/`change` path).
 
         In receive mode the first call starts the generator with these arguments.
 
         Raises:
-            UnknownConnectionError: no live connection has this id.
+            UnknownConnectionError: no live connection has this id (for `owner`, when given).
         """
-        connection = self.connections.get(webrtc_id)
-        if connection is None:
-            raise UnknownConnectionError(webrtc_id)
+        connection = self._connection(webrtc_id, owner)
         connection.args = list(args)
         if isinstance(connection.handler, StreamHandlerBase):
             connection.handler.set_args(list(args))
@@ -282,27 +388,27 @@ class Connections:
             fn = connection.handler
             self._start(connection, lambda: fn(*args))
 
-    def pop_outputs(self, webrtc_id: str) -> AdditionalOutputs | None:
-        """The oldest undelivered `AdditionalOutputs` of a connection, if any."""
-        connection = self.connections.get(webrtc_id)
-        if connection is None or not connection.outputs:
+    def pop_outputs(self, webrtc_id: str, owner: str | None = None) -> AdditionalOutputs | None:
+        """The oldest undelivered `AdditionalOutputs` of a connection, if any (and if `owner`,
+        when given, is the session that made it)."""
+        try:
+            connection = self._connection(webrtc_id, owner)
+        except UnknownConnectionError:
             return None
-        return connection.outputs.popleft()
+        return connection.take_output()
 
-    async def output_stream(self, webrtc_id: str) -> AsyncIterator[AdditionalOutputs]:
+    async def output_stream(self, webrtc_id: str, owner: str | None = None) -> AsyncIterator[AdditionalOutputs]:
         """Every `AdditionalOutputs` of a connection, as it comes, until its session ends.
 
         Raises:
-            UnknownConnectionError: no live connection has this id.
+            UnknownConnectionError: no live connection has this id (for `owner`, when given).
         """
-        connection = self.connections.get(webrtc_id)
-        if connection is None:
-            raise UnknownConnectionError(webrtc_id)
+        connection = self._connection(webrtc_id, owner)
         closed = asyncio.ensure_future(connection.session.wait_closed())
         try:
             while True:
-                while connection.outputs:
-                    yield connection.outputs.popleft()
+                while (item := connection.take_output()) is not None:
+                    yield item
                 if closed.done():
                     return
                 connection.outputs_ready.clear()

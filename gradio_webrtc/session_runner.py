@@ -117,12 +117,14 @@ class WorkerPool(Executor):
             if job is None:
                 return
             future, call, _ = job
-            if not future.set_running_or_notify_cancel():
-                continue
-            try:
-                future.set_result(call())
-            except BaseException as exc:
-                future.set_exception(exc)
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(call())
+                except BaseException as exc:
+                    future.set_exception(exc)
+            # An idle thread must not hold its last call (and through it a handler, its model
+            # state and its session's buffers) until the next job arrives.
+            del job, future, call
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._closed = True
@@ -172,6 +174,39 @@ def is_single_item(value: Any) -> bool:
     )
 
 
+#: The same handler error is reported to the page (and logged with its traceback) at most once
+#: in this many seconds.
+REPORT_AGAIN_S = 10.0
+
+#: Emitted audio longer than this is queued in pieces of this length (see `deliver`).
+MAX_PIECE_S = 1.0
+
+
+def audio_pieces(rate: int, array: np.ndarray, layout: str | None) -> list[np.ndarray]:
+    """`array` cut along its time axis into pieces of at most `MAX_PIECE_S` (views, no copies).
+
+    The time axis follows the engine's shapes: `(N,)` and `(N, 1|2)` along axis 0, `(1|2, N)`
+    along axis 1; packed stereo (`(N,)` with layout "stereo") is cut on sample pairs. Anything
+    else is returned whole, for the engine to refuse with its message."""
+    step = max(1, int(rate * MAX_PIECE_S))
+    shape = array.shape
+    if array.ndim == 1:
+        axis, n = 0, shape[0]
+        if layout == "stereo":
+            step *= 2
+    elif array.ndim == 2 and shape[0] in (1, 2) and shape[1] != 2:
+        axis, n = 1, shape[1]
+    elif array.ndim == 2 and shape[1] in (1, 2):
+        axis, n = 0, shape[0]
+    else:
+        return [array]
+    if n <= step:
+        return [array]
+    if axis == 0:
+        return [array[i : i + step] for i in range(0, n, step)]
+    return [array[:, i : i + step] for i in range(0, n, step)]
+
+
 def describe(item: Any) -> str:
     """A short description of a wrongly typed item for error messages."""
     if isinstance(item, np.ndarray):
@@ -191,7 +226,8 @@ class SessionRunner:
         session: the engine session.
         handler: a per-connection handler (already `copy()`-ed), or for receive mode a generator.
         loop: the server's event loop (every lane runs there).
-        on_additional_outputs: called with every `AdditionalOutputs` the handler yields, in order.
+        on_additional_outputs: called with every `AdditionalOutputs` the handler yields, in order;
+            returning False means the page needs no "change" notice for it (it paces them).
         on_end: called once after the session ended and the handler shut down.
     """
 
@@ -200,7 +236,7 @@ class SessionRunner:
         session: Session,
         handler: Any,
         loop: asyncio.AbstractEventLoop,
-        on_additional_outputs: Callable[[AdditionalOutputs], None] | None = None,
+        on_additional_outputs: Callable[[AdditionalOutputs], bool | None] | None = None,
         on_end: Callable[[str], None] | None = None,
         modality: str = "audio",
         mode: str = "send-receive",
@@ -211,6 +247,7 @@ class SessionRunner:
         self.mode = mode
         self._get_args = get_args or (lambda: None)
         self._reported: set[str] = set()
+        self._last_reported: dict[str, float] = {}
         self.handler = handler
         self.loop = loop
         self.channel = SessionChannel(session)
@@ -321,9 +358,16 @@ class SessionRunner:
         if self.session.closed:
             return  # a handler woken by the end of its session: nobody is listening
         self.errors += 1
+        message = f"{type(exc).__name__}: {exc}"
+        now = time.monotonic()
+        if now - self._last_reported.get(message, -REPORT_AGAIN_S) < REPORT_AGAIN_S:
+            # A handler failing the same way on every call: one toast and one traceback, not 50 a second.
+            logger.debug("%s of the handler for %s raised again: %s", where, self.session.webrtc_id, message)
+            return
+        self._last_reported[message] = now
         logger.error("%s of the handler for %s raised", where, self.session.webrtc_id, exc_info=exc)
         if not isinstance(exc, WebRTCError):  # WebRTCError already sent itself
-            report_error(self.channel, f"{type(exc).__name__}: {exc}")
+            report_error(self.channel, message)
 
     def report_once(self, message: str) -> None:
         """Reports a per-frame problem once per session, not 30 times a second."""
@@ -335,9 +379,11 @@ class SessionRunner:
         report_error(self.channel, message)
 
     def _extra(self, extra: AdditionalOutputs | None) -> None:
-        if extra is not None:
-            if self._on_additional_outputs is not None:
-                self._on_additional_outputs(extra)
+        if extra is None:
+            return
+        # The owner of the outputs decides whether the page needs a notice (it paces them).
+        notify = self._on_additional_outputs(extra) if self._on_additional_outputs is not None else True
+        if notify is not False:
             self.channel.send("change")
 
     def video_of(self, item: Any, *, send: bool = True) -> np.ndarray | None:
@@ -367,9 +413,14 @@ class SessionRunner:
         except ValueError as exc:
             self.report_once(str(exc))
 
-    def deliver(self, item: Any, turn: int | None = None) -> bool:
+    async def deliver(self, item: Any, turn: int | None = None) -> bool:
         """Sends one emitted item: audio to the peer, additional outputs to the component. False
-        if the item's reply (`turn`) was interrupted: its audio is refused."""
+        if the item's reply (`turn`) was interrupted, or the session ended, before all its audio
+        was queued.
+
+        Audio longer than `MAX_PIECE_S` goes in pieces, each queued once the output is below
+        `OUTPUT_AHEAD_S`: a ten-minute array costs the engine a second of queue, not ten minutes,
+        and an interruption or the time limit stops it between pieces."""
         media, extra = split_output(item)
         self._extra(extra)
         if media is None:
@@ -379,12 +430,24 @@ class SessionRunner:
                 f"the handler emitted {describe(media)}; expected (sample_rate, numpy array), "
                 "optionally with a layout, and/or AdditionalOutputs"
             )
-        rate, array, *layout = media
+        rate, array, *rest = media
+        layout = rest[0] if rest else None
         if not isinstance(array, np.ndarray):
             raise TypeError(f"the audio of an emitted item must be a numpy array, got {describe(array)}")
         if not isinstance(rate, (int, np.integer)):
             raise TypeError(f"the sample rate of an emitted item must be an int, got {describe(rate)}")
-        return self.session.send_audio(int(rate), array, layout[0] if layout else None, turn)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            self.report_once(
+                "the handler's audio holds NaN or infinite samples; they are sent as silence "
+                "(check the model's output before returning it)"
+            )
+        pieces = audio_pieces(int(rate), array, layout)
+        for i, piece in enumerate(pieces):
+            if i and not await self.session.output_below(OUTPUT_AHEAD_S, turn):
+                return False
+            if not self.session.send_audio(int(rate), piece, layout, turn):
+                return False
+        return True
 
     # -- StreamHandler family -------------------------------------------------------------------
 
@@ -408,7 +471,7 @@ class SessionRunner:
             try:
                 item = await self._call(handler.emit, is_async=is_async)
                 if item is not None:
-                    self.deliver(item)
+                    await self.deliver(item)
                 backoff = 0.0
             except Exception as exc:
                 self.report(exc, "emit()")
@@ -536,7 +599,7 @@ class SessionRunner:
         try:
             async for item in items:
                 try:
-                    accepted = self.deliver(item, turn)
+                    accepted = await self.deliver(item, turn)
                 except Exception as exc:
                     self.report(exc, "the reply function")
                     continue
@@ -612,7 +675,7 @@ class SessionRunner:
                     await self.session_sleep(next_at - time.monotonic())
                     continue
                 try:
-                    self.deliver(item)
+                    await self.deliver(item)
                 except Exception as exc:
                     self.report(exc, "the generator")
                     continue

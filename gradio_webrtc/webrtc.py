@@ -13,6 +13,8 @@ app never share sessions or limits.
 
 from __future__ import annotations
 
+import inspect
+import ipaddress
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -23,6 +25,7 @@ import gradio
 from gradio.components.base import Component, server
 from gradio.events import Dependency
 
+from . import limits
 from .connections import Connections, Modality, Mode, UnknownConnectionError, failed, resolve_config
 from .stream_handler import (
     WEBRTC_VALUE,
@@ -48,6 +51,59 @@ if not BUNDLE.exists() and not os.environ.get("GRADIO_WEBRTC_NO_FRONTEND"):
         "a page would show 'Loading...' forever. Install the released wheel (pip install gradio-webrtc-rs), "
         "or in a checkout run `make frontend`."
     )
+
+
+def _session_bound(fn: Callable[..., Any], n_inputs: int) -> Callable[..., Any]:
+    """`fn(*values, owner=session_hash)` as a Gradio listener of `n_inputs` inputs: Gradio hands a
+    listener the request when a parameter is annotated `gr.Request`, and the request names the
+    browser session (`session_hash`) that sent the event."""
+
+    def listener(*args: Any) -> Any:
+        *values, request = args
+        return fn(*values, owner=getattr(request, "session_hash", None))
+
+    params = [inspect.Parameter(f"value_{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(n_inputs)]
+    params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gradio.Request))
+    listener.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    listener.__annotations__ = {"request": gradio.Request}
+    listener.__name__ = getattr(fn, "__name__", "listener")
+    return listener
+
+
+def _client_address(request: Any) -> str | None:
+    """The address offers are counted against. Behind a reverse proxy on a private or loopback
+    address (Hugging Face Spaces, nginx, a load balancer) every request comes from the proxy, so
+    the address the proxy appended to `X-Forwarded-For` (its last entry: the one a client cannot
+    forge) is used instead; a chain of proxies then counts per nearest upstream hop."""
+    host = getattr(getattr(request, "client", None), "host", None)
+    headers = getattr(request, "headers", None)
+    forwarded = headers.get("x-forwarded-for") if headers is not None else None
+    if host and forwarded:
+        try:
+            private = ipaddress.ip_address(host).is_private
+        except ValueError:
+            private = False
+        hop = forwarded.split(",")[-1].strip()
+        if private and hop:
+            return hop
+    return host
+
+
+async def _offer_origin(request: Any) -> tuple[str | None, str | None]:
+    """`(session_hash, client address)` of a `component_server` call (Gradio passes the raw
+    request; its JSON body, already read and cached, carries the session hash)."""
+    if request is None:
+        return None, None
+    client = _client_address(request)
+    session = getattr(request, "session_hash", None)
+    if session is None:
+        try:
+            body = await request.json()
+            session = body.get("session_hash") if isinstance(body, dict) else None
+        except Exception:
+            session = None
+    return (session if isinstance(session, str) else None), client
+
 
 _AUDIO_CONSTRAINTS = {
     "echoCancellation": True,
@@ -214,12 +270,13 @@ class WebRTC(Component):
         """The registry of this component's live connections (None until `stream()` is called)."""
         return self._connections
 
-    def set_input(self, webrtc_id: str, *args: Any) -> None:
-        """Pushes the current values of the extra inputs to the handler of `webrtc_id`."""
+    def set_input(self, webrtc_id: str, *args: Any, owner: str | None = None) -> None:
+        """Pushes the current values of the extra inputs to the handler of `webrtc_id` (only the
+        browser session that made the connection may, when `owner` is known)."""
         if self._connections is None or webrtc_id in (None, WEBRTC_VALUE, START_STREAM):
             return
         try:
-            self._connections.set_input(webrtc_id, *args)
+            self._connections.set_input(webrtc_id, *args, owner=owner)
         except UnknownConnectionError as exc:
             logger.info("%s", exc)
 
@@ -233,6 +290,7 @@ class WebRTC(Component):
         concurrency_id: str | None = None,
         time_limit: float | None = None,
         trigger: Callable[..., Any] | None = None,
+        offers_per_minute: float | None = limits.DEFAULT_OFFERS_PER_MINUTE,
     ) -> Dependency | None:
         """Runs `fn` for every connection of this component.
 
@@ -247,6 +305,9 @@ class WebRTC(Component):
             concurrency_id: forwarded to the generated listeners.
             time_limit: seconds after which each connection is closed.
             trigger: receive mode only: the event that starts the stream (e.g. `button.click`).
+            offers_per_minute: connection attempts one client address may make per minute (a
+                burst of as many, then refilled); None for no limit. Beyond it the page says to
+                retry later.
         """
         from gradio.blocks import Block
 
@@ -304,12 +365,17 @@ class WebRTC(Component):
             concurrency_limit=limit,
             time_limit=time_limit,
             ice_servers=self.server_rtc_configuration,
+            offers_per_minute=offers_per_minute,
         )
+        # Inputs reach a connection only from the browser session that made it. The listeners'
+        # inputs: the component, then the extra inputs (send modes list the component first).
+        n_inputs = len(inputs) if self.mode != "receive" else 1 + len(inputs)
+        set_input = _session_bound(self.set_input, n_inputs)
 
         if self.mode == "receive":
             trigger(lambda: START_STREAM, inputs=None, outputs=self)  # type: ignore[misc]
             self.tick(  # type: ignore[attr-defined]
-                self.set_input,
+                set_input,
                 inputs=[self, *inputs],
                 outputs=None,
                 concurrency_id=concurrency_id,
@@ -321,8 +387,8 @@ class WebRTC(Component):
         listener = {"inputs": inputs, "outputs": None, "concurrency_id": concurrency_id, "concurrency_limit": None}
         for component in inputs[1:]:
             if hasattr(component, "change"):
-                component.change(self.set_input, js=js, **listener)  # type: ignore[attr-defined]
-        return self.tick(self.set_input, js=js, **listener)  # type: ignore[attr-defined]
+                component.change(set_input, js=js, **listener)  # type: ignore[attr-defined]
+        return self.tick(set_input, js=js, **listener)  # type: ignore[attr-defined]
 
     def on_additional_outputs(
         self,
@@ -346,15 +412,15 @@ class WebRTC(Component):
         inputs = list(inputs)
         n_outputs = 1 if isinstance(outputs, Block) else len(list(outputs or []))
 
-        def handler(webrtc_id: str, *args: Any) -> Any:
-            item = self._connections.pop_outputs(webrtc_id) if self._connections else None
+        def handler(webrtc_id: str, *args: Any, owner: str | None = None) -> Any:
+            item = self._connections.pop_outputs(webrtc_id, owner) if self._connections else None
             if item is None:
-                # Nothing queued (a duplicate event): leave the outputs as they are.
+                # Nothing queued (a duplicate event, or another session's id): outputs stay as they are.
                 return gradio.skip() if n_outputs <= 1 else tuple(gradio.skip() for _ in range(n_outputs))
             return fn(*args, *item.args)
 
         return self.state_change(  # type: ignore[attr-defined]
-            handler,
+            _session_bound(handler, 1 + len(inputs)),
             inputs=[self, *inputs],
             outputs=outputs,
             js=js,
@@ -377,11 +443,14 @@ class WebRTC(Component):
             return {"error": f"could not get ICE servers: {exc}"}
 
     @server
-    async def offer(self, body: dict[str, Any]) -> dict[str, Any]:
-        """Signalling: `{sdp, type, webrtc_id}` -> `{sdp, type}` or `{status: "failed", meta: {...}}`."""
+    async def offer(self, body: dict[str, Any], request: gradio.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
+        """Signalling: `{sdp, type, webrtc_id}` -> `{sdp, type}` or `{status: "failed", meta: {...}}`.
+        The connection is bound to the browser session that offers it; offers are counted per
+        client address (`stream(offers_per_minute=)`)."""
         if self._connections is None:
             return failed("not_ready", message="this WebRTC component has no stream() handler")
-        return await self._connections.offer(body)
+        owner, client = await _offer_origin(request)
+        return await self._connections.offer(body, owner=owner, client=client)
 
 
 if os.environ.get("GRADIO_WEBRTC_DEBUG"):

@@ -52,7 +52,7 @@ def write_bursts_wav(path: Path) -> Path:
 #: Installed before any page script: remembers the microphone stream and the remote stream.
 INIT_SCRIPT = """
 (() => {
-    const probe = (window.__echoProbe = { local: null, remote: null });
+    const probe = (window.__echoProbe = { local: null, remote: null, pc: null });
     const getUserMedia = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
     navigator.mediaDevices.getUserMedia = async (constraints) => {
         const stream = await getUserMedia(constraints);
@@ -64,7 +64,9 @@ INIT_SCRIPT = """
         constructor(...args) {
             super(...args);
             this.addEventListener("track", (e) => {
-                if (e.track.kind === "audio") probe.remote = e.streams[0] || new MediaStream([e.track]);
+                if (e.track.kind !== "audio") return;
+                probe.remote = e.streams[0] || new MediaStream([e.track]);
+                probe.pc = this;
             });
         }
     };
@@ -127,9 +129,25 @@ MEASURE_JS = """async ([ms, worklet]) => {
     node.connect(mute).connect(ctx.destination);
     const onsets = [];
     node.port.onmessage = (e) => onsets.push(e.data);
+    const buffer = [];
+    let last = null;
+    const sample = async () => {
+        if (!probe.pc) return;
+        const report = await probe.pc.getStats();
+        report.forEach((s) => {
+            if (s.type !== "inbound-rtp" || s.kind !== "audio" || s.jitterBufferEmittedCount === undefined) return;
+            if (last && s.jitterBufferEmittedCount > last.n) {
+                const ms = (1000 * (s.jitterBufferDelay - last.d)) / (s.jitterBufferEmittedCount - last.n);
+                buffer.push({ t: ctx.currentTime, ms });
+            }
+            last = { d: s.jitterBufferDelay, n: s.jitterBufferEmittedCount };
+        });
+    };
+    const timer = setInterval(sample, 250);
     await new Promise((r) => setTimeout(r, ms));
+    clearInterval(timer);
     await ctx.close();
-    return onsets;
+    return { onsets, buffer };
 }"""
 
 STREAMS_READY_JS = "() => !!(window.__echoProbe && window.__echoProbe.local && window.__echoProbe.remote)"
@@ -142,6 +160,13 @@ class Echo:
     sent_at: float
     hz: float
     round_trip_ms: float
+    #: Chromium's jitter-buffer delay when the echo came back (None where the page gave no stats).
+    jitter_buffer_ms: float | None = None
+
+    @property
+    def path_ms(self) -> float | None:
+        """The round trip less the browser's jitter buffer: what the network and the server add."""
+        return None if self.jitter_buffer_ms is None else self.round_trip_ms - self.jitter_buffer_ms
 
 
 def match(onsets: list[dict[str, float]]) -> list[Echo]:
@@ -156,7 +181,18 @@ def match(onsets: list[dict[str, float]]) -> list[Echo]:
     return echoes
 
 
+def with_buffer(echoes: list[Echo], buffer: list[dict[str, float]]) -> list[Echo]:
+    """Gives each echo the jitter-buffer reading nearest to the moment it came back."""
+    if not buffer:
+        return echoes
+    for e in echoes:
+        back = e.sent_at + e.round_trip_ms / 1000
+        e.jitter_buffer_ms = min(buffer, key=lambda b: abs(b["t"] - back))["ms"]
+    return echoes
+
+
 def measure(page, seconds: float) -> list[Echo]:
     """Waits for both streams, then measures every burst for `seconds`."""
     page.wait_for_function(STREAMS_READY_JS, timeout=20000)
-    return match(page.evaluate(MEASURE_JS, [int(seconds * 1000), WORKLET]))
+    result = page.evaluate(MEASURE_JS, [int(seconds * 1000), WORKLET])
+    return with_buffer(match(result["onsets"]), result["buffer"])

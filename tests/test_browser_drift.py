@@ -4,6 +4,11 @@ Chromium probes bandwidth with padding-only RTP packets on the audio SSRC once t
 congestion control is negotiated; each one used to become a concealed 20 ms frame for the
 handler, so an echo's delay grew ~240 ms every 5 s. Here the handler must get the microphone's
 50 frames a second and the echo heard in the page must keep its first offset.
+
+On a loaded 2-core machine a late packet makes Chromium raise its jitter buffer by 10-25 ms and
+keep it for the rest of the minute (seen in CI: 64 -> 74 -> 88 ms with the handler at exactly 50
+frames/s), so growth is bounded at 50 ms here; the buffer's readings are printed beside the
+offsets so that a failure shows which side moved.
 """
 
 from __future__ import annotations
@@ -59,15 +64,25 @@ def test_a_minute_of_echo_keeps_real_time(burst_browser, gradio_app):
     rate = (after["received"] - before["received"]) / (t1 - t0)
     stats = after["stats"]
     offsets = [round(e.round_trip_ms, 1) for e in echoes]
+    buffered = [None if e.jitter_buffer_ms is None else round(e.jitter_buffer_ms, 1) for e in echoes]
     print(f"\n{gradio_app.major}: {rate:.2f} frames/s to the handler; echo offsets (ms): {offsets}")
+    print(f"jitter buffer (ms): {buffered}")
     keys = ("audio_packets_in", "audio_padding_packets", "audio_frames_concealed", "late_frames", "output_gaps")
     print({k: stats[k] for k in keys})
     assert 49 <= rate <= 51, f"the handler got {rate:.2f} frames/s of 48 kHz audio (the microphone sends 50)"
     assert len(echoes) >= MEASURE_S - 5, f"only {len(echoes)} of ~{MEASURE_S} bursts came back"
-    # Drift is sustained growth (a queue that never drains): compare 10-burst medians with the
-    # first one, so that a hiccup the jitter buffer absorbs within a few seconds is not counted
-    # (on a loaded machine Chromium once raised its delay ~24 ms for the last 3 bursts of the
-    # minute). Chromium's jitter buffer may also settle lower in the first seconds: not drift.
-    medians = [statistics.median(offsets[i : i + 10]) for i in range(0, len(offsets) - 9)]
-    growth = max(m - medians[0] for m in medians)
-    assert growth <= 20, f"the echo offset grew {growth:.0f} ms above its start {medians[0]:.0f} ms: {offsets}"
+    # Drift is sustained growth (a queue that never drains, +240 ms every 5 s before the fix):
+    # compare 10-burst medians with the first one, so that a hiccup absorbed within a few seconds
+    # is not counted, and growth of the raw offset is bounded at 50 ms. On an idle machine the
+    # offset is flat within a few ms; on a loaded 2-core CI machine Chromium's adaptive jitter
+    # buffer raised it 64 -> 74 -> 88 ms after late packets while the handler got exactly 50
+    # frames/s (no audio piling up on the server). The jitter-buffer readings printed above
+    # (getStats, see tests/echo_probe.py) show that adaptation; they lag too much to subtract.
+    growth, start_ms = growth_of(offsets)
+    assert growth <= 50, f"the echo offset grew {growth:.0f} ms above its start {start_ms:.0f} ms: {offsets}"
+
+
+def growth_of(values: list[float]) -> tuple[float, float]:
+    """How far the 10-burst medians rose above the first one, and the first one."""
+    medians = [statistics.median(values[i : i + 10]) for i in range(0, len(values) - 9)]
+    return max(m - medians[0] for m in medians), medians[0]

@@ -37,8 +37,8 @@ def offerer(app, elem_id: str, hash_: str):
     return offer
 
 
-async def fire(app, elem_id: str, event: str, data: list[Any], hash_: str) -> None:
-    """Runs one event through Gradio's queue, as the page does, and waits for it to complete."""
+async def fire(app, elem_id: str, event: str, data: list[Any], hash_: str) -> list[Any]:
+    """Runs one event through Gradio's queue, as the page does; waits for it and returns its outputs."""
     component = app.component_id(elem_id)
     async with httpx.AsyncClient(timeout=30) as client:
         r = await client.post(
@@ -58,7 +58,8 @@ async def fire(app, elem_id: str, event: str, data: list[Any], hash_: str) -> No
                     msg = json.loads(line[5:])
                     if msg.get("msg") == "process_completed":
                         assert msg.get("success", True), msg
-                        return
+                        return list((msg.get("output") or {}).get("data") or [])
+    return []
 
 
 async def test_offer_then_tick_with_inputs(gradio_app):
@@ -126,3 +127,128 @@ async def test_turn_server_function_gives_fresh_config(gradio_app):
             replies.append(r.json())
     assert replies[0]["iceServers"] == [{"urls": "stun:127.0.0.1:3478"}]
     assert replies[0]["note"] != replies[1]["note"], "credentials are fetched anew each time"
+
+
+async def test_another_browser_session_cannot_drive_a_connection(gradio_app):
+    """A `webrtc_id` is bound to the Gradio session that offered it: another session that learns it
+    can neither set the handler's inputs nor take its connection."""
+    owner, stranger = session_hash(), session_hash()
+    client, answer = await connect(offerer(gradio_app, "tone", owner), webrtc_id=uuid.uuid4().hex)
+    assert answer["type"] == "answer"
+    await wait_for(lambda: "tick" in client.messages, timeout=15)
+    await fire(gradio_app, "tone", "tick", [client.webrtc_id, 730], owner)
+
+    async def hz_now() -> float:
+        start = len(client.recording.chunks)
+        await wait_for(lambda: len(client.recording.chunks) > start + 100, timeout=15)  # past the output queue
+        return dominant_hz(client.recording.audio()[-RATE // 2 :])
+
+    assert abs(await hz_now() - 730) < 5
+    await fire(gradio_app, "tone", "tick", [client.webrtc_id, 1500], stranger)
+    assert abs(await hz_now() - 730) < 5, "another session's inputs reached the handler"
+    intruder, taken = await connect(offerer(gradio_app, "tone", stranger), webrtc_id=client.webrtc_id)
+    await intruder.close()
+    assert taken == {"status": "failed", "meta": {"error": "connection_already_exists"}}
+    await fire(gradio_app, "tone", "tick", [client.webrtc_id, 1100], owner)
+    assert abs(await hz_now() - 1100) < 5, "the owner's own inputs still arrive"
+    await client.close()
+
+
+async def test_another_browser_session_cannot_read_its_outputs(gradio_app):
+    await asyncio.to_thread(wait_until_free, gradio_app)
+    owner, stranger = session_hash(), session_hash()
+    samples = np.concatenate([np.zeros(RATE // 2, np.int16), tone(440, 2.0)])
+    client, _ = await connect(offerer(gradio_app, "echo", owner), webrtc_id=uuid.uuid4().hex, samples=samples)
+    await wait_for(lambda: "change" in client.messages, timeout=15)
+    stolen = await fire(gradio_app, "echo", "state_change", [client.webrtc_id], stranger)
+    assert not any(isinstance(v, str) for v in stolen), f"another session got the outputs: {stolen}"
+    mine = await fire(gradio_app, "echo", "state_change", [client.webrtc_id], owner)
+    assert any(isinstance(v, str) and v for v in mine), f"the owner did not get its outputs: {mine}"
+    await client.close()
+
+
+async def post_offer(app, elem_id: str, content: bytes | dict[str, Any]) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=60) as client:
+        url = f"{app.url}/gradio_api/component_server/"
+        if isinstance(content, bytes):
+            return await client.post(url, content=content, headers={"content-type": "application/json"})
+        body = {"data": content, "component_id": app.component_id(elem_id), "fn_name": "offer"}
+        return await client.post(url, json={**body, "session_hash": session_hash()})
+
+
+SDP_HEAD = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+AUDIO_PCMU = "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+CANDIDATE = "a=candidate:{n} 1 udp 2122260223 127.0.0.1 {port} typ host\r\n"
+
+
+@pytest.mark.parametrize(
+    ("case", "needle"),
+    [
+        ("webrtc_id of 1 MB", "webrtc_id must be 1 to 64 characters"),
+        ("webrtc_id with a newline", "webrtc_id must be 1 to 64 characters"),
+        ("SDP of 10 MB", "at most 64 KiB"),
+        ("100 candidates", "at most 64 are accepted"),
+        ("no media lines", "no audio section"),
+        ("unsupported codecs only", ""),
+        ("the body is a string", "must be a JSON object"),
+    ],
+)
+async def test_abusive_offers_are_refused_with_a_bounded_answer(gradio_app, case, needle):
+    await asyncio.to_thread(wait_until_free, gradio_app)
+    ident = uuid.uuid4().hex
+    body: Any = {"type": "offer", "webrtc_id": ident}
+    if case == "webrtc_id of 1 MB":
+        body |= {"webrtc_id": "x" * (1 << 20), "sdp": SDP_HEAD + AUDIO_PCMU}
+    elif case == "webrtc_id with a newline":
+        body |= {"webrtc_id": "a\nb", "sdp": SDP_HEAD + AUDIO_PCMU}
+    elif case == "SDP of 10 MB":
+        body |= {"sdp": SDP_HEAD + AUDIO_PCMU + "a=x-filler:" + "y" * (10 << 20) + "\r\n"}
+    elif case == "100 candidates":
+        body |= {"sdp": SDP_HEAD + AUDIO_PCMU + "".join(CANDIDATE.format(n=n, port=1000 + n) for n in range(100))}
+    elif case == "no media lines":
+        body |= {"sdp": SDP_HEAD}
+    elif case == "unsupported codecs only":
+        body |= {
+            "sdp": SDP_HEAD + "a=group:BUNDLE 0\r\n" + AUDIO_PCMU + "a=mid:0\r\na=ice-ufrag:abcd\r\n"
+            "a=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 " + ":".join(["AB"] * 32) + "\r\n"
+            "a=setup:actpass\r\na=rtcp-mux\r\n"
+        }
+    elif case == "the body is a string":
+        body = "not an offer"
+    response = await post_offer(gradio_app, "echo", body)
+    assert response.status_code == 200, response.text[:500]
+    assert len(response.content) < 2048, f"the answer to a hostile offer is {len(response.content)} bytes"
+    reply = response.json()
+    assert reply["status"] == "failed", reply
+    assert needle in reply["meta"].get("message", ""), reply
+    if case == "unsupported codecs only":
+        assert reply["meta"]["error"] in ("no_usable_media", "invalid_offer", "setup_failed"), reply
+    await a_peer_still_connects(gradio_app)
+
+
+async def a_peer_still_connects(app) -> None:
+    """The server is fine after abuse: a real peer connects to the same component, gets media."""
+    client, answer = await connect(offerer(app, "echo", session_hash()), webrtc_id=uuid.uuid4().hex)
+    assert answer["type"] == "answer"
+    await wait_for(lambda: len(client.recording.chunks) > 10, timeout=15)
+    await client.close()
+
+
+async def test_a_body_that_is_not_json_leaves_the_server_serving(gradio_app):
+    response = await post_offer(gradio_app, "echo", b"{not json")
+    assert response.status_code >= 400
+    await asyncio.to_thread(wait_until_free, gradio_app)
+    await a_peer_still_connects(gradio_app)
+
+
+async def test_offers_are_rate_limited_per_client(gradio_app):
+    """The "limited" stream takes 3 offers a minute from one address; the 4th is refused with the
+    time to wait. (Garbage offers count too: the limit comes before the SDP is read.)"""
+    replies = [
+        (await post_offer(gradio_app, "limited", {"type": "offer", "sdp": "x", "webrtc_id": uuid.uuid4().hex})).json()
+        for _ in range(4)
+    ]
+    assert [r["meta"]["error"] for r in replies[:3]] == ["invalid_offer"] * 3, replies
+    assert replies[3]["meta"]["error"] == "rate_limited", replies[3]
+    assert 0 < replies[3]["meta"]["retry_after"] <= 20
+    assert "try again" in replies[3]["meta"]["message"]

@@ -98,7 +98,9 @@ export function describe_failure(response: OfferResponse | null | undefined): st
 	}
 }
 
-/** A fresh id for a connection, in the original's shape (base-36, ~11 characters). */
+/** A fresh id for a connection: 128 random bits from the platform's CSPRNG, as 32 hex digits
+ * (the original used `Math.random()`, whose ids another page could predict). */
 export function new_webrtc_id(): string {
-	return Math.random().toString(36).substring(2);
+	const bytes = crypto.getRandomValues(new Uint8Array(16));
+	return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }

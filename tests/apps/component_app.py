@@ -168,7 +168,11 @@ with gr.Blocks(title="gradio_webrtc test page") as demo:
     parrot.stream(fn=ReplyOnPause(answer), inputs=[parrot], outputs=[parrot], concurrency_limit=4)
     parrot.on_additional_outputs(lambda text: text, outputs=[heard], queue=False, show_progress="hidden")
 
-STREAMS = [echo, echo2, tone, player, timed, faulty, fresh, flip, movie, parrot]
+    with gr.Row():
+        limited = WebRTC(label="Rate limited", mode="send-receive", modality="audio", elem_id="limited")
+    limited.stream(fn=Echo(), inputs=[limited], outputs=[limited], concurrency_limit=4, offers_per_minute=3)
+
+STREAMS = [echo, echo2, tone, player, timed, faulty, fresh, flip, movie, parrot, limited]
 
 if __name__ == "__main__":
     import uvicorn

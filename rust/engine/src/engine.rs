@@ -77,6 +77,7 @@ impl Engine {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(EngineError::Closed);
         }
+        crate::ids::validate_id(webrtc_id)?;
         if self.get(webrtc_id).is_some() {
             return Err(EngineError::DuplicateId(webrtc_id.to_string()));
         }
@@ -112,6 +113,7 @@ impl Engine {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(EngineError::Closed);
         }
+        crate::ids::validate_id(webrtc_id)?;
         let media = crate::session::MediaOptions {
             recv_audio: options.recv_audio,
             send_audio: options.send_audio,
@@ -150,6 +152,7 @@ impl Engine {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(EngineError::Closed);
         }
+        crate::ids::validate_id(call_id)?;
         let ice = options.ice.as_ref().unwrap_or(&self.inner.ice);
         Box::pin(crate::webrtc::open_client(call_id, options, ice, &self.inner.options)).await
     }

@@ -24,6 +24,8 @@ mod codec;
 mod config;
 mod engine;
 mod error;
+#[cfg(test)]
+mod fuzz;
 mod ids;
 pub mod session;
 pub mod stream;
@@ -32,6 +34,7 @@ mod webrtc;
 pub use config::{EngineOptions, IceConfig, SessionOptions};
 pub use engine::Engine;
 pub use error::EngineError;
+pub use ids::{validate_id, MAX_ID_LEN};
 pub use session::{
     AudioFrame, AudioSink, MediaOptions, MediaSession, OutputFrame, SessionState, SessionStats, Speech, TurnState,
     VideoFrame, VideoSink,

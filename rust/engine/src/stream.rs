@@ -33,6 +33,40 @@ pub enum PayloadCodec {
     Pcm16,
 }
 
+/// The payload of a `media` event (`{"event": "media", "media": {"payload": <base64>}}`), None for
+/// any other text (not JSON, or another event: the host handles those).
+///
+/// # Errors
+/// `BadMedia` for a `media` event without a valid base64 payload.
+pub fn parse_media_event(text: &str) -> Result<Option<Vec<u8>>, EngineError> {
+    #[derive(serde::Deserialize)]
+    struct Media<'a> {
+        #[serde(borrow)]
+        payload: Option<std::borrow::Cow<'a, str>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Event<'a> {
+        #[serde(borrow)]
+        event: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow)]
+        media: Option<Media<'a>>,
+    }
+    let Ok(event) = serde_json::from_str::<Event<'_>>(text) else {
+        return Ok(None);
+    };
+    if event.event.as_deref() != Some("media") {
+        return Ok(None);
+    }
+    let payload = event
+        .media
+        .and_then(|m| m.payload)
+        .ok_or_else(|| EngineError::BadMedia("media without a base64 payload".into()))?;
+    base64::engine::general_purpose::STANDARD
+        .decode(payload.as_bytes())
+        .map(Some)
+        .map_err(|_| EngineError::BadMedia("media without a base64 payload".into()))
+}
+
 /// A `media` event of the WebSocket protocols for `payload`, with Twilio's `streamSid` if given.
 #[must_use]
 pub fn media_event(payload: &[u8], stream_sid: Option<&str>) -> String {
@@ -209,33 +243,13 @@ impl StreamTransport {
     /// anything else is left to the host (false). Parsing here keeps the per-frame work off the
     /// host's event loop.
     pub fn push_media_event(&self, text: &str) -> Result<bool, EngineError> {
-        #[derive(serde::Deserialize)]
-        struct Media<'a> {
-            #[serde(borrow)]
-            payload: Option<std::borrow::Cow<'a, str>>,
+        match parse_media_event(text)? {
+            Some(bytes) => {
+                self.push(&bytes)?;
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        #[derive(serde::Deserialize)]
-        struct Event<'a> {
-            #[serde(borrow)]
-            event: Option<std::borrow::Cow<'a, str>>,
-            #[serde(borrow)]
-            media: Option<Media<'a>>,
-        }
-        let Ok(event) = serde_json::from_str::<Event<'_>>(text) else {
-            return Ok(false);
-        };
-        if event.event.as_deref() != Some("media") {
-            return Ok(false);
-        }
-        let payload = event
-            .media
-            .and_then(|m| m.payload)
-            .ok_or_else(|| EngineError::BadMedia("media without a base64 payload".into()))?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(payload.as_bytes())
-            .map_err(|_| EngineError::BadMedia("media without a base64 payload".into()))?;
-        self.push(&bytes)?;
-        Ok(true)
     }
 
     /// The next thing to send; None once the session has ended and its last messages went out.

@@ -23,6 +23,8 @@ pub mod cadence;
 pub mod convert;
 mod error;
 pub mod framer;
+#[cfg(test)]
+mod fuzz;
 pub mod inbound;
 pub mod lowdelay;
 pub mod mulaw;

@@ -73,6 +73,20 @@ pub(crate) fn to_py_err(e: gradio_webrtc_engine::EngineError) -> PyErr {
     err
 }
 
+/// Checks a client-chosen `webrtc_id` the way the engine does (1-64 characters of
+/// `A-Z a-z 0-9 _ - .`); raises `InvalidOfferError` saying what an id must look like.
+#[pyfunction]
+fn check_webrtc_id(webrtc_id: &str) -> PyResult<()> {
+    gradio_webrtc_engine::validate_id(webrtc_id).map_err(to_py_err)
+}
+
+/// Tasks alive on the engine's tokio runtime (every session's tasks, across engines): what a
+/// churn run watches to prove that ended sessions leave nothing running.
+#[pyfunction]
+fn runtime_tasks() -> usize {
+    pyo3_async_runtimes::tokio::get_runtime().metrics().num_alive_tasks()
+}
+
 /// Checks a sample rate the way the engine does (4 kHz to 192 kHz); raises `ValueError` naming it.
 #[pyfunction]
 fn check_sample_rate(name: &str, rate: i64) -> PyResult<()> {
@@ -124,7 +138,9 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SetupError", m.py().get_type::<SetupError>())?;
     m.add("EngineClosedError", m.py().get_type::<EngineClosedError>())?;
     m.add_function(wrap_pyfunction!(check_sample_rate, m)?)?;
+    m.add_function(wrap_pyfunction!(check_webrtc_id, m)?)?;
     m.add_function(wrap_pyfunction!(pause_defaults, m)?)?;
+    m.add_function(wrap_pyfunction!(runtime_tasks, m)?)?;
     resample::init_pymodule(m)?;
     stream::init_pymodule(m)?;
     call::init_pymodule(m)?;

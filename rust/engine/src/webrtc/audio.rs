@@ -28,12 +28,13 @@ pub(super) struct OutgoingAudio {
     pub sender: Arc<OnceLock<Arc<dyn RtpSender>>>,
 }
 
-/// A new outgoing Opus track for session `id`.
-pub(super) fn outgoing_track(id: &str) -> OutgoingAudio {
+/// A new outgoing Opus track.
+pub(super) fn outgoing_track() -> OutgoingAudio {
     let ssrc = random_u32();
     let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
-        format!("gradio-webrtc-{id}"),
-        format!("audio-{id}"),
+        // Fixed names: the client-chosen id never goes into the SDP.
+        "gradio-webrtc".to_string(),
+        "audio".to_string(),
         "audio".into(),
         RtpCodecKind::Audio,
         vec![RTCRtpEncodingParameters {

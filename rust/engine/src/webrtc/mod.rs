@@ -10,7 +10,7 @@
 //!    for any other reason ends everything: the session closes the transport, which closes the
 //!    peer connection (its driver owns the sockets).
 
-mod assembler;
+pub(crate) mod assembler;
 mod audio;
 mod data_channel;
 mod events;
@@ -77,11 +77,40 @@ impl Transport for WebRtcTransport {
     }
 }
 
-/// Checks what can be checked before any socket is opened.
+/// The largest offer accepted. A browser's offer is 3-10 KiB (a few KiB more per extra track or
+/// candidate); parsing and answering cost grows with size, so anything far beyond is refused.
+pub const MAX_OFFER_BYTES: usize = 64 * 1024;
+/// The most ICE candidates an offer may carry (browsers send a handful per network interface).
+pub const MAX_OFFER_CANDIDATES: usize = 64;
+/// The most media sections an offer may have (audio, video and the data channel: 3).
+pub const MAX_OFFER_SECTIONS: usize = 8;
+
+/// Checks what can be checked before any socket is opened: the type, the size and shape of the
+/// offer (bounded so that one request cannot hold the server), and that it has the media needed.
 pub(crate) fn validate(sdp: &str, kind: &str, options: &SessionOptions) -> Result<RTCSessionDescription, EngineError> {
     if kind != "offer" {
+        let shown: String = kind.chars().take(20).collect();
         return Err(EngineError::InvalidOffer(format!(
-            "expected type \"offer\", got {kind:?}"
+            "expected type \"offer\", got {shown:?}"
+        )));
+    }
+    if sdp.len() > MAX_OFFER_BYTES {
+        return Err(EngineError::InvalidOffer(format!(
+            "the offer is {} KiB; at most {} KiB is accepted",
+            sdp.len() / 1024,
+            MAX_OFFER_BYTES / 1024
+        )));
+    }
+    let candidates = sdp.lines().filter(|l| l.starts_with("a=candidate:")).count();
+    if candidates > MAX_OFFER_CANDIDATES {
+        return Err(EngineError::InvalidOffer(format!(
+            "the offer has {candidates} ICE candidates; at most {MAX_OFFER_CANDIDATES} are accepted"
+        )));
+    }
+    let sections = sdp.lines().filter(|l| l.starts_with("m=")).count();
+    if sections > MAX_OFFER_SECTIONS {
+        return Err(EngineError::InvalidOffer(format!(
+            "the offer has {sections} media sections; at most {MAX_OFFER_SECTIONS} are accepted"
         )));
     }
     let offer = RTCSessionDescription::offer(sdp.to_string())
@@ -128,7 +157,7 @@ pub(crate) async fn accept_offer(
     } else {
         None
     };
-    let audio_out = options.send_audio.then(|| audio::outgoing_track(webrtc_id));
+    let audio_out = options.send_audio.then(audio::outgoing_track);
     let (gathered_tx, mut gathered_rx) = watch::channel(false);
     let handler = Arc::new(events::Events {
         session: Arc::downgrade(&session),
@@ -222,7 +251,7 @@ pub async fn open_client(
     let session = MediaSession::new(id.to_string(), Handle::current(), &media)?;
     // A live stream's standing-queue trimming is for servers; what a test says must arrive whole.
     session.set_output_budget(None);
-    let audio_out = options.send_audio.then(|| audio::outgoing_track(id));
+    let audio_out = options.send_audio.then(audio::outgoing_track);
     let (gathered_tx, mut gathered_rx) = watch::channel(false);
     let handler = Arc::new(events::Events {
         session: Arc::downgrade(&session),

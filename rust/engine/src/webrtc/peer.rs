@@ -85,8 +85,8 @@ pub(super) async fn video_track(
         TrackLocalStaticSample::new(
             std::time::Instant::now(),
             MediaStreamTrack::new(
-                format!("gradio-webrtc-{}", session.id()),
-                format!("video-{}", session.id()),
+                "gradio-webrtc".to_string(),
+                "video".to_string(),
                 "video".into(),
                 RtpCodecKind::Video,
                 vec![RTCRtpEncodingParameters {
