@@ -30,6 +30,9 @@ from aiortc import RTCPeerConnection
 from common import ARRIVALS, HERE, negotiate, record_arrivals_only, start_server
 from reply_latency import LOUD_BYTES, SpeakerTrack
 
+#: `--trim`: after each phase, the server's Python object count and its RSS after malloc_trim(0).
+TRIM = False
+
 #: How long a session waits for the reply before it counts as failed.
 REPLY_TIMEOUT_S = 10.0
 
@@ -124,8 +127,12 @@ def slope_kb(samples: list[tuple[int, float]]) -> float:
     return 0.0 if var == 0 else 1024 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
 
 
-def report(name: str, stats: dict[str, Any], wait: float) -> None:
-    print(f"  {name:<18} {json.dumps(stats)}  (drained in {wait:.1f} s)", flush=True)
+def report(name: str, stats: dict[str, Any], wait: float, base: str | None = None) -> None:
+    extra = ""
+    if base is not None and TRIM:
+        with urllib.request.urlopen(f"{base}/memory", timeout=60) as r:
+            extra = f" {json.loads(r.read())}"
+    print(f"  {name:<18} {json.dumps(stats)}  (drained in {wait:.1f} s){extra}", flush=True)
 
 
 async def churn(base: str, server: psutil.Process, n: int, at_once: int, burst: int) -> dict[str, Any]:
@@ -133,17 +140,17 @@ async def churn(base: str, server: psutil.Process, n: int, at_once: int, burst: 
     # Warm-up: the VAD model, codecs and Gradio's first requests allocate once.
     await sequence(base, server, 0, 2 * at_once, at_once, [])
     before, wait = drained(base, server)
-    report("after warm-up", before, wait)
+    report("after warm-up", before, wait, base)
     t0 = time.monotonic()
     first = await sequence(base, server, 0, n, at_once, samples)
     stats, wait = drained(base, server)
-    report(f"after {n}", stats, wait)
+    report(f"after {n}", stats, wait, base)
     burst_outcomes = list(await asyncio.gather(*(one_session(base, n + i, i % 2 == 0) for i in range(burst))))
     stats, wait = drained(base, server)
-    report(f"after burst {burst}", stats, wait)
+    report(f"after burst {burst}", stats, wait, base)
     second = await sequence(base, server, n + burst, n, at_once, samples)
     after, wait = drained(base, server)
-    report(f"after {n} more", after, wait)
+    report(f"after {n} more", after, wait, base)
     outcomes = first + burst_outcomes + second
     errors: dict[str, int] = {}
     for o in outcomes:
@@ -169,7 +176,10 @@ def main() -> None:
     parser.add_argument("--at-once", type=int, default=8)
     parser.add_argument("--burst", type=int, default=64)
     parser.add_argument("--impl", choices=["rust", "original"], default="rust")
+    parser.add_argument("--trim", action="store_true", help="after each phase, malloc_trim(0) the server (diagnostic)")
     args = parser.parse_args()
+    global TRIM
+    TRIM = args.trim
     python = sys.executable if args.impl == "rust" else str(HERE / ".venv-original" / "bin" / "python")
     if not Path(python).exists():
         sys.exit(f"{python} missing (run bench/setup_original.sh)")

@@ -124,6 +124,37 @@ def serve(port: int, app: str, kind: str) -> None:
             out["runtime_tasks"] = _engine.runtime_tasks()
         return out
 
+    @api.get("/memory")
+    def memory(types: bool = False, collect: bool = True, garbage: bool = False) -> dict[str, Any]:
+        """Diagnostics for bench/churn.py: Python objects alive, and RSS before and after glibc's
+        `malloc_trim(0)` (memory freed but kept by the allocator comes back; a leak does not)."""
+        import ctypes
+        import gc
+
+        import psutil
+
+        me = psutil.Process()
+        before = me.memory_info().rss
+        cycles: dict[str, int] = {}
+        if garbage:  # what the session cycles are made of
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            cycles = dict(collections.Counter(type(o).__qualname__ for o in gc.garbage).most_common(40))
+            gc.garbage.clear()
+            gc.set_debug(0)
+        unreachable = gc.collect() if collect else 0
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        objects = gc.get_objects()
+        counts = collections.Counter(type(o).__qualname__ for o in objects) if types else {}
+        return {
+            "types": dict(counts),
+            "garbage": cycles,
+            "py_objects": len(objects),
+            "unreachable": unreachable,
+            "rss_mb": round(before / 2**20, 1),
+            "trimmed_rss_mb": round(me.memory_info().rss / 2**20, 1),
+        }
+
     @api.get("/bench-info")
     def info() -> dict[str, Any]:
         """What clients need to talk to the component: its id and its `tick` dependency."""

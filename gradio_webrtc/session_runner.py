@@ -295,6 +295,20 @@ class SessionRunner:
             logger.info("session %s ended: %s", self.session.webrtc_id, reason)
         if self._on_end is not None:
             self._on_end(reason)
+        self._release()
+
+    def _release(self) -> None:
+        """Drops what ties a finished session into reference cycles (its tasks, the callbacks that
+        reach back into the registry, the end-of-session future). Left to Python's cyclic
+        collector, a session's objects, and through its `Session` the engine's buffers for it,
+        lived until the next full collection: bench/churn.py measured ~200 kB per session of
+        server memory that only `gc.collect()` gave back."""
+        self._tasks = []
+        self._main = None
+        self._on_end = None
+        self._on_additional_outputs = None
+        self._get_args = lambda: None
+        self.__dict__.pop("_closed_future", None)
 
     def _lanes(self, handler: Any) -> list[tuple[str, Awaitable[None]]]:
         if isinstance(handler, ReplyOnPause):

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use std::sync::{Arc, Mutex};
 
 use crate::session::MediaSession;
@@ -169,7 +170,9 @@ impl Engine {
         }
         let registry = Arc::downgrade(&self.inner);
         let this = Arc::downgrade(session);
+        let runtime = session.runtime().clone();
         session.on_close(move |_reason| {
+            trim_heap_soon(&runtime);
             if let Some(inner) = registry.upgrade() {
                 let mut sessions = inner.sessions.lock().expect("sessions lock poisoned");
                 // Only this session: a new one may already use the id.
@@ -194,4 +197,22 @@ impl Engine {
             }
         });
     }
+}
+
+/// How long after a session ends the heap is trimmed; sessions ending meanwhile share that trim.
+const TRIM_AFTER: Duration = Duration::from_secs(2);
+
+/// Returns the memory of ended sessions to the system (see `gradio_webrtc_media::heap`): once,
+/// `TRIM_AFTER` the first of a run of session ends, on a blocking thread. The allocator is the
+/// process's, so the flag is too.
+fn trim_heap_soon(runtime: &tokio::runtime::Handle) {
+    static SCHEDULED: AtomicBool = AtomicBool::new(false);
+    if SCHEDULED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    runtime.spawn(async {
+        tokio::time::sleep(TRIM_AFTER).await;
+        SCHEDULED.store(false, Ordering::SeqCst);
+        let _ = tokio::task::spawn_blocking(gradio_webrtc_media::heap::trim).await;
+    });
 }

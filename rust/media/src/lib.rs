@@ -23,6 +23,7 @@ pub mod cadence;
 pub mod convert;
 mod error;
 pub mod framer;
+pub mod heap;
 #[cfg(test)]
 mod fuzz;
 pub mod inbound;
