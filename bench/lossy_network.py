@@ -32,6 +32,7 @@ import psutil
 import reply_latency
 import video_flip
 from aioice.ice import StunProtocol
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from common import HERE, record_arrivals_only, start_server, wait_drained
 
 _recv = StunProtocol.datagram_received
@@ -78,6 +79,7 @@ def measure(
     python: str, losses: list[float], jitter: float, cycles: int, seconds: float
 ) -> dict[float, dict[str, Any]]:
     rows: dict[float, dict[str, Any]] = {loss: {} for loss in losses}
+    record_arrivals_only()  # the reply is timed from packet arrivals, nothing decoded
     proc, base = start_server(python, "async", "reply")
     try:
         server = psutil.Process(proc.pid)
@@ -95,6 +97,8 @@ def measure(
     finally:
         proc.terminate()
         proc.wait(10)
+    # Pictures are decoded (to read their counters); arrivals timed by video_flip's receiver hook.
+    RTCRtpReceiver._handle_rtp_packet = video_flip._timed_handle_rtp  # type: ignore[method-assign]
     proc, base = start_server(python, "async", "flip")
     try:
         server = psutil.Process(proc.pid)
@@ -124,7 +128,6 @@ def measure(
 
 
 def main() -> None:
-    record_arrivals_only()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loss", type=float, nargs="+", default=[0, 5, 10, 20])
     parser.add_argument("--jitter-ms", type=float, default=30)

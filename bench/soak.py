@@ -99,10 +99,10 @@ async def soak(base: str, server: psutil.Process, k: int, minutes: float, window
             window_start, next_window = next_window, next_window + window_min * 60
         if now >= end:
             break
+    lost = sum(s.closed for s in speakers)  # before closing them ourselves
     for s in speakers:
         await s.pc.close()
     failed = sum(lat is None for _, lat in all_turns)
-    lost = sum(s.closed for s in speakers)
     print(
         f"\n{k} conversations, {minutes:.0f} min: {len(all_turns)} turns, {failed} failed,"
         f" RSS slope {rss_slope_mb_per_hour(rss):+.1f} MB/h ({rss[0][1]:.0f} -> {rss[-1][1]:.0f} MB),"

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::session::MediaSession;
 use crate::{EngineError, EngineOptions, IceConfig, SessionOptions};

@@ -23,9 +23,9 @@ pub mod cadence;
 pub mod convert;
 mod error;
 pub mod framer;
-pub mod heap;
 #[cfg(test)]
 mod fuzz;
+pub mod heap;
 pub mod inbound;
 pub mod lowdelay;
 pub mod mulaw;
