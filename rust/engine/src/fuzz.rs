@@ -15,7 +15,7 @@ use rtc::rtp::codec::vp8::Vp8Packet;
 use rtc::rtp::packetizer::Depacketizer;
 
 use crate::stream::parse_media_event;
-use crate::webrtc::assembler::FrameAssembler;
+use crate::webrtc::assembler::{depacketize, is_partition_head, FrameAssembler};
 use crate::webrtc::validate;
 use crate::SessionOptions;
 
@@ -129,10 +129,10 @@ proptest! {
     #[test]
     fn depacketisers_take_any_payload(payload in prop::collection::vec(any::<u8>(), 0..300)) {
         let payload = Bytes::from(payload);
-        let _ = Vp8Packet::default().depacketize(&payload);
-        let _ = H264Packet::default().depacketize(&payload);
-        let _ = Vp8Packet::default().is_partition_head(&payload);
-        let _ = H264Packet::default().is_partition_head(&payload);
+        let _ = depacketize(&mut Vp8Packet::default(), &payload);
+        let _ = depacketize(&mut H264Packet::default(), &payload);
+        let _ = is_partition_head(&Vp8Packet::default(), &payload);
+        let _ = is_partition_head(&H264Packet::default(), &payload);
     }
 
     #[test]
@@ -165,4 +165,26 @@ proptest! {
 #[test]
 fn the_unmutated_offer_is_valid() {
     assert!(validate(OFFER, "offer", &av_options()).is_ok());
+}
+
+/// Found by `depacketisers_take_any_payload` (2026-12-01, 100,000 cases): a STAP-A packet (type 24)
+/// whose last NAL-size field is one byte short made webrtc-rs's H.264 depacketiser index past the
+/// end and panic. It is now a broken packet, and a frame made of it is a lost one.
+#[test]
+fn a_truncated_stap_a_is_a_broken_packet_not_a_panic() {
+    let mut payload = vec![184u8, 0, 118];
+    payload.resize(122, 0);
+    let payload = Bytes::from(payload);
+    assert!(depacketize(&mut H264Packet::default(), &payload).is_none());
+    let mut assembler = FrameAssembler::new(H264Packet::default());
+    let packet = rtp::Packet {
+        header: rtp::header::Header {
+            sequence_number: 1,
+            timestamp: 3000,
+            marker: true,
+            ..Default::default()
+        },
+        payload,
+    };
+    assert!(assembler.push(packet).is_empty());
 }

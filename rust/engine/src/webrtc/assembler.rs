@@ -36,6 +36,21 @@ pub(crate) struct Frame {
     pub after_loss: bool,
 }
 
+/// Depacketises one payload; None if it is broken. A panic inside the depacketiser counts as
+/// broken too: webrtc-rs's H.264 depacketiser indexes past the end of a STAP-A packet whose last
+/// NAL-size field is cut short (found by `crate::fuzz`), and a peer must not be able to end the
+/// session's video that way.
+pub(crate) fn depacketize<D: Depacketizer>(depacketizer: &mut D, payload: &Bytes) -> Option<Bytes> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| depacketizer.depacketize(payload)))
+        .ok()
+        .and_then(Result::ok)
+}
+
+/// Whether `payload` starts a frame, guarded like [`depacketize`].
+pub(crate) fn is_partition_head<D: Depacketizer>(depacketizer: &D, payload: &Bytes) -> bool {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| depacketizer.is_partition_head(payload))).unwrap_or(false)
+}
+
 pub(crate) struct FrameAssembler<D> {
     depacketizer: D,
     packets: BTreeMap<u64, rtp::Packet>,
@@ -117,16 +132,16 @@ impl<D: Depacketizer> FrameAssembler<D> {
             // Right after the previous frame, or at a codec-level frame start (the first frame, or
             // after a drop): anything else is the tail of a frame whose head was lost.
             let starts_cleanly =
-                self.next_start == Some(first) || self.depacketizer.is_partition_head(&self.packets[&first].payload);
+                self.next_start == Some(first) || is_partition_head(&self.depacketizer, &self.packets[&first].payload);
             if let Some(end) = end.filter(|_| starts_cleanly) {
                 let after_loss = std::mem::take(&mut self.lost) || self.next_start.is_some_and(|s| s != first);
                 let mut data = BytesMut::new();
                 let mut broken = false;
                 for s in first..=end {
                     let p = self.packets.remove(&s).expect("the run was checked to be contiguous");
-                    match self.depacketizer.depacketize(&p.payload) {
-                        Ok(part) => data.extend_from_slice(&part),
-                        Err(_) => broken = true,
+                    match depacketize(&mut self.depacketizer, &p.payload) {
+                        Some(part) => data.extend_from_slice(&part),
+                        None => broken = true,
                     }
                 }
                 self.next_start = Some(end + 1);
