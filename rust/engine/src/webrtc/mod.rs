@@ -128,6 +128,50 @@ pub(crate) fn validate(sdp: &str, kind: &str, options: &SessionOptions) -> Resul
     Ok(offer)
 }
 
+/// What both roles build around a new session: its peer-connection events, the peer connection
+/// and the transport that feeds the session.
+struct Peer {
+    audio_out: Option<audio::OutgoingAudio>,
+    gathered_rx: watch::Receiver<bool>,
+    handler: Arc<events::Events>,
+    pc: Arc<dyn PeerConnection>,
+    transport: Arc<WebRtcTransport>,
+}
+
+async fn new_peer(
+    session: &Arc<MediaSession>,
+    options: &SessionOptions,
+    ice: &IceConfig,
+    engine: &EngineOptions,
+) -> Result<Peer, EngineError> {
+    let audio_out = options.send_audio.then(audio::outgoing_track);
+    let (gathered_tx, gathered_rx) = watch::channel(false);
+    let handler = Arc::new(events::Events {
+        session: Arc::downgrade(session),
+        gathered: gathered_tx,
+        recv_audio: options.recv_audio,
+        recv_video: options.recv_video,
+        input_channels: options.input_channels,
+        audio_out: audio_out.clone(),
+        audio_bitrate: engine.audio_bitrate,
+        video_sender: Arc::new(OnceLock::new()),
+    });
+    let video = options.send_video || options.recv_video;
+    let pc = Box::pin(peer::build(ice, engine, handler.clone(), video)).await?;
+    let transport = Arc::new(WebRtcTransport {
+        pc: pc.clone(),
+        runtime: Handle::current(),
+        audio_sender: OnceLock::new(),
+    });
+    Ok(Peer {
+        audio_out,
+        gathered_rx,
+        handler,
+        pc,
+        transport,
+    })
+}
+
 /// Answers an offer with a new session (not registered anywhere yet). The answer SDP, with every
 /// gathered candidate, is returned beside it.
 pub(crate) async fn accept_offer(
@@ -157,25 +201,13 @@ pub(crate) async fn accept_offer(
     } else {
         None
     };
-    let audio_out = options.send_audio.then(audio::outgoing_track);
-    let (gathered_tx, mut gathered_rx) = watch::channel(false);
-    let handler = Arc::new(events::Events {
-        session: Arc::downgrade(&session),
-        gathered: gathered_tx,
-        recv_audio: options.recv_audio,
-        recv_video: options.recv_video,
-        input_channels: options.input_channels,
-        audio_out: audio_out.clone(),
-        audio_bitrate: engine.audio_bitrate,
-        video_sender: Arc::new(OnceLock::new()),
-    });
-    let video = options.send_video || options.recv_video;
-    let pc = Box::pin(peer::build(ice, engine, handler.clone(), video)).await?;
-    let transport = Arc::new(WebRtcTransport {
-        pc: pc.clone(),
-        runtime: Handle::current(),
-        audio_sender: OnceLock::new(),
-    });
+    let Peer {
+        audio_out,
+        mut gathered_rx,
+        handler,
+        pc,
+        transport,
+    } = Box::pin(new_peer(&session, options, ice, engine)).await?;
     let negotiated = peer::negotiate(
         &pc,
         offer,
@@ -251,25 +283,13 @@ pub async fn open_client(
     let session = MediaSession::new(id.to_string(), Handle::current(), &media)?;
     // A live stream's standing-queue trimming is for servers; what a test says must arrive whole.
     session.set_output_budget(None);
-    let audio_out = options.send_audio.then(audio::outgoing_track);
-    let (gathered_tx, mut gathered_rx) = watch::channel(false);
-    let handler = Arc::new(events::Events {
-        session: Arc::downgrade(&session),
-        gathered: gathered_tx,
-        recv_audio: options.recv_audio,
-        recv_video: options.recv_video,
-        input_channels: options.input_channels,
-        audio_out: audio_out.clone(),
-        audio_bitrate: engine.audio_bitrate,
-        video_sender: Arc::new(OnceLock::new()),
-    });
-    let video = options.send_video || options.recv_video;
-    let pc = Box::pin(peer::build(ice, engine, handler.clone(), video)).await?;
-    let transport = Arc::new(WebRtcTransport {
-        pc: pc.clone(),
-        runtime: Handle::current(),
-        audio_sender: OnceLock::new(),
-    });
+    let Peer {
+        audio_out,
+        mut gathered_rx,
+        handler,
+        pc,
+        transport,
+    } = Box::pin(new_peer(&session, options, ice, engine)).await?;
     let recvonly = || {
         Some(RTCRtpTransceiverInit {
             direction: RTCRtpTransceiverDirection::Recvonly,
