@@ -27,7 +27,7 @@ from typing import Any
 
 import psutil
 from aiortc import RTCPeerConnection
-from common import ARRIVALS, HERE, negotiate, record_arrivals_only, start_server
+from common import ARRIVALS, HERE, negotiate, record_arrivals_only, slope, start_server
 from reply_latency import LOUD_BYTES, SpeakerTrack
 
 #: `--trim`: after each phase, the server's Python object count and its RSS after malloc_trim(0).
@@ -121,10 +121,7 @@ async def sequence(
 
 def slope_kb(samples: list[tuple[int, float]]) -> float:
     """Least-squares slope of RSS (MB) over sessions served, in kB per session."""
-    xs, ys = [float(x) for x, _ in samples], [y for _, y in samples]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    var = sum((x - mx) ** 2 for x in xs)
-    return 0.0 if var == 0 else 1024 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+    return 1024 * slope([(float(x), y) for x, y in samples])
 
 
 def report(name: str, stats: dict[str, Any], wait: float, base: str | None = None) -> None:

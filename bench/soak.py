@@ -19,7 +19,7 @@ from pathlib import Path
 
 import psutil
 from aiortc import RTCPeerConnection
-from common import ARRIVALS, HERE, negotiate, pct, record_arrivals_only, start_server
+from common import ARRIVALS, HERE, negotiate, pct, record_arrivals_only, slope, start_server
 from reply_latency import CYCLE_S, LOUD_BYTES, SpeakerTrack
 
 
@@ -59,10 +59,7 @@ class Speaker:
 
 
 def rss_slope_mb_per_hour(samples: list[tuple[float, float]]) -> float:
-    xs, ys = [t for t, _ in samples], [r for _, r in samples]
-    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
-    var = sum((x - mx) ** 2 for x in xs)
-    return 0.0 if var == 0 else 3600 * sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var
+    return 3600 * slope(samples)
 
 
 async def soak(base: str, server: psutil.Process, k: int, minutes: float, window_min: float) -> None:
