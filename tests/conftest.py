@@ -178,3 +178,15 @@ def _free_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A failing test against an app served from another process shows that app's log tail
+    (modules that run such apps keep it in `SERVER_OUTPUT`, by URL)."""
+    report: pytest.TestReport = yield
+    outputs = getattr(getattr(item, "module", None), "SERVER_OUTPUT", None)
+    url = getattr(item, "funcargs", {}).get("app_url")
+    if report.failed and outputs and url in outputs:
+        report.sections.append(("the app's output", "".join(outputs[url])[-4000:]))
+    return report

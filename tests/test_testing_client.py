@@ -58,6 +58,11 @@ SERVERS = {
 }
 
 
+#: Each running app's output, by URL: a failing test's report shows its tail (conftest.py), as
+#: the other libraries' servers run in their own processes and their errors would be lost.
+SERVER_OUTPUT: dict[str, list[str]] = {}
+
+
 @pytest.fixture(scope="module", params=list(SERVERS))
 def app_url(request: pytest.FixtureRequest) -> Iterator[str]:
     python, library = SERVERS[request.param]()
@@ -81,6 +86,7 @@ def app_url(request: pytest.FixtureRequest) -> Iterator[str]:
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()  # type: ignore[arg-type]
     url = f"http://127.0.0.1:{port}"
+    SERVER_OUTPUT[url] = lines
     deadline = time.monotonic() + 90
     while True:
         try:
@@ -123,7 +129,7 @@ async def test_extra_inputs_reach_the_handler(app_url):
 async def test_a_spoken_sentence_gets_one_reply_and_its_outputs(app_url):
     async with connect(app_url, "Parrot") as call:
         await call.say(DATA / "one_sentence.wav")
-        reply = await call.reply(timeout=15)
+        reply = await call.reply(timeout=30)
         assert 1.2 < reply.duration < 2.5, reply.duration
         assert dominant_hz(reply.audio[4800:-4800]) == pytest.approx(520, abs=10)
         assert call.additional_outputs and call.additional_outputs[-1].startswith("heard ")
