@@ -16,6 +16,11 @@
 //!   creeps the phase earlier by up to [`CREEP_STEP`], so the margin won after a jitter spike is
 //!   given back.
 //!
+//! While idle (silence between talkspurts) the ticks drift, 1 ms per packet, onto a shared grid
+//! ([`Cadence::align_idle_to`]): every idle stream of a process then wakes on the same
+//! millisecond, and the runtime serves them in one wake-up instead of one each. 1 ms steps are
+//! below what a jitter buffer reacts to (the creep above uses the same step).
+//!
 //! Pure: the caller passes the time (any monotonic origin) and since when a frame has been ready,
 //! and sends what [`Cadence::decide`] says. The engine drives it from tokio's clock; tests drive it
 //! with a virtual one.
@@ -71,6 +76,8 @@ pub struct Cadence {
     /// When the last stream was cut by silence after the grace.
     cut_at: Option<Duration>,
     counts: CadenceCounts,
+    /// Where idle ticks drift to: their phase within a [`TICK`] (None: they stay where they are).
+    grid: Option<Duration>,
 }
 
 impl Cadence {
@@ -86,7 +93,16 @@ impl Cadence {
             waited: None,
             cut_at: None,
             counts: CadenceCounts::default(),
+            grid: None,
         }
+    }
+
+    /// Makes idle ticks drift onto the times `phase + k * TICK` (of the caller's clock), so that
+    /// streams given the same grid tick together while idle.
+    #[must_use]
+    pub fn align_idle_to(mut self, phase: Duration) -> Self {
+        self.grid = Some(Duration::from_nanos((phase.as_nanos() % TICK.as_nanos()) as u64));
+        self
     }
 
     /// When to call [`Cadence::decide`] next at the latest.
@@ -167,8 +183,28 @@ impl Cadence {
             if now.saturating_sub(self.next) > MAX_BEHIND {
                 self.next = now + TICK;
             }
+            if !audio && !late {
+                self.drift_to_grid();
+            }
         }
         self.streaming = audio;
+    }
+
+    /// Moves the next idle tick up to [`CREEP_STEP`] towards the grid.
+    fn drift_to_grid(&mut self) {
+        let Some(grid) = self.grid else { return };
+        let tick = TICK.as_nanos();
+        let off = (self.next.as_nanos() + tick - grid.as_nanos()) % tick; // how far past a grid point
+        let step = CREEP_STEP.as_nanos();
+        let shift = |n: u128| Duration::from_nanos(n.min(step) as u64);
+        if off == 0 {
+            return;
+        }
+        if off <= tick / 2 {
+            self.next = self.next.saturating_sub(shift(off));
+        } else {
+            self.next += shift(tick - off);
+        }
     }
 
     fn restart_calm(&mut self, now: Duration) {
@@ -220,6 +256,31 @@ mod test {
         let (sent, _) = simulate(&[], 1000.0);
         assert_eq!(sent.len(), 50);
         assert!(sent.windows(2).all(|w| (w[1].0 - w[0].0 - 20.0).abs() < 0.2));
+    }
+
+    #[test]
+    fn idle_ticks_drift_onto_the_grid_in_1ms_steps() {
+        // Two idle streams started 7.3 ms apart end up ticking together, 20 ms apart throughout.
+        for (start, phase) in [(7.3, 0.0), (0.0, 13.0), (3.0, 2.5)] {
+            let ms = |t: f64| Duration::from_secs_f64(t / 1000.0);
+            let mut cadence = Cadence::new(ms(start)).align_idle_to(ms(phase));
+            let mut sent = Vec::new();
+            let mut t = start;
+            while t < 1000.0 {
+                if cadence.decide(ms(t), None) == Decision::Send {
+                    cadence.sent(ms(t), false);
+                    sent.push(t);
+                }
+                t += 0.1;
+            }
+            assert!(sent.windows(2).all(|w| (w[1] - w[0] - 20.0).abs() < 1.2), "{sent:?}");
+            let last = sent[sent.len() - 1];
+            let off = (last - phase).rem_euclid(20.0);
+            assert!(
+                !(0.2..=19.8).contains(&off),
+                "{start} {phase}: ends {off} ms off the grid"
+            );
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use gradio_webrtc_media::cadence::{Cadence, CadenceCounts, Decision};
+use gradio_webrtc_media::cadence::{Cadence, CadenceCounts, Decision, TICK};
 use gradio_webrtc_media::outbound::{Frame, OutputQueue};
 use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
@@ -63,6 +63,14 @@ impl AudioOut {
     }
 }
 
+/// The instant every idle pacer of the process ticks in step with (plus whole ticks): idle
+/// sessions then wake the runtime once per tick all together, not once each. A fixed point of the
+/// clock, not state: set once, never changed.
+fn idle_grid() -> Instant {
+    static GRID: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *GRID.get_or_init(Instant::now)
+}
+
 /// Sends one packet per 20 ms tick into `sink` until the session closes, on a [`Cadence`]: a
 /// talkspurt starts at once, then runs a few ms behind a live producer; a late frame is waited for
 /// briefly instead of being replaced by silence. Returns why it stopped early, if it did.
@@ -74,7 +82,9 @@ pub(crate) async fn run_pacer(
 ) -> Result<(), String> {
     let origin = Instant::now();
     let since_origin = |t: Instant| t.saturating_duration_since(origin);
-    let mut cadence = Cadence::new(Duration::ZERO);
+    let past_grid = origin.saturating_duration_since(idle_grid()).as_nanos() % TICK.as_nanos();
+    let mut cadence =
+        Cadence::new(Duration::ZERO).align_idle_to(TICK.saturating_sub(Duration::from_nanos(past_grid as u64)));
     let mut reported = CadenceCounts::default();
     loop {
         let deadline = origin + cadence.deadline();
