@@ -5,7 +5,8 @@ Apps: `echo` (audio echo handler), `flip` (video send-receive, the frame flipped
 Serves a real Gradio Blocks app (FastAPI, uvicorn) holding one `WebRTC` component, so clients use
 the component's real HTTP API exactly as the page does: `POST /gradio_api/component_server/` with
 `fn_name="offer"`, and the `tick` event through Gradio's queue. `GET /bench-info` tells the component
-id and the tick dependency, `GET /stats` the live sessions. Both libraries run the same script.
+id and the tick dependency, `GET /stats` the live sessions (for this package also each one's engine counters). Both libraries run
+the same script.
 
     python bench/server.py --port 8123 [--app echo|flip] [--handler async|sync]
 """
@@ -122,6 +123,8 @@ def serve(port: int, app: str, kind: str) -> None:
 
             out["engine_sessions"] = engine.session_count()
             out["runtime_tasks"] = _engine.runtime_tasks()
+            connections = component.connections.connections  # type: ignore[union-attr]
+            out["session_stats"] = {i: c.session.stats() for i, c in list(connections.items())}
         return out
 
     @api.get("/memory")
