@@ -15,7 +15,7 @@ use rtc::rtp::codec::vp8::Vp8Packet;
 use rtc::rtp::packetizer::Depacketizer;
 
 use crate::stream::parse_media_event;
-use crate::webrtc::assembler::{depacketize, is_partition_head, FrameAssembler};
+use crate::webrtc::assembler::{depacketize, is_partition_head, FrameAssembler, H264Depacketizer};
 use crate::webrtc::validate;
 use crate::SessionOptions;
 
@@ -123,7 +123,7 @@ proptest! {
 
     #[test]
     fn h264_assembly_never_panics(packets in prop::collection::vec(packet(), 0..200)) {
-        assemble(H264Packet::default(), packets);
+        assemble(H264Depacketizer::default(), packets);
     }
 
     #[test]
@@ -176,6 +176,10 @@ fn a_truncated_stap_a_is_a_broken_packet_not_a_panic() {
     payload.resize(122, 0);
     let payload = Bytes::from(payload);
     assert!(depacketize(&mut H264Packet::default(), &payload).is_none());
+    assert!(
+        depacketize(&mut H264Depacketizer::default(), &payload).is_none(),
+        "refused before webrtc-rs reads it"
+    );
     let mut assembler = FrameAssembler::new(H264Packet::default());
     let packet = rtp::Packet {
         header: rtp::header::Header {

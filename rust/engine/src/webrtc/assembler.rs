@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use rtc::rtp;
+use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::packetizer::Depacketizer;
 
 /// Packets kept while waiting for a frame to complete (~1 s of 640x480 video).
@@ -44,6 +45,45 @@ pub(crate) fn depacketize<D: Depacketizer>(depacketizer: &mut D, payload: &Bytes
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| depacketizer.depacketize(payload)))
         .ok()
         .and_then(Result::ok)
+}
+
+/// webrtc-rs's H.264 depacketiser, refusing a STAP-A packet whose NAL units overrun it before
+/// webrtc-rs reads past its end. (The panic guard in [`depacketize`] stays for what fuzzing has not
+/// found; this keeps a known bad packet from printing a panic message per packet.)
+#[derive(Default)]
+pub(crate) struct H264Depacketizer(H264Packet);
+
+/// RFC 6184 §5.7.1: after the one-byte STAP-A header, (16-bit size, NAL unit) pairs to the end.
+fn stap_a_fits(payload: &[u8]) -> bool {
+    const STAP_A: u8 = 24;
+    if payload.first().is_none_or(|b| b & 0x1f != STAP_A) {
+        return true;
+    }
+    let mut at = 1;
+    while at < payload.len() {
+        let Some(size) = payload.get(at..at + 2) else {
+            return false;
+        };
+        at += 2 + usize::from(u16::from_be_bytes([size[0], size[1]]));
+    }
+    at == payload.len()
+}
+
+impl Depacketizer for H264Depacketizer {
+    fn depacketize(&mut self, payload: &Bytes) -> rtc::shared::error::Result<Bytes> {
+        if !stap_a_fits(payload) {
+            return Err(rtc::shared::error::Error::ErrShortPacket);
+        }
+        self.0.depacketize(payload)
+    }
+
+    fn is_partition_head(&self, payload: &Bytes) -> bool {
+        self.0.is_partition_head(payload)
+    }
+
+    fn is_partition_tail(&self, marker: bool, payload: &Bytes) -> bool {
+        self.0.is_partition_tail(marker, payload)
+    }
 }
 
 /// Whether `payload` starts a frame, guarded like [`depacketize`].
@@ -289,6 +329,23 @@ mod test {
         assert!(a.push_at(vp8(2, 200, false, false, 3), t0 + NACK_WAIT).is_empty());
         let frames = a.push_at(vp8(6, 500, true, true, 6), t0 + NACK_WAIT);
         assert!(!frames[0].after_loss);
+    }
+
+    #[test]
+    fn stap_a_packets_are_checked_before_webrtc_rs_reads_them() {
+        // Two NAL units (sizes 2 and 3), whole: the same as webrtc-rs's own depacketiser.
+        let whole = Bytes::from_static(&[24, 0, 2, 0x67, 1, 0, 3, 0x68, 2, 3]);
+        let ours = H264Depacketizer::default().depacketize(&whole).unwrap();
+        assert_eq!(ours, H264Packet::default().depacketize(&whole).unwrap());
+        // A size field cut short, and a NAL unit longer than the packet: refused.
+        for bad in [&[24u8, 0, 2, 0x67, 1, 0][..], &[24, 0, 9, 0x67, 1]] {
+            assert!(H264Depacketizer::default()
+                .depacketize(&Bytes::copy_from_slice(bad))
+                .is_err());
+        }
+        // Other NAL unit types go straight through.
+        let single = Bytes::from_static(&[0x65, 1, 2, 3]);
+        assert!(H264Depacketizer::default().depacketize(&single).is_ok());
     }
 
     #[test]

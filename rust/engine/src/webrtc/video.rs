@@ -14,7 +14,6 @@ use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket}
 use rtc::media::Sample;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
-use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::codec::vp8::Vp8Packet;
 use rtc::rtp::packetizer::Depacketizer;
 use rtc::sansio::Protocol;
@@ -23,7 +22,7 @@ use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::rtp_transceiver::RtpSender;
 
-use super::assembler::FrameAssembler;
+use super::assembler::{FrameAssembler, H264Depacketizer};
 use crate::session::{MediaSession, SessionState, VideoSink};
 use crate::EngineError;
 
@@ -34,7 +33,7 @@ pub(super) async fn run_inbound(session: Arc<MediaSession>, track: Arc<dyn Track
     let mime = track.codec(ssrc).await.map(|c| c.mime_type).unwrap_or_default();
     match crate::codec::video_codec(&mime) {
         Some(Codec::Vp8) => depacketize(session, track, ssrc, Codec::Vp8, Vp8Packet::default()).await,
-        Some(Codec::H264) => depacketize(session, track, ssrc, Codec::H264, H264Packet::default()).await,
+        Some(Codec::H264) => depacketize(session, track, ssrc, Codec::H264, H264Depacketizer::default()).await,
         None => session.fail(&format!(
             "the browser sends video as {mime:?}, which this server cannot decode"
         )),
