@@ -58,14 +58,18 @@ class WorkerPool(Executor):
     A few threads (`core`) serve the short calls of many sessions (`receive`, `emit`, a generator
     step). Handlers that block (`emit` waiting on a queue, `wait_for_args_sync`) would starve the
     rest of a fixed pool, so when a call has waited 50 ms with every thread busy the pool grows, up
-    to `limit`. Threads are kept once started (no churn); a server with 100 echo sessions runs on a
+    to `limit`. Threads beyond `core` retire after `retire_after` seconds without work (a burst of
+    blocking handlers does not leave its threads behind); a server with 100 echo sessions runs on a
     handful.
     """
 
     GROW_AFTER_S = 0.05
 
-    def __init__(self, core: int, limit: int) -> None:
+    def __init__(self, core: int, limit: int, retire_after: float = 30.0) -> None:
         self._core, self._limit = core, max(core, limit)
+        self._retire_after = retire_after
+        self._spawned = 0
+        self._pending = 0
         self._jobs: queue.SimpleQueue[tuple[Future[Any], Callable[..., Any], tuple[Any, ...]] | None] = (
             queue.SimpleQueue()
         )
@@ -83,9 +87,12 @@ class WorkerPool(Executor):
         if self._closed:
             raise RuntimeError("the worker pool is shut down")
         future: Future[Any] = Future()
-        self._jobs.put((future, lambda: fn(*args, **kwargs), ()))
         with self._lock:
-            if self._idle > 0:
+            self._jobs.put((future, lambda: fn(*args, **kwargs), ()))
+            self._pending += 1
+            # Calls queued but not yet taken, against threads waiting for one: two calls submitted
+            # back to back must not both count on the same idle thread.
+            if self._pending <= self._idle:
                 return future
             if len(self._threads) < self._core:
                 self._spawn()
@@ -99,21 +106,35 @@ class WorkerPool(Executor):
 
     def _grow_if_stuck(self) -> None:
         with self._lock:
-            if not self._closed and self._idle == 0 and not self._jobs.empty() and len(self._threads) < self._limit:
+            if not self._closed and self._pending > self._idle and len(self._threads) < self._limit:
                 self._spawn()
 
     def _spawn(self) -> None:
-        thread = threading.Thread(target=self._work, name=f"gradio-webrtc-worker-{len(self._threads)}", daemon=True)
+        thread = threading.Thread(target=self._work, name=f"gradio-webrtc-worker-{self._spawned}", daemon=True)
+        self._spawned += 1
         self._threads.append(thread)
         thread.start()
 
     def _work(self) -> None:
+        me = threading.current_thread()
         while True:
             with self._lock:
                 self._idle += 1
-            job = self._jobs.get()
+                extra = len(self._threads) > self._core
+            try:
+                job = self._jobs.get(timeout=self._retire_after if extra else None)
+            except queue.Empty:
+                with self._lock:
+                    self._idle -= 1
+                    # A call queued meanwhile may have counted on this thread: stay for it.
+                    if len(self._threads) > self._core and self._pending <= self._idle:
+                        self._threads.remove(me)
+                        return
+                continue
             with self._lock:
                 self._idle -= 1
+                if job is not None:
+                    self._pending -= 1
             if job is None:
                 return
             future, call, _ = job
@@ -128,10 +149,12 @@ class WorkerPool(Executor):
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         self._closed = True
-        for _ in self._threads:
+        with self._lock:
+            threads = list(self._threads)
+        for _ in threads:
             self._jobs.put(None)
         if wait:
-            for thread in self._threads:
+            for thread in threads:
                 thread.join()
 
 
@@ -141,7 +164,7 @@ _pool: WorkerPool | None = None
 def worker_pool() -> WorkerPool:
     """The process's worker pool, created on first use: `GRADIO_WEBRTC_WORKER_THREADS` threads
     (default 6) for short calls, growing to `GRADIO_WEBRTC_MAX_WORKER_THREADS` (default 64) only
-    while handlers block."""
+    while handlers block; the extra threads retire after 30 s without work."""
     global _pool
     if _pool is None:
         _pool = WorkerPool(

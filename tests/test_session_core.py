@@ -19,7 +19,7 @@ import pytest
 from handlers import Echo
 from peer import RATE, connect, onset, tone, wait_for
 
-from gradio_webrtc.session_runner import SessionRunner
+from gradio_webrtc.session_runner import SessionRunner, WorkerPool
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -112,6 +112,37 @@ async def test_a_runner_failure_reaches_the_page_shuts_the_handler_down_and_free
     failed_lines = [r for r in caplog.records if "failed:" in r.getMessage()]
     assert len(failed_lines) == 1 and failed_lines[0].levelno == logging.ERROR
     await client.close()
+
+
+def test_the_pool_grows_while_handlers_block_and_shrinks_back_after():
+    pool = WorkerPool(core=1, limit=4, retire_after=0.3)
+
+    def until(condition: Any, what: str) -> None:
+        deadline = time.monotonic() + 10
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.01)
+
+    release = threading.Event()
+    blocked = [pool.submit(release.wait) for _ in range(3)]
+
+    def workers() -> int:
+        return sum(t.name.startswith("gradio-webrtc-worker") for t in threading.enumerate())
+
+    until(lambda: pool.threads == 3, f"three blocking calls got {pool.threads} threads, not 3")
+    peak = workers()
+    release.set()
+    assert all(f.result(5) for f in blocked)
+    until(lambda: pool.threads == 1, f"{pool.threads} threads left, not the 1 core thread")
+    until(lambda: workers() == peak - 2, "the retired threads exited")
+    # The pool still serves, and grows again when it must.
+    assert pool.submit(lambda: 42).result(5) == 42
+    release.clear()
+    blocked = [pool.submit(release.wait) for _ in range(2)]
+    until(lambda: pool.threads == 2, "grows again")
+    release.set()
+    pool.shutdown()
+    assert all(f.result(5) for f in blocked)
 
 
 @pytest.fixture
