@@ -5,8 +5,8 @@ Apps: `echo` (audio echo handler), `flip` (video send-receive, the frame flipped
 Serves a real Gradio Blocks app (FastAPI, uvicorn) holding one `WebRTC` component, so clients use
 the component's real HTTP API exactly as the page does: `POST /gradio_api/component_server/` with
 `fn_name="offer"`, and the `tick` event through Gradio's queue. `GET /bench-info` tells the component
-id and the tick dependency, `GET /stats` the live sessions (for this package also each one's engine counters). Both libraries run
-the same script.
+id and the tick dependency, `GET /stats` the live sessions (for this package also each one's engine
+counters). Both libraries run the same script.
 
     python bench/server.py --port 8123 [--app echo|flip] [--handler async|sync]
 """
