@@ -255,7 +255,7 @@ class Session:
     def stats(self) -> dict[str, Any]:
         """Counters: frames in/out and dropped or trimmed on the way (both directions), inbound
         audio (`audio_packets_in`, `audio_padding_packets`, `audio_late_packets`, `packets_lost`,
-        `audio_frames_concealed`), output pacing (`late_frames`, `output_gaps`,
+        `audio_frames_concealed`, `audio_dtx_frames`), output pacing (`late_frames`, `output_gaps`,
         `output_frames_trimmed`), video, streamed speech (`speech_pieces_dropped`,
         `utterances_dropped`), the turn (`turn`, `interrupts`), queue depths (`input_queued`,
         `output_buffered`), state, selected candidate types."""

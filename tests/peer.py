@@ -67,6 +67,19 @@ class ArrayAudioTrack(MediaStreamTrack):
         return frame
 
 
+class DtxAudioTrack(ArrayAudioTrack):
+    """Like `ArrayAudioTrack`, but silent stretches go out as Opus DTX does: one 20 ms packet per
+    400 ms, the RTP timestamps jumping over the time nothing was sent (sequence numbers unbroken)."""
+
+    EVERY = 20  # frames: 400 ms
+
+    async def recv(self) -> av.AudioFrame:
+        frame = await super().recv()
+        while not frame.to_ndarray().any() and (self.count - 1) % self.EVERY:
+            frame = await super().recv()  # skipped: not sent, but its time passes
+        return frame
+
+
 @dataclass
 class Recording:
     """Received audio as mono float32 at 48 kHz, with the wall time each frame arrived."""
@@ -129,6 +142,7 @@ async def connect(
     send: bool = True,
     receive: bool = True,
     samples: np.ndarray | None = None,
+    track: ArrayAudioTrack | None = None,
     ice_servers: list[RTCIceServer] | None = None,
     relay_only: bool = False,
     data_channel: bool = True,
@@ -140,9 +154,8 @@ async def connect(
     messages: list[str] = []
     if channel is not None:
         channel.on("message", messages.append)
-    track = None
     if send:
-        track = ArrayAudioTrack(samples)
+        track = track or ArrayAudioTrack(samples)
         if receive:
             pc.addTrack(track)
         else:

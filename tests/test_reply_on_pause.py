@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from peer import RATE, connect, onset, wait_for
+from peer import RATE, DtxAudioTrack, connect, onset, wait_for
 from speech import load, speech_ends
 
 from gradio_webrtc import AdditionalOutputs, AlgoOptions, ReplyOnPause, SileroVadOptions
@@ -38,6 +38,25 @@ class Recorder:
             done = True
         finally:
             self.finished.append(done)
+
+
+async def test_a_dtx_sender_is_answered_and_its_silence_keeps_time(make_connections):
+    """A peer using Opus DTX sends one packet per 400 ms while its user is quiet. The gaps are the
+    sender's time passing: the handler hears them as silence, so the pause is detected."""
+    fn = Recorder()
+    connections = make_connections(ReplyOnPause(fn))
+    speech = np.concatenate([load("one_sentence"), np.zeros(4 * RATE, np.int16)])
+    track = DtxAudioTrack(speech)
+    client, _ = await connect(connections.offer, webrtc_id="dtx", samples=None, track=track)
+    await wait_for(lambda: fn.finished, timeout=20)
+    session = connections.engine.get("dtx")
+    assert session is not None
+    stats = session.stats()
+    # Frames are counted, not timed: the handler's input follows the sender's clock.
+    assert stats["audio_dtx_frames"] > 0, stats
+    assert stats["audio_dtx_frames"] + stats["audio_packets_in"] >= track.count - 25, (stats, track.count)
+    assert len(fn.calls) == 1
+    await client.close()
 
 
 async def test_one_reply_per_utterance_and_latency(make_connections):

@@ -1,13 +1,13 @@
 //! Property tests over the media code a peer's bytes reach: Opus RTP payloads with any sequence
 //! numbers and timestamps, μ-law bytes, and the VP8/H.264 decoders fed real frames with bytes
 //! flipped, cut or appended. Any input gives audio, a picture or an error: never a panic, and
-//! never more audio than the bounded concealment allows.
+//! never more audio than the bounded concealment and DTX fill allow.
 //!
 //! CI runs the default number of cases; `bench/fuzz.sh` runs each for minutes.
 
 use proptest::prelude::*;
 
-use crate::inbound::{RtpOpusDecoder, MAX_CONCEALED};
+use crate::inbound::{RtpOpusDecoder, MAX_CONCEALED, MAX_DTX_FILL};
 use crate::mulaw;
 use crate::video::test_util::pattern;
 use crate::video::{Codec, I420};
@@ -75,7 +75,7 @@ proptest! {
         let mut decoder = RtpOpusDecoder::new(channels).expect("decoder");
         for (seq, ts, payload) in &packets {
             let out = decoder.push(*seq, *ts, payload).len();
-            prop_assert!(out <= (MAX_CONCEALED as usize + 1) * MAX_OPUS_SAMPLES * channels);
+            prop_assert!(out <= ((MAX_CONCEALED as usize + 1) * MAX_OPUS_SAMPLES + MAX_DTX_FILL) * channels);
         }
         let c = decoder.counts();
         prop_assert_eq!(

@@ -15,9 +15,14 @@
 //! * **Concealment only for real loss.** A packet is lost when the sequence numbers jump *and* the
 //!   RTP timestamp moved on by the missing duration (RFC 3550 §A.1 for the sequence arithmetic;
 //!   RFC 7587 §4.1: the Opus clock is 48 kHz). A sequence gap the timestamps do not confirm
-//!   (padding the network lost, a sender skipping numbers) conceals nothing; neither does a
-//!   timestamp jump without a sequence gap (DTX silence). The last lost frame is rebuilt from the
-//!   next packet's in-band FEC when it carries one (libopus falls back to concealment otherwise).
+//!   (padding the network lost, a sender skipping numbers) conceals nothing. The last lost frame
+//!   is rebuilt from the next packet's in-band FEC when it carries one (libopus falls back to
+//!   concealment otherwise).
+//! * **DTX silence is silence.** A sender using Opus DTX (RFC 7587 §3.1.3; libopus sends one
+//!   packet per ~400 ms of silence, and many SDKs turn it on) stops sending while its user is
+//!   quiet: the timestamps jump, the sequence numbers do not. The jump is filled with silent frames
+//!   (up to [`MAX_DTX_FILL`]), so the handler's timeline still follows the sender's clock and a
+//!   pause detector hears the pause. A longer jump is a stream that stopped and resumed: not filled.
 //! * **Duplicates and late packets produce nothing.** A packet not newer than the last decoded one
 //!   (a retransmission, a reordered straggler) would be played late; it is counted and dropped.
 //!
@@ -32,6 +37,9 @@ use crate::{Error, WIRE_FRAME};
 
 /// Largest confirmed loss that is concealed, in packets.
 pub const MAX_CONCEALED: u32 = 5;
+
+/// Longest DTX gap filled with silence, in samples per channel at 48 kHz (1 s).
+pub const MAX_DTX_FILL: usize = 48_000;
 
 /// What happened to the packets fed to an [`RtpOpusDecoder`]. Every pushed packet lands in exactly
 /// one of `decoded`, `padding`, `duplicates`, `late` and `corrupt`.
@@ -51,6 +59,8 @@ pub struct InboundCounts {
     pub concealed: u64,
     /// Lost packets beyond [`MAX_CONCEALED`] in one gap, not replaced.
     pub unconcealed: u64,
+    /// Silent frames standing in for a DTX gap (time the sender sent nothing, sequence unbroken).
+    pub dtx_filled: u64,
 }
 
 /// The last packet decoded: where the next one is expected.
@@ -101,8 +111,8 @@ impl RtpOpusDecoder {
             self.counts.padding += 1;
             return &self.scratch;
         }
-        let lost = match self.last {
-            None => 0,
+        let (lost, quiet) = match self.last {
+            None => (0, 0),
             Some(last) => {
                 let delta = seq.wrapping_sub(last.seq);
                 if delta == 0 {
@@ -114,7 +124,8 @@ impl RtpOpusDecoder {
                     return &self.scratch;
                 }
                 let by_sequence = u32::from(delta - 1);
-                by_sequence.min(missing_frames(last, timestamp))
+                let by_time = missing_frames(last, timestamp);
+                (by_sequence.min(by_time), by_time.saturating_sub(by_sequence))
             }
         };
         if lost > MAX_CONCEALED {
@@ -135,6 +146,13 @@ impl RtpOpusDecoder {
             }
         }
         let channels = self.decoder.channels();
+        let frame = self.last.map_or(WIRE_FRAME as u32, |l| l.duration) as usize;
+        let silence = frame * quiet as usize;
+        if (1..=MAX_DTX_FILL).contains(&silence) {
+            // After any lost packets (they followed the last one), before this packet.
+            self.scratch.resize(self.scratch.len() + silence * channels, 0.0);
+            self.counts.dtx_filled += u64::from(quiet);
+        }
         let duration = if let Ok(samples) = self.decoder.decode(payload) {
             self.counts.decoded += 1;
             self.scratch.extend_from_slice(samples);
@@ -410,20 +428,48 @@ mod test {
     }
 
     #[test]
-    fn silence_suppression_and_long_outages_are_not_filled() {
+    fn dtx_gaps_are_silence_and_long_outages_are_not_filled() {
         let media = packets(20);
         let mut inbound = Inbound::new(48_000, 1);
-        let mut frames = 0;
+        let mut frames = Vec::new();
         for (i, p) in media.iter().enumerate() {
-            // DTX: after packet 9 the timestamps jump 1 s but the sequence numbers do not.
-            let timestamp = (i * WIRE_FRAME + if i >= 10 { 48_000 } else { 0 }) as u32;
-            frames += inbound.push(i as u16, timestamp, p).len();
+            // DTX: after packet 9 the timestamps jump 400 ms but the sequence numbers do not.
+            let timestamp = (i * WIRE_FRAME + if i >= 10 { 19_200 } else { 0 }) as u32;
+            frames.extend(
+                inbound
+                    .decoder
+                    .push(i as u16, timestamp, p)
+                    .chunks(WIRE_FRAME)
+                    .map(<[f32]>::to_vec),
+            );
         }
-        assert_eq!((frames, inbound.counts().concealed), (20, 0));
+        assert_eq!(frames.len(), 40, "20 packets and 400 ms of silence between them");
+        assert!(
+            frames[10..30].iter().all(|f| f.iter().all(|&s| s == 0.0)),
+            "the gap is silent"
+        );
+        assert!(frames[30].iter().any(|&s| s != 0.0), "the tone resumes after it");
+        let c = inbound.counts();
+        assert_eq!((c.dtx_filled, c.concealed), (20, 0));
+        // A sender that stopped for 2 s resumes without 2 s of silence at once.
+        let before = frames.len();
+        let resumed = inbound
+            .decoder
+            .push(20, (20 * WIRE_FRAME + 19_200 + 96_000) as u32, &media[0])
+            .len();
+        assert_eq!((before, resumed / WIRE_FRAME), (40, 1));
+        // A loss inside a DTX gap: the lost packet is concealed, the rest of the gap is silence.
+        let mut t = 20 * WIRE_FRAME + 19_200 + 96_000;
+        t += 2 * WIRE_FRAME + 10 * WIRE_FRAME; // seq 20 itself, seq 21 lost, then 200 ms of DTX
+        let out = inbound.decoder.push(22, t as u32, &media[1]).len() / WIRE_FRAME;
+        let c = inbound.counts();
+        assert_eq!((out, c.concealed, c.dtx_filled), (12, 1, 30));
         // An outage of 50 packets resumes without 1 s of synthetic audio.
-        frames += inbound.push(70, (70 * WIRE_FRAME + 48_000) as u32, &media[0]).len();
-        assert_eq!(frames, 21);
-        assert_eq!((inbound.counts().concealed, inbound.counts().unconcealed), (0, 50));
+        let out = inbound.decoder.push(73, (t + 51 * WIRE_FRAME) as u32, &media[2]).len() / WIRE_FRAME;
+        assert_eq!(
+            (out, inbound.counts().unconcealed, inbound.counts().dtx_filled),
+            (1, 50, 30)
+        );
     }
 
     #[test]

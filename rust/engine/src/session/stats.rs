@@ -26,6 +26,8 @@ pub struct SessionStats {
     pub packets_lost: AtomicU64,
     /// Synthetic 20 ms frames (FEC or concealment) standing in for lost or corrupt packets.
     pub audio_frames_concealed: AtomicU64,
+    /// Silent frames standing in for the time a DTX sender sent nothing (its user was quiet).
+    pub audio_dtx_frames: AtomicU64,
     /// Audio packets sent.
     pub packets_out: AtomicU64,
     /// Packets that carried handler audio.
@@ -69,6 +71,7 @@ impl SessionStats {
         let lost = |c: InboundCounts| c.concealed - c.corrupt + c.unconcealed;
         Self::add(&self.packets_lost, lost(now) - lost(before));
         Self::add(&self.audio_frames_concealed, now.concealed - before.concealed);
+        Self::add(&self.audio_dtx_frames, now.dtx_filled - before.dtx_filled);
     }
 
     /// Adds what the pacer's cadence counted since `before`.
@@ -90,6 +93,7 @@ impl SessionStats {
             ("audio_late_packets", get(&self.audio_late_packets)),
             ("packets_lost", get(&self.packets_lost)),
             ("audio_frames_concealed", get(&self.audio_frames_concealed)),
+            ("audio_dtx_frames", get(&self.audio_dtx_frames)),
             ("packets_out", get(&self.packets_out)),
             ("audio_frames_out", get(&self.audio_frames_out)),
             ("underruns", get(&self.underruns)),
