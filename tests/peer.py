@@ -117,10 +117,42 @@ class Client:
         return None
 
 
+def _keep_rtp_timestamps() -> None:
+    """aiortc's Opus decoder numbers its frames itself (pts 0, 960, ...), losing the RTP
+    timestamps; the recorder needs them to hear a DTX gap, as a browser's jitter buffer does."""
+    from aiortc.codecs.opus import OpusDecoder
+
+    if getattr(OpusDecoder.decode, "keeps_rtp_timestamps", False):
+        return
+    decode = OpusDecoder.decode
+
+    def decode_keeping_timestamps(self: Any, encoded_frame: Any) -> Any:
+        frames = decode(self, encoded_frame)
+        for frame in frames:
+            frame.pts = encoded_frame.timestamp
+        return frames
+
+    decode_keeping_timestamps.keeps_rtp_timestamps = True  # type: ignore[attr-defined]
+    OpusDecoder.decode = decode_keeping_timestamps  # type: ignore[method-assign]
+
+
+_keep_rtp_timestamps()
+
+
 async def _record(track: MediaStreamTrack, recording: Recording) -> None:
+    """Records what a player would play: a gap in the RTP timestamps of up to a second (the
+    server's DTX while it has nothing to say) is silence, so sample positions stay times."""
+    expected: int | None = None
     with contextlib.suppress(MediaStreamError):
         while True:
             frame = await track.recv()
+            if frame.pts is not None:
+                gap = 0 if expected is None else (frame.pts - expected) % 2**32
+                if 0 < gap <= RATE:
+                    for _ in range(gap // FRAME):
+                        recording.chunks.append(np.zeros(FRAME, np.float32))
+                        recording.times.append(time.monotonic())
+                expected = (frame.pts + frame.samples) % 2**32
             data = frame.to_ndarray()
             channels = len(frame.layout.channels)
             if frame.format.is_planar:

@@ -163,7 +163,7 @@ def echo_server() -> Any:
 
 async def test_32_sync_sessions_share_a_small_thread_pool_and_idle_costs_nothing(echo_server):
     """Every session used to hold 2-4 threads of its own; now they share a pool. Connected peers
-    that send nothing cost the server the 50 silence packets a second each still receives."""
+    that hear nothing cost the server a DTX packet every 400 ms each and its pacer's ticks."""
     from aiortc import RTCPeerConnection
     from common import negotiate
 

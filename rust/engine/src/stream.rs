@@ -141,7 +141,7 @@ struct ChannelSink {
 
 #[async_trait]
 impl AudioSink for ChannelSink {
-    async fn send(&mut self, frame: Option<&Frame>) -> Result<(), String> {
+    async fn send(&mut self, frame: Option<&Frame>) -> Result<bool, String> {
         let paced = match frame {
             Some(frame) => {
                 self.talking = true;
@@ -152,11 +152,12 @@ impl AudioSink for ChannelSink {
                 self.talking = false;
                 Paced::End
             }
-            None => return Ok(()),
+            None => return Ok(false),
         };
         self.tx
             .send(paced)
             .await
+            .map(|()| true)
             .map_err(|_| "the stream's reader is gone".to_string())
     }
 }

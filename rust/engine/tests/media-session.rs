@@ -28,9 +28,9 @@ struct Sink {
 
 #[async_trait]
 impl AudioSink for Sink {
-    async fn send(&mut self, frame: Option<&OutputFrame>) -> Result<(), String> {
+    async fn send(&mut self, frame: Option<&OutputFrame>) -> Result<bool, String> {
         self.out.0.lock().unwrap().push((self.start.elapsed(), frame.cloned()));
-        Ok(())
+        Ok(true)
     }
 }
 
@@ -201,12 +201,12 @@ struct Breaks(u32);
 
 #[async_trait]
 impl AudioSink for Breaks {
-    async fn send(&mut self, _frame: Option<&OutputFrame>) -> Result<(), String> {
+    async fn send(&mut self, _frame: Option<&OutputFrame>) -> Result<bool, String> {
         self.0 = self.0.saturating_sub(1);
         if self.0 == 0 {
             Err("the socket went away".into())
         } else {
-            Ok(())
+            Ok(true)
         }
     }
 }

@@ -32,6 +32,17 @@ pub const SILENCE_PACKET: [u8; 3] = [0xf8, 0xff, 0xfe];
 /// encoder's overlap tail fades out instead of being cut.
 const TAIL_TICKS: u32 = 3;
 
+/// An Opus DTX packet (RFC 6716 §3.2.1: a TOC byte and a zero-length frame; RFC 7587 §3.1.3):
+/// "nothing to play, the sender is in discontinuous transmission". Receivers (browsers' `NetEq`)
+/// recognise a packet of at most two bytes as DTX and play comfort silence until audio resumes.
+pub const DTX_PACKET: [u8; 1] = [0xf8];
+
+/// Idle ticks of [`SILENCE_PACKET`] before discontinuous transmission starts (as libopus: 200 ms).
+pub const DTX_AFTER_TICKS: u32 = 10;
+
+/// While in DTX, one [`DTX_PACKET`] every this many ticks (as libopus: 400 ms) and nothing else.
+pub const DTX_EVERY_TICKS: u32 = 20;
+
 /// Ticks an underrun may last before the partial frame held in the resampler and framer is flushed
 /// out padded with silence. A producer that is merely a little late does not get a gap.
 const FLUSH_AFTER_TICKS: u32 = 2;
@@ -241,7 +252,13 @@ pub struct Packet {
     pub silent: bool,
 }
 
-/// 48 kHz frames (or their absence) → Opus payloads, one per tick.
+/// 48 kHz frames (or their absence) → Opus payloads, one per tick while there is audio.
+///
+/// While the handler has nothing to say the stream goes quiet the way libwebrtc's does with Opus
+/// DTX: 200 ms of silence packets, then a [`DTX_PACKET`] every 400 ms and nothing in between (the
+/// caller's RTP timestamps keep running). An idle session costs a packet every 400 ms instead of
+/// fifty a second; the browser plays silence, and receivers that hand on audio by timestamp (this
+/// engine's own inbound path, `RtpOpusDecoder`) hear the gap as silence.
 pub struct OpusPackets {
     bitrate: i32,
     encoder: Option<OpusEncoder>,
@@ -259,30 +276,38 @@ impl OpusPackets {
         }
     }
 
-    /// The payload for this tick: the frame encoded, or silence (the encoder's fade-out tail for a
-    /// few ticks after audio, then [`SILENCE_PACKET`]).
-    pub fn packet(&mut self, frame: Option<&Frame>) -> Result<Packet, Error> {
+    /// The payload for this tick: the frame encoded, or while idle the encoder's fade-out tail for
+    /// a few ticks, then [`SILENCE_PACKET`], then DTX (None: send nothing this tick).
+    pub fn packet(&mut self, frame: Option<&Frame>) -> Result<Option<Packet>, Error> {
         if let Some(frame) = frame {
             self.idle_ticks = 0;
             if frame.samples.len() != WIRE_FRAME * frame.channels {
                 return Err(Error::BadAudio("Opus frames are 20 ms at 48 kHz".into()));
             }
             let payload = self.encoder_for(frame.channels)?.encode(&frame.samples)?.to_vec();
-            return Ok(Packet { payload, silent: false });
+            return Ok(Some(Packet { payload, silent: false }));
         }
-        if self.idle_ticks < TAIL_TICKS {
-            self.idle_ticks += 1;
+        self.idle_ticks = self.idle_ticks.saturating_add(1);
+        let silent = |payload: &[u8]| {
+            Some(Packet {
+                payload: payload.to_vec(),
+                silent: true,
+            })
+        };
+        if self.idle_ticks <= TAIL_TICKS {
             if let Some(encoder) = self.encoder.as_mut() {
                 let zeros = vec![0.0; WIRE_FRAME * encoder.channels()];
-                return Ok(Packet {
-                    payload: encoder.encode(&zeros)?.to_vec(),
-                    silent: true,
-                });
+                return Ok(silent(encoder.encode(&zeros)?));
             }
         }
-        Ok(Packet {
-            payload: SILENCE_PACKET.to_vec(),
-            silent: true,
+        if self.idle_ticks <= DTX_AFTER_TICKS {
+            return Ok(silent(&SILENCE_PACKET));
+        }
+        let in_dtx = self.idle_ticks - DTX_AFTER_TICKS - 1;
+        Ok(if in_dtx % DTX_EVERY_TICKS == 0 {
+            silent(&DTX_PACKET)
+        } else {
+            None
         })
     }
 
@@ -322,9 +347,10 @@ mod test {
                 opus: OpusPackets::new(bitrate),
             }
         }
+        /// The packet of the next tick; these tests stay within the idle ticks that send one.
         fn next_packet(&mut self) -> Result<Packet, Error> {
             let frame = self.queue.next_frame()?;
-            self.opus.packet(frame.as_ref())
+            Ok(self.opus.packet(frame.as_ref())?.expect("a packet before DTX starts"))
         }
     }
 
@@ -371,6 +397,40 @@ mod test {
         let mut dec = OpusDecoder::new(1).unwrap();
         assert_eq!(dec.decode(&SILENCE_PACKET).unwrap().len(), WIRE_FRAME);
         assert!(dec.decode(&SILENCE_PACKET).unwrap().iter().all(|s| s.abs() < 1e-3));
+    }
+
+    #[test]
+    fn idle_goes_discontinuous_like_libopus_dtx() {
+        let mut out = Outbound::new(32_000);
+        out.queue
+            .push(48_000, 1, &tone(440.0, WIRE_RATE, WIRE_FRAME * 5, 0.5))
+            .unwrap();
+        let mut sent = Vec::new();
+        for _ in 0..100 {
+            let frame = out.queue.next_frame().unwrap();
+            sent.push(out.opus.packet(frame.as_ref()).unwrap());
+        }
+        let audio = sent
+            .iter()
+            .take_while(|p| p.as_ref().is_some_and(|p| !p.silent))
+            .count();
+        assert_eq!(audio, 5);
+        // 3 ticks of the encoder's tail, silence packets to 200 ms, then DTX every 400 ms.
+        assert!(sent[5..15]
+            .iter()
+            .all(|p| p.as_ref().is_some_and(|p| p.silent && p.payload.len() > 1)));
+        let dtx: Vec<usize> = (15..100).filter(|&i| sent[i].is_some()).collect();
+        assert_eq!(dtx, [15, 35, 55, 75, 95]);
+        assert!(dtx.iter().all(|&i| sent[i].as_ref().unwrap().payload == DTX_PACKET));
+        // Audio again: at once.
+        out.queue
+            .push(48_000, 1, &tone(440.0, WIRE_RATE, WIRE_FRAME, 0.5))
+            .unwrap();
+        let frame = out.queue.next_frame().unwrap();
+        assert!(out.opus.packet(frame.as_ref()).unwrap().is_some_and(|p| !p.silent));
+        // Receivers decode a DTX packet as one quiet frame.
+        let mut dec = OpusDecoder::new(1).unwrap();
+        assert!(dec.decode(&DTX_PACKET).unwrap().iter().all(|s| s.abs() < 1e-3));
     }
 
     /// A live producer: one frame per tick; returns the packets that carried its audio.

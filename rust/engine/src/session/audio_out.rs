@@ -16,9 +16,10 @@ use super::stats::SessionStats;
 /// Where paced audio goes: a transport's encoder and writer. Called once per 20 ms tick.
 #[async_trait]
 pub trait AudioSink: Send {
-    /// Sends one tick: the handler's frame (at the queue's rate), or silence when there is none.
-    /// An error ends the session with that reason (the transport is gone, or encoding failed).
-    async fn send(&mut self, frame: Option<&Frame>) -> Result<(), String>;
+    /// Sends one tick: the handler's frame (at the queue's rate), or silence when there is none
+    /// (which a transport may send as nothing). Returns whether a packet went out. An error ends
+    /// the session with that reason (the transport is gone, or encoding failed).
+    async fn send(&mut self, frame: Option<&Frame>) -> Result<bool, String>;
 }
 
 /// The queue and since when its first whole frame has been ready (the cadence stays a margin
@@ -116,7 +117,8 @@ pub(crate) async fn run_pacer(
         if frame.is_some() {
             SessionStats::add(&stats.audio_frames_out, 1);
         }
-        sink.send(frame.as_ref()).await?;
-        SessionStats::add(&stats.packets_out, 1);
+        if sink.send(frame.as_ref()).await? {
+            SessionStats::add(&stats.packets_out, 1);
+        }
     }
 }

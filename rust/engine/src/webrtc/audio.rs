@@ -125,11 +125,16 @@ impl OpusRtpSink {
 
 #[async_trait]
 impl AudioSink for OpusRtpSink {
-    async fn send(&mut self, frame: Option<&Frame>) -> Result<(), String> {
+    async fn send(&mut self, frame: Option<&Frame>) -> Result<bool, String> {
         let packet = self
             .opus
             .packet(frame)
             .map_err(|e| format!("Opus encoding failed: {e}"))?;
+        let Some(packet) = packet else {
+            // Discontinuous transmission: nothing goes out, the sender's clock runs on.
+            self.timestamp = self.timestamp.wrapping_add(WIRE_FRAME as u32);
+            return Ok(false);
+        };
         let rtp_packet = rtp::Packet {
             header: rtp::header::Header {
                 version: 2,
@@ -151,6 +156,6 @@ impl AudioSink for OpusRtpSink {
             .map_err(|e| format!("the audio track is gone: {e}"))?;
         self.seq = self.seq.wrapping_add(1);
         self.timestamp = self.timestamp.wrapping_add(WIRE_FRAME as u32);
-        Ok(())
+        Ok(true)
     }
 }
