@@ -128,10 +128,11 @@ impl RtpOpusDecoder {
                 (by_sequence.min(by_time), by_time.saturating_sub(by_sequence))
             }
         };
+        // What one missing packet stood for: the last one's duration.
+        let frame = self.last.map_or(WIRE_FRAME as u32, |l| l.duration) as usize;
         if lost > MAX_CONCEALED {
             self.counts.unconcealed += u64::from(lost);
         } else if lost > 0 {
-            let frame = self.last.map_or(WIRE_FRAME as u32, |l| l.duration) as usize;
             for i in 0..lost {
                 // The next packet's in-band FEC describes the frame right before it.
                 let rebuilt = if i + 1 == lost {
@@ -146,7 +147,6 @@ impl RtpOpusDecoder {
             }
         }
         let channels = self.decoder.channels();
-        let frame = self.last.map_or(WIRE_FRAME as u32, |l| l.duration) as usize;
         let silence = frame * quiet as usize;
         if (1..=MAX_DTX_FILL).contains(&silence) {
             // After any lost packets (they followed the last one), before this packet.
@@ -161,7 +161,6 @@ impl RtpOpusDecoder {
             // A corrupt packet still stood for its share of the sender's clock.
             self.counts.corrupt += 1;
             self.counts.concealed += 1;
-            let frame = self.last.map_or(WIRE_FRAME as u32, |l| l.duration) as usize;
             if let Ok(samples) = self.decoder.conceal(frame) {
                 self.scratch.extend_from_slice(samples);
             }

@@ -130,9 +130,10 @@ impl AudioSink for OpusRtpSink {
             .opus
             .packet(frame)
             .map_err(|e| format!("Opus encoding failed: {e}"))?;
+        // Every tick moves the sender's clock on, whether a packet goes out or (DTX) none does.
+        let timestamp = self.timestamp;
+        self.timestamp = timestamp.wrapping_add(WIRE_FRAME as u32);
         let Some(packet) = packet else {
-            // Discontinuous transmission: nothing goes out, the sender's clock runs on.
-            self.timestamp = self.timestamp.wrapping_add(WIRE_FRAME as u32);
             return Ok(false);
         };
         let rtp_packet = rtp::Packet {
@@ -140,7 +141,7 @@ impl AudioSink for OpusRtpSink {
                 version: 2,
                 payload_type: self.payload_type,
                 sequence_number: self.seq,
-                timestamp: self.timestamp,
+                timestamp,
                 ssrc: self.out.ssrc,
                 // RFC 3551 §4.1: the marker bit flags the first packet of a talkspurt.
                 marker: self.was_silent && !packet.silent,
@@ -155,7 +156,6 @@ impl AudioSink for OpusRtpSink {
             .await
             .map_err(|e| format!("the audio track is gone: {e}"))?;
         self.seq = self.seq.wrapping_add(1);
-        self.timestamp = self.timestamp.wrapping_add(WIRE_FRAME as u32);
         Ok(true)
     }
 }
