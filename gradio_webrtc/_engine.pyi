@@ -247,8 +247,12 @@ class Session:
         """Sends text on the data channel; held until the channel opens."""
     async def wait_closed(self) -> str:
         """Waits until the session has ended and returns the reason."""
-    def close(self) -> None:
-        """Ends the session and frees its tasks, sockets and buffers."""
+    async def wait_connected(self) -> bool:
+        """Waits until the peer is connected (True: ICE connected, or at once for a stream
+        transport) or the session ended first (False)."""
+    def close(self, reason: str | None = None) -> None:
+        """Ends the session and frees its tasks, sockets and buffers; `reason` (default "closed
+        by the server") is its close reason unless it had one already."""
     def fail(self, reason: str) -> None:
         """Ends the session because something could not go on: the page gets
         `{"type": "error", "message": reason}`, then the session closes with that reason."""
@@ -276,11 +280,13 @@ class StreamTransport:
     """The caller's end of a stream session: push what arrives, send what `next` gives."""
 
     def push(self, payload: bytes) -> None:
-        """One received payload of the stream's encoding and input rate (any length).
-        Raises ValueError for a malformed one (an odd pcm16 length)."""
+        """One received payload of the stream's encoding and input rate (any length), decoded on
+        the engine's threads. Raises ValueError for a malformed one (an odd pcm16 length), or
+        when the peer has outrun the decoder (the session then ends). A peer more than 5 s
+        ahead of real time ends its session ("the peer sent audio faster than real time")."""
     def push_media_event(self, text: str) -> bool:
         """A JSON text message: a `media` event (`{"event": "media", "media": {"payload": <base64>}}`)
-        is parsed, decoded and pushed here (True); anything else is left to the caller (False).
+        is parsed and pushed here (True); anything else is left to the caller (False).
         Raises ValueError for a media event without a valid base64 payload."""
     async def next_event(self, stream_sid: str | None = None) -> tuple[str, str | None] | None:
         """Like `next`, but media comes as the protocol's JSON text, ready to send (with

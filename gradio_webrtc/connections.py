@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from . import limits
 from ._engine import Engine, EngineError, check_webrtc_id
+from .clients import UNKNOWN_CLIENT as UNKNOWN
+from .clients import Requester, current_requester
 from .reply_on_pause import ReplyOnPause
 from .session_runner import SessionRunner
 from .stream_handler import StreamHandlerBase
@@ -81,15 +83,29 @@ class Connection:
     args: list[Any] | None = None
     #: Set (on the server loop) whenever `outputs` gets an item.
     outputs_ready: asyncio.Event = field(default_factory=asyncio.Event)
-    #: The Gradio session (`session_hash`) that made the offer, when known: only it may set the
-    #: inputs of this connection or read its outputs.
+    #: The Gradio session (`session_hash`), or the owner token of a `Stream` route, that made the
+    #: connection, when known: only it may set the inputs of this connection or read its outputs.
     owner: str | None = None
+    #: The address of the client that made it (`clients.client_address`), when known.
+    client: str | None = None
+    #: Receive mode: the generator was asked to start (by the first inputs).
+    started: bool = False
     #: "change" notices sent to the page and not yet answered by a fetch (`OUTPUT_NOTICES`).
     notices: int = 0
     #: Outputs dropped because the page fell `MAX_PENDING_OUTPUTS` behind.
     dropped_outputs: int = 0
     #: Guards `outputs`/`notices`: handlers yield on worker threads, Gradio fetches on others.
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answers(self, requester: Requester | None) -> bool:
+        """True if `requester` may set this connection's inputs and read its outputs: the server
+        itself (None); for a connection made by an owner, the same owner; else, or for a caller
+        that presents no owner (a page that keeps no cookie), a caller from the same known address."""
+        if requester is None or (self.owner is None and self.client is None):
+            return True
+        if self.owner is not None and requester.owner is not None:
+            return requester.owner == self.owner
+        return self.client not in (None, UNKNOWN) and requester.client == self.client
 
     def add_output(self, outputs: AdditionalOutputs) -> bool:
         """Queues one output; True if the page should be told ("change")."""
@@ -139,8 +155,11 @@ class Connections:
         ice_servers: server-side ICE configuration (`RTCConfiguration` shape), or a sync/async
             function returning one (called for every connection).
         engine: an engine to use instead of a new one (tests pass one with short ICE timeouts).
-        offers_per_minute: offers one client address may make per minute (None: no limit);
-            applies where the caller names the client (`offer(..., client=)`).
+        offers_per_minute: connections (offers, WebSocket starts, unsigned phone calls) one
+            client address may start per minute (None: no limit); clients that cannot be told
+            apart share one allowance.
+        show_error: tells whether a handler's exception text may be shown to the page (Gradio's
+            `show_error`); otherwise the page hears that the handler failed, and the log has why.
     """
 
     def __init__(
@@ -154,8 +173,10 @@ class Connections:
         ice_servers: dict[str, Any] | Callable[[], Any] | None = None,
         engine: Engine | None = None,
         offers_per_minute: float | None = limits.DEFAULT_OFFERS_PER_MINUTE,
+        show_error: Callable[[], bool] = lambda: False,
     ) -> None:
         self.handler = handler
+        self.show_error = show_error
         self.mode = mode
         self.modality = modality
         self.concurrency_limit = concurrency_limit
@@ -186,46 +207,60 @@ class Connections:
 
         Args:
             body: the page's offer.
-            owner: the Gradio session making it; the connection is bound to it.
-            client: the client's address, for the per-client offer rate.
+            owner: the Gradio session (or the owner token of a `Stream` route) making it; the
+                connection answers only to it.
+            client: the client's address (`clients.client_address`): offers count against it,
+                and a caller that presents no owner must come from it.
         """
         if not isinstance(body, dict):
             return failed("invalid_offer", message="the offer must be a JSON object")
         webrtc_id, sdp, kind = body.get("webrtc_id"), body.get("sdp"), body.get("type")
         if not isinstance(webrtc_id, str) or not webrtc_id:
             return failed("invalid_offer", message="the offer has no webrtc_id")
-        try:
-            check_webrtc_id(webrtc_id)  # before the id reaches a log line or a registry
-        except EngineError as exc:
-            return failed("invalid_offer", message=str(exc))
         if not isinstance(sdp, str) or not isinstance(kind, str):
             return failed("invalid_offer", message="the offer needs string fields sdp and type")
+        if (refused := self._admit(webrtc_id, client)) is not None:
+            return refused
+        self._pending.add(webrtc_id)
+        try:
+            return await self._accept(webrtc_id, sdp, kind, owner, client)
+        finally:
+            self._pending.discard(webrtc_id)
+
+    def _admit(self, stream_id: str, client: str | None, *, rate_limited: bool = True) -> dict[str, Any] | None:
+        """The one admission check of every way in (offers, WebSocket starts, phone calls): a valid
+        id, the client's rate, no duplicate, the concurrency limit and the server's cap. Returns the
+        failure answer, or None once the caller may take the slot. Runs without awaiting, so
+        requests arriving together cannot all pass and then exceed the limits."""
+        try:
+            check_webrtc_id(stream_id)  # before the id reaches a log line or a registry
+        except EngineError as exc:
+            return failed("invalid_offer", message=str(exc))
         self._loop = asyncio.get_running_loop()
-        if client is not None and self.rate_limiter is not None and (wait := self.rate_limiter.allow(client)):
-            logger.warning("offer rate limit reached for a client (%.0f s to wait)", wait)
+        if rate_limited and self.rate_limiter is not None and (wait := self.rate_limiter.allow(client or UNKNOWN)):
+            logger.warning("rate limit reached for a client (%.0f s to wait)", wait)
             return failed(
                 "rate_limited",
                 retry_after=round(wait, 1),
                 message=f"Too many connection attempts; try again in {wait:.0f} s.",
             )
-        if webrtc_id in self.connections or webrtc_id in self._pending:
+        if stream_id in self.connections or stream_id in self._pending:
             return failed("connection_already_exists")
-        # The slots are taken here, before any await: offers arriving together cannot all pass the
-        # checks and then exceed the limits.
         if self.concurrency_limit is not None and len(self) >= self.concurrency_limit:
             return failed("concurrency_limit_reached", limit=self.concurrency_limit)
         cap = limits.max_sessions()
         if cap is not None and limits.live_sessions() >= cap:
-            logger.warning("refused an offer: this server is at its cap of %d sessions", cap)
+            logger.warning("refused a connection: this server is at its cap of %d sessions", cap)
             return failed("server_busy", limit=cap, message="The server is at capacity; please try again later.")
-        self._pending.add(webrtc_id)
-        try:
-            return await self._accept(webrtc_id, sdp, kind, owner)
-        finally:
-            self._pending.discard(webrtc_id)
+        return None
 
-    async def _accept(self, webrtc_id: str, sdp: str, kind: str, owner: str | None) -> dict[str, Any]:
-        handler = self.handler.copy() if isinstance(self.handler, StreamHandlerBase) else self.handler
+    def _handler_copy(self) -> Any:
+        return self.handler.copy() if isinstance(self.handler, StreamHandlerBase) else self.handler
+
+    async def _accept(
+        self, webrtc_id: str, sdp: str, kind: str, owner: str | None, client: str | None
+    ) -> dict[str, Any]:
+        handler = self._handler_copy()
         sends = self.mode != "send"  # the server sends media to the browser
         receives = self.mode != "receive"
         audio = self.modality in ("audio", "audio-video")
@@ -233,8 +268,8 @@ class Connections:
         try:
             per_session = await resolve_config(self.ice_servers) if self.ice_servers is not None else None
         except Exception as exc:
-            logger.exception("the server ICE configuration function failed")
-            return failed("ice_configuration_failed", message=f"could not get ICE servers: {exc}")
+            logger.error("the server ICE configuration function failed: %s", type(exc).__name__)
+            return failed("ice_configuration_failed", message="could not get the server's ICE servers")
         try:
             session = await self.engine.accept_offer(
                 sdp,
@@ -257,31 +292,30 @@ class Connections:
             error = getattr(exc, "kind", "invalid_offer")
             logger.info("offer for %s refused (%s): %s", webrtc_id, error, exc)
             return failed(error, message=str(exc))
-        self._adopt(session, handler, owner)
+        self._adopt(session, handler, owner, client)
         return session.answer
 
     async def open_stream(
-        self, stream_id: str, *, codec: str = "mulaw", in_rate: int | None = None, out_rate: int | None = None
+        self,
+        stream_id: str,
+        *,
+        codec: str = "mulaw",
+        in_rate: int | None = None,
+        out_rate: int | None = None,
+        owner: str | None = None,
+        client: str | None = None,
+        rate_limited: bool = True,
     ) -> tuple[Session, StreamTransport] | dict[str, Any]:
         """A session carried by the caller (a WebSocket client, a phone call) instead of WebRTC:
         `codec` ("mulaw" or "pcm16") payloads at `in_rate`/`out_rate` Hz (default: the handler's
-        input and output rates). Same limits, handler copies and clean-up as `offer`. Returns the
-        session and its transport, or a failure meta like `offer`'s."""
+        input and output rates). Same admission, handler copies and clean-up as `offer` (a caller
+        that authenticated itself, e.g. Twilio, skips the per-client rate: `rate_limited=False`).
+        Returns the session and its transport, or a failure meta like `offer`'s."""
         if not stream_id:
             return failed("invalid_offer", message="the stream has no id")
-        try:
-            check_webrtc_id(stream_id)
-        except EngineError as exc:
-            return failed("invalid_offer", message=str(exc))
-        self._loop = asyncio.get_running_loop()
-        if stream_id in self.connections or stream_id in self._pending:
-            return failed("connection_already_exists")
-        if self.concurrency_limit is not None and len(self) >= self.concurrency_limit:
-            return failed("concurrency_limit_reached", limit=self.concurrency_limit)
-        cap = limits.max_sessions()
-        if cap is not None and limits.live_sessions() >= cap:
-            return failed("server_busy", limit=cap, message="The server is at capacity; please try again later.")
-        handler = self.handler.copy() if isinstance(self.handler, StreamHandlerBase) else self.handler
+        if (refused := self._admit(stream_id, client, rate_limited=rate_limited)) is not None:
+            return refused
+        handler = self._handler_copy()
         try:
             session, transport = self.engine.open_stream(
                 stream_id,
@@ -301,40 +335,39 @@ class Connections:
             error = getattr(exc, "kind", "invalid_offer")
             logger.info("stream %s refused (%s): %s", stream_id, error, exc)
             return failed(error, message=str(exc))
-        self._adopt(session, handler)
+        self._adopt(session, handler, owner, client)
         return session, transport
 
-    def _adopt(self, session: Session, handler: Any, owner: str | None = None) -> Connection:
-        """Registers a new session and starts its handler (receive mode: on its first inputs)."""
+    def _adopt(self, session: Session, handler: Any, owner: str | None = None, client: str | None = None) -> Connection:
+        """Registers a new session; its handler starts once the peer is connected (receive mode:
+        on its first inputs), so an offer that never connects runs no handler code."""
         assert self._loop is not None
-        connection = Connection(session=session, handler=handler, owner=owner)
+        connection = Connection(session=session, handler=handler, owner=owner, client=client)
         self.connections[session.webrtc_id] = connection
         # Whatever happens to the handler, the end of the session frees the slot.
-        self._watchers.add(self._loop.create_task(self._forget_when_closed(connection)))
-        if self.mode != "receive":
-            self._start(connection, handler)
+        self._watchers.add(self._loop.create_task(self._watch(connection)))
         return connection
 
-    async def _forget_when_closed(self, connection: Connection) -> None:
-        webrtc_id = connection.session.webrtc_id
-        reason = await connection.session.wait_closed()
+    async def _watch(self, connection: Connection) -> None:
+        """Starts the handler when the peer connects; frees the slot when the session ends,
+        before the handler's `shutdown()` runs (a slow one must not hold the slot)."""
+        session = connection.session
+        if await session.wait_connected() and self.mode != "receive":
+            self._start(connection, connection.handler)
+        reason = await session.wait_closed()
+        if self.connections.get(session.webrtc_id) is connection:
+            del self.connections[session.webrtc_id]
         if connection.runner is None:
-            logger.info("session %s ended before its handler started: %s", webrtc_id, reason)
-            if self.connections.get(webrtc_id) is connection:
-                del self.connections[webrtc_id]
+            logger.info("session %s ended before its handler started: %s", session.webrtc_id, reason)
         self._watchers.discard(asyncio.current_task())  # type: ignore[arg-type]
 
     def _start(self, connection: Connection, handler: Any) -> None:
-        webrtc_id = connection.session.webrtc_id
+        """Starts the session's runner on the server loop (from any thread)."""
 
         def on_outputs(outputs: AdditionalOutputs) -> bool:
             notify = connection.add_output(outputs)
             connection.outputs_ready.set()
             return notify
-
-        def on_end(reason: str) -> None:
-            if self.connections.get(webrtc_id) is connection:
-                del self.connections[webrtc_id]
 
         assert self._loop is not None, "runners start after an offer"
         connection.runner = SessionRunner(
@@ -342,10 +375,10 @@ class Connections:
             handler,
             self._loop,
             on_outputs,
-            on_end,
             modality=self.modality,
             mode=self.mode,
             get_args=lambda: connection.args,
+            show_error=self.show_error,
         )
         try:
             running = asyncio.get_running_loop()
@@ -356,54 +389,64 @@ class Connections:
         else:
             self._loop.call_soon_threadsafe(connection.runner.start)
 
-    def _connection(self, webrtc_id: str, owner: str | None) -> Connection:
-        """The live connection `webrtc_id`, if `owner` may use it: a connection bound to a Gradio
-        session answers only to that session (another page that learns the id gets the same
-        error as for an unknown id, so it learns nothing).
+    def _connection(self, webrtc_id: str, requester: Requester | None) -> Connection:
+        """The live connection `webrtc_id`, if `requester` may use it (`Connection.answers`).
+        Anyone else gets the same error as for an unknown id, so it learns nothing.
 
         Raises:
-            UnknownConnectionError: no live connection has this id for this owner.
+            UnknownConnectionError: no live connection has this id for this requester.
         """
+        if requester is None:
+            requester = current_requester.get()
         connection = self.connections.get(webrtc_id)
         if connection is None:
             raise UnknownConnectionError(webrtc_id)
-        if connection.owner is not None and owner is not None and owner != connection.owner:
-            logger.warning("another Gradio session tried to use connection %s; refused", webrtc_id)
+        if not connection.answers(requester):
+            logger.warning("a client that did not make connection %s tried to use it; refused", webrtc_id)
             raise UnknownConnectionError(webrtc_id)
         return connection
 
-    def set_input(self, webrtc_id: str, *args: Any, owner: str | None = None) -> None:
+    def set_input(self, webrtc_id: str, *args: Any, requester: Requester | None = None) -> None:
         """Stores the latest extra-input values for a connection (the `tick`/`change` path).
 
-        In receive mode the first call starts the generator with these arguments.
+        In receive mode the first call starts the generator with these arguments (later calls
+        only update them).
+
+        Args:
+            requester: who is asking (default: the request being served, `current_requester`;
+                outside any request, the server itself, which may use every connection).
 
         Raises:
-            UnknownConnectionError: no live connection has this id (for `owner`, when given).
+            UnknownConnectionError: no live connection has this id (for this requester).
         """
-        connection = self._connection(webrtc_id, owner)
+        connection = self._connection(webrtc_id, requester)
         connection.args = list(args)
         if isinstance(connection.handler, StreamHandlerBase):
             connection.handler.set_args(list(args))
-        elif self.mode == "receive" and connection.runner is None:
+        elif self.mode == "receive" and connection.runner is None and not connection.started:
+            connection.started = True  # two ticks at once must not start two generators
             fn = connection.handler
             self._start(connection, lambda: fn(*args))
 
-    def pop_outputs(self, webrtc_id: str, owner: str | None = None) -> AdditionalOutputs | None:
-        """The oldest undelivered `AdditionalOutputs` of a connection, if any (and if `owner`,
-        when given, is the session that made it)."""
+    def pop_outputs(self, webrtc_id: str, requester: Requester | None = None) -> AdditionalOutputs | None:
+        """The oldest undelivered `AdditionalOutputs` of a connection, if any (and if `requester`
+        may read them)."""
         try:
-            connection = self._connection(webrtc_id, owner)
+            connection = self._connection(webrtc_id, requester)
         except UnknownConnectionError:
             return None
         return connection.take_output()
 
-    async def output_stream(self, webrtc_id: str, owner: str | None = None) -> AsyncIterator[AdditionalOutputs]:
+    def output_stream(self, webrtc_id: str, requester: Requester | None = None) -> AsyncIterator[AdditionalOutputs]:
         """Every `AdditionalOutputs` of a connection, as it comes, until its session ends.
 
         Raises:
-            UnknownConnectionError: no live connection has this id (for `owner`, when given).
+            UnknownConnectionError: at once, if no live connection has this id (for this
+                requester).
         """
-        connection = self._connection(webrtc_id, owner)
+        return self._outputs(self._connection(webrtc_id, requester))
+
+    async def _outputs(self, connection: Connection) -> AsyncIterator[AdditionalOutputs]:
         closed = asyncio.ensure_future(connection.session.wait_closed())
         try:
             while True:

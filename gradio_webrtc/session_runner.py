@@ -50,6 +50,15 @@ OUTPUT_AHEAD_S = 0.5
 MAX_FPS = 30
 #: How long a lane still busy in a handler call may take to notice that its session ended.
 STOP_GRACE_S = 0.5
+#: How long a handler's `shutdown()` may take before the runner stops waiting for it.
+SHUTDOWN_S = 10.0
+#: What the page hears of a handler's exception when the app does not show errors (`show_error`).
+HIDDEN_ERROR = "The handler failed; the server's log has the details."
+
+
+class OutputError(TypeError):
+    """What a handler emitted cannot be sent (its type, shape, dtype or rate). The message describes
+    the item, never its content, so the page is told whether or not the app shows errors."""
 
 
 class WorkerPool(Executor):
@@ -251,7 +260,8 @@ class SessionRunner:
         loop: the server's event loop (every lane runs there).
         on_additional_outputs: called with every `AdditionalOutputs` the handler yields, in order;
             returning False means the page needs no "change" notice for it (it paces them).
-        on_end: called once after the session ended and the handler shut down.
+        show_error: whether a handler's exception text may reach the page (Gradio's `show_error`);
+            otherwise the page hears that the handler failed and the log keeps the text.
     """
 
     def __init__(
@@ -260,10 +270,10 @@ class SessionRunner:
         handler: Any,
         loop: asyncio.AbstractEventLoop,
         on_additional_outputs: Callable[[AdditionalOutputs], bool | None] | None = None,
-        on_end: Callable[[str], None] | None = None,
         modality: str = "audio",
         mode: str = "send-receive",
         get_args: Callable[[], list[Any] | None] | None = None,
+        show_error: Callable[[], bool] = lambda: False,
     ) -> None:
         self.session = session
         self.modality = modality
@@ -275,7 +285,7 @@ class SessionRunner:
         self.loop = loop
         self.channel = SessionChannel(session)
         self._on_additional_outputs = on_additional_outputs
-        self._on_end = on_end
+        self._show_error = show_error
         self._tasks: list[asyncio.Task[Any]] = []
         self._main: asyncio.Task[Any] | None = None
         self.errors = 0
@@ -316,8 +326,6 @@ class SessionRunner:
             logger.error("session %s failed: %s", self.session.webrtc_id, reason)
         else:
             logger.info("session %s ended: %s", self.session.webrtc_id, reason)
-        if self._on_end is not None:
-            self._on_end(reason)
         self._release()
 
     def _release(self) -> None:
@@ -328,7 +336,6 @@ class SessionRunner:
         server memory that only `gc.collect()` gave back."""
         self._tasks = []
         self._main = None
-        self._on_end = None
         self._on_additional_outputs = None
         self._get_args = lambda: None
         self.__dict__.pop("_closed_future", None)
@@ -363,15 +370,27 @@ class SessionRunner:
                 self.session.fail(f"the server's {name} stream stopped: {type(exc).__name__}: {exc}")
 
     async def _shutdown_handler(self) -> None:
+        """Runs the handler's `shutdown()`, for at most `SHUTDOWN_S` (the slot is already free: a
+        hanging one delays nobody, and is left behind with a log line)."""
         if not isinstance(self.handler, StreamHandlerBase):
             return
-        try:
+
+        async def shutdown() -> None:
             if inspect.iscoroutinefunction(self.handler.shutdown):
                 await self.handler.shutdown()
             else:
                 result = await self._sync(self.handler.shutdown)
                 if inspect.isawaitable(result):
                     await result
+
+        try:
+            await asyncio.wait_for(shutdown(), SHUTDOWN_S)
+        except asyncio.TimeoutError:
+            logger.error(
+                "shutdown() of the handler for %s did not return within %.0f s; left running",
+                self.session.webrtc_id,
+                SHUTDOWN_S,
+            )
         except Exception:
             logger.exception("shutdown() of the handler for %s raised", self.session.webrtc_id)
 
@@ -404,7 +423,10 @@ class SessionRunner:
         self._last_reported[message] = now
         logger.error("%s of the handler for %s raised", where, self.session.webrtc_id, exc_info=exc)
         if not isinstance(exc, WebRTCError):  # WebRTCError already sent itself
-            report_error(self.channel, message)
+            # An exception's text can hold an API's answer, a host name, a path or a key: the page
+            # sees it only where the app shows errors, as Gradio does for its own events.
+            shown = message if self._show_error() or isinstance(exc, OutputError) else HIDDEN_ERROR
+            report_error(self.channel, shown)
 
     def report_once(self, message: str) -> None:
         """Reports a per-frame problem once per session, not 30 times a second."""
@@ -463,16 +485,16 @@ class SessionRunner:
         if media is None:
             return True
         if not (isinstance(media, tuple) and len(media) in (2, 3)):
-            raise TypeError(
+            raise OutputError(
                 f"the handler emitted {describe(media)}; expected (sample_rate, numpy array), "
                 "optionally with a layout, and/or AdditionalOutputs"
             )
         rate, array, *rest = media
         layout = rest[0] if rest else None
         if not isinstance(array, np.ndarray):
-            raise TypeError(f"the audio of an emitted item must be a numpy array, got {describe(array)}")
+            raise OutputError(f"the audio of an emitted item must be a numpy array, got {describe(array)}")
         if not isinstance(rate, (int, np.integer)):
-            raise TypeError(f"the sample rate of an emitted item must be an int, got {describe(rate)}")
+            raise OutputError(f"the sample rate of an emitted item must be an int, got {describe(rate)}")
         if array.dtype.kind == "f" and not np.isfinite(array).all():
             self.report_once(
                 "the handler's audio holds NaN or infinite samples; they are sent as silence "
@@ -482,7 +504,11 @@ class SessionRunner:
         for i, piece in enumerate(pieces):
             if i and not await self.session.output_below(OUTPUT_AHEAD_S, turn):
                 return False
-            if not self.session.send_audio(int(rate), piece, layout, turn):
+            try:
+                sent = self.session.send_audio(int(rate), piece, layout, turn)
+            except ValueError as exc:  # the engine's word on the array's shape, dtype or rate
+                raise OutputError(str(exc)) from None
+            if not sent:
                 return False
         return True
 

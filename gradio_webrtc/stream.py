@@ -11,29 +11,27 @@ feeds the same Rust media session. All of them share the UI component's connecti
     stream.ui.launch()                 # the Gradio page
     app = FastAPI(); stream.mount(app)  # or the routes below on your own server
 
-Routes (under `path`): `POST /webrtc/offer` (`{sdp, type, webrtc_id}` -> `{sdp, type}`, as the
-component's `offer`), `WS /websocket/offer`, `POST /telephone/incoming` (TwiML for Twilio),
-`WS /telephone/handler` (Twilio Media Streams), `POST /input_hook` (`{"webrtc_id", "inputs": [...]}`:
-the handler's extra inputs) and `GET /outputs?webrtc_id=...` (server-sent events, one `data:` line
-of JSON per `AdditionalOutputs`).
+Routes (under `path`), fastrtc's four: `POST /webrtc/offer` (`{sdp, type, webrtc_id}` -> `{sdp,
+type}`, as the component's `offer`), `WS /websocket/offer`, `POST /telephone/incoming` (TwiML for
+Twilio) and `WS /telephone/handler` (Twilio Media Streams); with `mount(app, io_routes=True)` also
+`POST /gradio_webrtc/input_hook` and `GET /gradio_webrtc/outputs` (see `routes.py`, which also says
+how each route is bounded and bound to its client).
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from fastapi import APIRouter, Request, WebSocket
-from fastapi.responses import JSONResponse, Response, StreamingResponse
-
-from .connections import Connections, UnknownConnectionError, failed
+from .connections import Connections
 from .outputs import AdditionalOutputs
 from .webrtc import WebRTC
-from .websocket import serve_phone, serve_websocket, twiml
 
 if TYPE_CHECKING:
+    from enum import Enum
+
     import gradio as gr
     from fastapi import FastAPI
     from gradio.components import Component
@@ -90,6 +88,7 @@ class Stream:
         additional_outputs: Sequence[Component] | None = None,
         ui_args: UIArgs | None = None,
         verbose: bool = True,
+        twilio_auth_token: str | None = None,
     ) -> None:
         if modality not in _VALID or mode not in _VALID[modality]:
             raise ValueError(
@@ -113,6 +112,9 @@ class Stream:
         self.additional_outputs_handler = additional_outputs_handler
         self.ui_args: UIArgs = ui_args or {}
         self.verbose = verbose
+        #: The Twilio auth token the phone routes check signatures with (default:
+        #: `TWILIO_AUTH_TOKEN`); without one they answer anyone, as fastrtc's do.
+        self.twilio_auth_token = twilio_auth_token or os.environ.get("TWILIO_AUTH_TOKEN") or None
         self.webrtc_component: WebRTC
         self._ui = self._build_ui()
 
@@ -206,78 +208,81 @@ class Stream:
     # -- the handler's inputs and outputs, by id ---------------------------------------------------
 
     def set_input(self, webrtc_id: str, *args: Any) -> None:
-        """Sets the handler's extra inputs for one connection (any transport)."""
+        """Sets the handler's extra inputs for one connection (any transport). Called while
+        serving a request (e.g. the app's own `/input_hook`), it answers only the client that
+        made the connection (`routes.py`)."""
         self.connections.set_input(webrtc_id, *args)
 
     async def output_stream(self, webrtc_id: str) -> AsyncIterator[AdditionalOutputs]:
-        """Every `AdditionalOutputs` of one connection, as it comes, until it ends."""
+        """Every `AdditionalOutputs` of one connection, as it comes, until it ends (only for the
+        client that made it, while serving a request)."""
         async for outputs in self.connections.output_stream(webrtc_id):
             yield outputs
 
-    async def offer(self, body: dict[str, Any]) -> dict[str, Any]:
-        """The WebRTC offer endpoint's logic: `{sdp, type, webrtc_id}` -> `{sdp, type}`."""
+    async def offer(
+        self, body: dict[str, Any], *, owner: str | None = None, client: str | None = None
+    ) -> dict[str, Any]:
+        """The WebRTC offer endpoint's logic: `{sdp, type, webrtc_id}` -> `{sdp, type}`; `owner`
+        and `client` bind the connection to its caller (see `Connections.offer`)."""
         if isinstance(body, dict) and body.get("type") == "ice-candidate":
             # Candidates are in the offer (non-trickle): later ones add nothing the answer lacks.
             return {"status": "success"}
-        return await self.connections.offer(body)
+        return await self.connections.offer(body, owner=owner, client=client)
 
     # -- your server's routes ----------------------------------------------------------------------
 
-    def mount(self, app: FastAPI, path: str = "") -> None:
-        """Adds the routes (module docstring) under `path` to a FastAPI `app`."""
-        router = APIRouter(prefix=path)
+    def mount(
+        self, app: FastAPI, path: str = "", tags: Sequence[str | Enum] | None = None, *, io_routes: bool = False
+    ) -> None:
+        """Adds fastrtc's routes (module docstring) under `path` to a FastAPI `app`; `tags` label
+        them in the OpenAPI docs. `io_routes=True` adds `/gradio_webrtc/input_hook` and
+        `/gradio_webrtc/outputs` too, for pages that do not define their own."""
+        from .routes import mount
 
-        @router.post("/webrtc/offer")
-        async def webrtc_offer(request: Request) -> JSONResponse:
-            try:
-                body = await request.json()
-            except ValueError:
-                return JSONResponse(failed("invalid_offer", message="the offer must be JSON"))
-            return JSONResponse(await self.offer(body))
+        mount(self, app, path, tags, io_routes=io_routes)
 
-        @router.websocket("/websocket/offer")
-        async def websocket_offer(websocket: WebSocket) -> None:
-            await serve_websocket(websocket, self.connections)
+    def preprocess_inputs(self, values: list[Any]) -> list[Any]:
+        """Values posted for the extra inputs, through each component's `preprocess` as Gradio's
+        own events would pass them. A value that holds a file is refused: a client could
+        otherwise name any path on the server.
 
-        @router.post("/telephone/incoming")
-        async def telephone_incoming(request: Request) -> Response:
-            host = request.headers.get("host") or request.url.netloc
-            prefix = request.url.path.removesuffix("/telephone/incoming")
-            return Response(twiml(f"wss://{host}{prefix}/telephone/handler"), media_type="application/xml")
+        Raises:
+            ValueError: the count or a value does not fit the components.
+        """
+        components = self.additional_input_components
+        if len(values) != len(components):
+            raise ValueError(f"expected {len(components)} input values, got {len(values)}")
+        return [_preprocess(c, v) for c, v in zip(components, values, strict=True)]
 
-        @router.websocket("/telephone/handler")
-        async def telephone_handler(websocket: WebSocket) -> None:
-            await serve_phone(websocket, self.connections)
 
-        @router.post("/input_hook")
-        async def input_hook(request: Request) -> JSONResponse:
-            try:
-                body = await request.json()
-            except ValueError:
-                body = None
-            if not isinstance(body, dict) or not isinstance(body.get("webrtc_id"), str):
-                return JSONResponse({"status": "failed", "meta": {"error": "invalid_input"}}, status_code=400)
-            values = body.get("inputs")
-            if not isinstance(values, list):
-                values = [v for k, v in body.items() if k != "webrtc_id"]
-            try:
-                self.set_input(body["webrtc_id"], *values)
-            except UnknownConnectionError as exc:
-                return JSONResponse({"status": "failed", "meta": {"error": "unknown_connection", "message": str(exc)}})
-            return JSONResponse({"status": "success"})
+def _holds_file(value: Any) -> bool:
+    from gradio.data_classes import FileData
+    from pydantic import BaseModel
 
-        @router.get("/outputs")
-        async def outputs(webrtc_id: str) -> Response:
-            if webrtc_id not in self.connections.connections:
-                error = {"error": "unknown_connection", "message": str(UnknownConnectionError(webrtc_id))}
-                return JSONResponse({"status": "failed", "meta": error}, status_code=404)
+    if isinstance(value, FileData):
+        return True
+    if isinstance(value, BaseModel):
+        return any(_holds_file(getattr(value, name)) for name in type(value).model_fields)
+    if isinstance(value, (list, tuple)):
+        return any(_holds_file(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_file(v) for v in value.values())
+    return False
 
-            async def events() -> AsyncIterator[str]:
-                async for item in self.output_stream(webrtc_id):
-                    yield f"data: {json.dumps(list(item.args), default=str)}\n\n"
 
-            return StreamingResponse(events(), media_type="text/event-stream")
+def _preprocess(component: Component, value: Any) -> Any:
+    from pydantic import ValidationError
 
-        app.include_router(router)
-        if self.verbose:
-            logger.info("gradio_webrtc Stream mounted at %r (WebRTC, WebSocket, telephone)", path or "/")
+    name = component.label or type(component).__name__
+    model = getattr(component, "data_model", None)
+    if model is not None:
+        try:
+            value = model.model_validate(value)
+        except ValidationError as exc:
+            raise ValueError(f"{name}: not a value of this component ({exc.error_count()} errors)") from None
+        if _holds_file(value):
+            raise ValueError(f"{name}: files cannot be sent as input values")
+    try:
+        return component.preprocess(value)
+    except Exception as exc:
+        raise ValueError(f"{name}: not a value of this component ({type(exc).__name__})") from None

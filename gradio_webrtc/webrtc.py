@@ -13,8 +13,8 @@ app never share sessions or limits.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
-import ipaddress
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -26,6 +26,7 @@ from gradio.components.base import Component, server
 from gradio.events import Dependency
 
 from . import limits
+from .clients import Requester, client_address
 from .connections import Connections, Modality, Mode, UnknownConnectionError, failed, resolve_config
 from .stream_handler import (
     WEBRTC_VALUE,
@@ -53,14 +54,21 @@ if not BUNDLE.exists() and not os.environ.get("GRADIO_WEBRTC_NO_FRONTEND"):
     )
 
 
+def _requester(request: Any) -> Requester:
+    """Who sent a Gradio event: its browser session (`session_hash`) and client address."""
+    client = client_address(getattr(getattr(request, "client", None), "host", None), getattr(request, "headers", None))
+    session = getattr(request, "session_hash", None)
+    return Requester(owner=session if isinstance(session, str) else None, client=client)
+
+
 def _session_bound(fn: Callable[..., Any], n_inputs: int) -> Callable[..., Any]:
-    """`fn(*values, owner=session_hash)` as a Gradio listener of `n_inputs` inputs: Gradio hands a
+    """`fn(*values, requester=...)` as a Gradio listener of `n_inputs` inputs: Gradio hands a
     listener the request when a parameter is annotated `gr.Request`, and the request names the
     browser session (`session_hash`) that sent the event."""
 
     def listener(*args: Any) -> Any:
         *values, request = args
-        return fn(*values, owner=getattr(request, "session_hash", None))
+        return fn(*values, requester=_requester(request))
 
     params = [inspect.Parameter(f"value_{i}", inspect.Parameter.POSITIONAL_OR_KEYWORD) for i in range(n_inputs)]
     params.append(inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=gradio.Request))
@@ -70,39 +78,25 @@ def _session_bound(fn: Callable[..., Any], n_inputs: int) -> Callable[..., Any]:
     return listener
 
 
-def _client_address(request: Any) -> str | None:
-    """The address offers are counted against. Behind a reverse proxy on a private or loopback
-    address (Hugging Face Spaces, nginx, a load balancer) every request comes from the proxy, so
-    the address the proxy appended to `X-Forwarded-For` (its last entry: the one a client cannot
-    forge) is used instead; a chain of proxies then counts per nearest upstream hop."""
-    host = getattr(getattr(request, "client", None), "host", None)
-    headers = getattr(request, "headers", None)
-    forwarded = headers.get("x-forwarded-for") if headers is not None else None
-    if host and forwarded:
-        try:
-            private = ipaddress.ip_address(host).is_private
-        except ValueError:
-            private = False
-        hop = forwarded.split(",")[-1].strip()
-        if private and hop:
-            return hop
-    return host
-
-
-async def _offer_origin(request: Any) -> tuple[str | None, str | None]:
-    """`(session_hash, client address)` of a `component_server` call (Gradio passes the raw
-    request; its JSON body, already read and cached, carries the session hash)."""
+async def _offer_origin(request: Any) -> Requester:
+    """The requester of a `component_server` call (Gradio passes the raw request; its JSON body,
+    already read and cached, carries the session hash)."""
     if request is None:
-        return None, None
-    client = _client_address(request)
-    session = getattr(request, "session_hash", None)
-    if session is None:
+        return Requester(owner=None, client=None)
+    requester = _requester(request)
+    if requester.owner is None:
         try:
             body = await request.json()
             session = body.get("session_hash") if isinstance(body, dict) else None
         except Exception:
             session = None
-    return (session if isinstance(session, str) else None), client
+        requester = Requester(owner=session if isinstance(session, str) else None, client=requester.client)
+    return requester
+
+
+#: How long the result of an `rtc_configuration` function is reused for the pages that ask
+#: (`turn`): a provider's TURN credentials live for minutes to hours, and every call may cost.
+TURN_CACHE_S = 60.0
 
 
 _AUDIO_CONSTRAINTS = {
@@ -219,6 +213,7 @@ class WebRTC(Component):
         )
         self.event_handler: Any = None
         self._connections: Connections | None = None
+        self._turn_cache: tuple[asyncio.Future[dict[str, Any]], float] | None = None
         super().__init__(
             label=label,
             every=every,
@@ -270,13 +265,14 @@ class WebRTC(Component):
         """The registry of this component's live connections (None until `stream()` is called)."""
         return self._connections
 
-    def set_input(self, webrtc_id: str, *args: Any, owner: str | None = None) -> None:
-        """Pushes the current values of the extra inputs to the handler of `webrtc_id` (only the
-        browser session that made the connection may, when `owner` is known)."""
+    def set_input(self, webrtc_id: str, *args: Any, requester: Requester | None = None) -> None:
+        """Pushes the current values of the extra inputs to the handler of `webrtc_id`. From a
+        Gradio event (`requester` given), only the browser session that made the connection may;
+        called by the app's own code (no `requester`), any connection may be set."""
         if self._connections is None or webrtc_id in (None, WEBRTC_VALUE, START_STREAM):
             return
         try:
-            self._connections.set_input(webrtc_id, *args, owner=owner)
+            self._connections.set_input(webrtc_id, *args, requester=requester)
         except UnknownConnectionError as exc:
             logger.info("%s", exc)
 
@@ -358,6 +354,11 @@ class WebRTC(Component):
         self.concurrency_limit = limit
         self.time_limit = time_limit
         self.event_handler = fn
+        # The Blocks being built: its `show_error` (set by `launch()`) decides whether a handler's
+        # exception text may reach the page.
+        from gradio.context import Context
+
+        root = Context.root_block
         self._connections = Connections(
             fn,
             mode=self.mode,
@@ -366,6 +367,7 @@ class WebRTC(Component):
             time_limit=time_limit,
             ice_servers=self.server_rtc_configuration,
             offers_per_minute=offers_per_minute,
+            show_error=lambda: bool(getattr(root, "show_error", False)),
         )
         # Inputs reach a connection only from the browser session that made it. The listeners'
         # inputs: the component, then the extra inputs (send modes list the component first).
@@ -412,8 +414,10 @@ class WebRTC(Component):
         inputs = list(inputs)
         n_outputs = 1 if isinstance(outputs, Block) else len(list(outputs or []))
 
-        def handler(webrtc_id: str, *args: Any, owner: str | None = None) -> Any:
-            item = self._connections.pop_outputs(webrtc_id, owner) if self._connections else None
+        def handler(webrtc_id: str, *args: Any, requester: Requester) -> Any:
+            # A Gradio event always names its sender: one without a session (a `queue=False`
+            # call made without one) presents no owner, and reads only what its address made.
+            item = self._connections.pop_outputs(webrtc_id, requester) if self._connections else None
             if item is None:
                 # Nothing queued (a duplicate event, or another session's id): outputs stay as they are.
                 return gradio.skip() if n_outputs <= 1 else tuple(gradio.skip() for _ in range(n_outputs))
@@ -433,14 +437,26 @@ class WebRTC(Component):
 
     @server
     async def turn(self, _body: Any = None) -> dict[str, Any] | None:
-        """The browser's ICE configuration for the next connection, when it is a function."""
+        """The browser's ICE configuration for the next connection, when it is a function.
+
+        Its result is shared by every page for `TURN_CACHE_S` (one call in flight at a time), so
+        a page reloaded in a loop does not call a paid provider each time; a failure is retried
+        after a few seconds, and the page hears that the servers could not be had, not why."""
         if self._rtc_configuration_fn is None:
             return self.rtc_configuration
-        try:
-            return await resolve_config(self._rtc_configuration_fn)
-        except Exception as exc:
-            logger.exception("rtc_configuration function failed")
-            return {"error": f"could not get ICE servers: {exc}"}
+        loop = asyncio.get_running_loop()
+        cached = self._turn_cache
+        if cached is None or cached[1] <= loop.time():
+            future: asyncio.Future[dict[str, Any]] = loop.create_future()
+            self._turn_cache = (future, loop.time() + TURN_CACHE_S)
+            try:
+                future.set_result(await resolve_config(self._rtc_configuration_fn))
+            except Exception as exc:
+                logger.error("the rtc_configuration function failed: %s", type(exc).__name__, exc_info=exc)
+                future.set_result({"error": "could not get ICE servers for this connection"})
+                self._turn_cache = (future, loop.time() + 5.0)
+            cached = self._turn_cache
+        return await asyncio.shield(cached[0])
 
     @server
     async def offer(self, body: dict[str, Any], request: gradio.Request = None) -> dict[str, Any]:  # type: ignore[assignment]
@@ -449,8 +465,8 @@ class WebRTC(Component):
         client address (`stream(offers_per_minute=)`)."""
         if self._connections is None:
             return failed("not_ready", message="this WebRTC component has no stream() handler")
-        owner, client = await _offer_origin(request)
-        return await self._connections.offer(body, owner=owner, client=client)
+        requester = await _offer_origin(request)
+        return await self._connections.offer(body, owner=requester.owner, client=requester.client)
 
 
 if os.environ.get("GRADIO_WEBRTC_DEBUG"):

@@ -92,6 +92,22 @@ def coturn() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture
+def serve() -> Iterator[Any]:
+    """Starts `Stream`s on FastAPI under uvicorn (`stream_server.Server`); stops them after the test."""
+    from stream_server import Server
+
+    servers: list[Server] = []
+
+    def start(stream: Any, **kwargs: Any) -> Server:
+        servers.append(Server(stream, **kwargs))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
 def no_leaks() -> Iterator[None]:
     """Fails the test if it leaves threads behind (checked after the sessions had time to end)."""
     before = {t.ident for t in threading.enumerate()}

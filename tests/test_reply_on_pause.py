@@ -139,10 +139,10 @@ async def test_a_raising_fn_is_reported_and_listening_goes_on(make_connections):
             raise RuntimeError("the model is not ready")
         yield from tone(0.3)
 
-    connections = make_connections(ReplyOnPause(flaky))
+    connections = make_connections(ReplyOnPause(flaky), show_error=lambda: True)
     client, _ = await connect(connections.offer, webrtc_id="rop-err", samples=load("two_sentences"))
     await wait_for(lambda: len(calls) == 2, timeout=25)
-    assert any("the model is not ready" in m for m in client.messages)
+    assert any("the model is not ready" in m for m in client.messages), "shown: the app shows errors"
     await client.close()
 
 

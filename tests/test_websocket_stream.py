@@ -10,141 +10,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import threading
-import time
+import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 import websockets
+from fastapi import Request
+from fastapi.responses import StreamingResponse
 from handlers import Echo
 from speech import load
+from stream_server import dominant_hz, open_client, post_json, read_first_event, tone, ulaw_encode, wait_for
 
 from gradio_webrtc import AdditionalOutputs, ReplyOnPause, Stream
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
-
-
-def ulaw_decode(data: bytes) -> np.ndarray:
-    """G.711 μ-law to float in [-1, 1] (ITU-T G.711, independent of the engine's codec)."""
-    u = ~np.frombuffer(data, np.uint8)
-    sign = u & 0x80
-    exponent = (u >> 4) & 0x07
-    mantissa = u & 0x0F
-    magnitude = ((mantissa.astype(np.int32) << 3) + 0x84) << exponent
-    return np.where(sign != 0, -(magnitude - 0x84), magnitude - 0x84).astype(np.float32) / 32768.0
-
-
-def ulaw_encode(x: np.ndarray) -> bytes:
-    """Float in [-1, 1] to G.711 μ-law."""
-    s = np.clip(np.round(x * 32767), -32768, 32767).astype(np.int32)
-    sign = np.where(s < 0, 0x80, 0)
-    magnitude = np.minimum(np.abs(s), 32635) + 0x84
-    exponent = np.clip(np.floor(np.log2(magnitude)).astype(np.int32) - 7, 0, 7)
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
-
-
-def tone(hz: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    return (amplitude * np.sin(2 * np.pi * hz * t)).astype(np.float32)
-
-
-def dominant_hz(x: np.ndarray, rate: int) -> float:
-    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
-    return float(np.fft.rfftfreq(len(x), 1 / rate)[int(np.argmax(spectrum))])
-
-
-class Server:
-    """A FastAPI app with `stream` mounted, under uvicorn in a thread."""
-
-    def __init__(self, stream: Stream) -> None:
-        import uvicorn
-        from fastapi import FastAPI
-
-        app = FastAPI()
-        stream.mount(app)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.02)
-        self.stream = stream
-        self.http = f"http://127.0.0.1:{self.port}"
-        self.ws = f"ws://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self.stream.connections.close()
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-@pytest.fixture
-def serve() -> Iterator[Any]:
-    servers: list[Server] = []
-
-    def start(stream: Stream) -> Server:
-        servers.append(Server(stream))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
-
-
-class Client:
-    """A fastrtc-protocol WebSocket client: sends μ-law in real time, keeps what comes back."""
-
-    def __init__(self, ws: Any, rate: int) -> None:
-        self.ws = ws
-        self.rate = rate
-        self.media: list[tuple[float, bytes]] = []
-        self.messages: list[Any] = []
-        self.closed = asyncio.Event()
-
-    async def receive(self) -> None:
-        try:
-            async for raw in self.ws:
-                message = json.loads(raw)
-                if message.get("event") == "media":
-                    self.media.append((time.monotonic(), base64.b64decode(message["media"]["payload"])))
-                else:
-                    self.messages.append(message)
-        except websockets.ConnectionClosed:
-            pass
-        self.closed.set()
-
-    async def send(self, audio: np.ndarray, realtime: bool = True) -> None:
-        chunk = self.rate // 50
-        start = time.monotonic()
-        for i in range(0, len(audio), chunk):
-            payload = base64.b64encode(ulaw_encode(audio[i : i + chunk])).decode()
-            await self.ws.send(json.dumps({"event": "media", "media": {"payload": payload}}))
-            if realtime:
-                await asyncio.sleep(max(0.0, start + (i + chunk) / self.rate - time.monotonic()))
-
-    def audio(self) -> np.ndarray:
-        return ulaw_decode(b"".join(p for _, p in self.media))
-
-
-async def open_client(server: Server, stream_id: str, rate: int) -> tuple[Client, asyncio.Task[None]]:
-    ws = await websockets.connect(f"{server.ws}/websocket/offer")
-    await ws.send(json.dumps({"event": "start", "websocket_id": stream_id}))
-    client = Client(ws, rate)
-    return client, asyncio.create_task(client.receive())
-
-
-async def wait_for(predicate: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not met"
-        await asyncio.sleep(0.05)
 
 
 async def test_echo_both_ways_paced_in_real_time(serve):
@@ -187,41 +69,70 @@ async def test_reply_on_pause_answers_each_utterance_over_a_websocket(serve):
     task.cancel()
 
 
-async def test_inputs_through_the_hook_and_outputs_as_server_sent_events(serve):
+def fastrtc_style_routes(app: Any, stream: Stream) -> None:
+    """`/input_hook` and `/outputs` as fastrtc's guides have an app write them after `mount`."""
+
+    @app.post("/input_hook")
+    async def input_hook(request: Request) -> dict[str, str]:
+        body = await request.json()
+        stream.set_input(body["webrtc_id"], *body["inputs"])
+        return {"status": "ok"}
+
+    @app.get("/outputs")
+    async def outputs(webrtc_id: str) -> StreamingResponse:
+        async def events() -> Any:
+            async for output in stream.output_stream(webrtc_id):
+                yield f"event: output\ndata: {json.dumps(list(output.args))}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+
+@pytest.mark.parametrize("routes", ["the app's own", "io_routes"])
+async def test_inputs_through_a_hook_and_outputs_as_server_sent_events(serve, routes):
+    """fastrtc's way (the app defines `/input_hook` and `/outputs` with `set_input` and
+    `output_stream`), and this package's own routes (`mount(app, io_routes=True)`)."""
+    import gradio as gr
+
     seen = []
 
     def answer(audio, name):
         seen.append(name)
         yield AdditionalOutputs(f"hello {name}", len(seen))
 
-    server = serve(
-        Stream(
-            ReplyOnPause(answer, input_sample_rate=16000), modality="audio", additional_inputs=[], concurrency_limit=2
-        )
+    stream = Stream(
+        ReplyOnPause(answer, input_sample_rate=16000),
+        modality="audio",
+        additional_inputs=[gr.Textbox(label="name")],
+        concurrency_limit=2,
     )
+    if routes == "io_routes":
+        server = serve(stream, io_routes=True)
+        hook, outputs = "/gradio_webrtc/input_hook", "/gradio_webrtc/outputs"
+    else:
+        server = serve(stream, extra=fastrtc_style_routes)
+        hook, outputs = "/input_hook", "/outputs"
     client, task = await open_client(server, "ws-inputs", 16000)
     events: list[str] = []
-
-    def read_events() -> None:
-        with urllib.request.urlopen(f"{server.http}/outputs?webrtc_id=ws-inputs", timeout=30) as r:
-            for line in r:
-                if line.startswith(b"data: "):
-                    events.append(line[6:].decode().strip())
-                    return
-
-    reader = threading.Thread(target=read_events, daemon=True)
+    reader = threading.Thread(target=read_first_event, args=(f"{server.http}{outputs}?webrtc_id=ws-inputs", events))
     reader.start()
     sender = asyncio.create_task(client.send(load("one_sentence", 16000).astype(np.float32) / 32768.0))
     await wait_for(lambda: any(m.get("type") == "send_input" for m in client.messages), 20)
-    body = json.dumps({"webrtc_id": "ws-inputs", "inputs": ["Ada"]}).encode()
-    request = urllib.request.Request(f"{server.http}/input_hook", body, {"Content-Type": "application/json"})
-    assert json.loads(urllib.request.urlopen(request, timeout=5).read()) == {"status": "success"}
+    status, answer_body = await asyncio.to_thread(
+        post_json, f"{server.http}{hook}", {"webrtc_id": "ws-inputs", "inputs": ["Ada"]}
+    )
+    assert status == 200, answer_body
     await wait_for(lambda: seen == ["Ada"], 10)
     await asyncio.to_thread(reader.join, 10)
     assert events == [json.dumps(["hello Ada", 1])]
-    unknown = json.dumps({"webrtc_id": "nobody", "inputs": [1]}).encode()
-    request = urllib.request.Request(f"{server.http}/input_hook", unknown, {"Content-Type": "application/json"})
-    assert json.loads(urllib.request.urlopen(request, timeout=5).read())["meta"]["error"] == "unknown_connection"
+    if routes == "io_routes":
+        assert await asyncio.to_thread(post_json, f"{server.http}{hook}", {"webrtc_id": "nobody", "inputs": [1]}) == (
+            404,
+            {"status": "failed", "meta": {"error": "unknown_connection"}},
+        )
+        status, refused = await asyncio.to_thread(
+            post_json, f"{server.http}{hook}", {"webrtc_id": "ws-inputs", "inputs": ["Ada", "extra"]}
+        )
+        assert status == 400 and "expected 1 input values" in refused["meta"]["message"]
     await sender
     await client.ws.close()
     task.cancel()

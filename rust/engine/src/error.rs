@@ -21,6 +21,9 @@ pub enum EngineError {
     /// Media handed in by a handler could not be used.
     #[error("{0}")]
     BadMedia(String),
+    /// The peer sent media faster than real time (more than its burst ahead of the clock).
+    #[error("{0}")]
+    TooFast(String),
     /// The engine was closed.
     #[error("the engine is closed")]
     Closed,
@@ -38,6 +41,7 @@ impl EngineError {
             EngineError::InvalidConfig(_) => "invalid_ice_configuration",
             EngineError::Setup(_) => "setup_failed",
             EngineError::BadMedia(_) => "bad_media",
+            EngineError::TooFast(_) => "input_too_fast",
             EngineError::Closed => "server_shutting_down",
         }
     }

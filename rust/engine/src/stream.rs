@@ -23,6 +23,9 @@ use crate::EngineError;
 
 /// Outgoing audio frames the host may fall behind by (1 s) before the pacer waits for it.
 const OUTGOING: usize = 50;
+/// Received payloads waiting to be decoded. A client sends one per 20 ms; one that outruns the
+/// decoder by this many is far past real time (`InputPace` ends it as soon as they are decoded).
+const INCOMING: usize = 256;
 
 /// How audio is encoded on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,7 +169,7 @@ impl AudioSink for ChannelSink {
 pub struct StreamTransport {
     session: Arc<MediaSession>,
     codec: PayloadCodec,
-    in_rate: u32,
+    incoming: mpsc::Sender<Vec<u8>>,
     out: Mutex<Receivers>,
 }
 
@@ -182,6 +185,23 @@ struct HostOwned;
 #[async_trait]
 impl Transport for HostOwned {
     fn close(&self) {}
+}
+
+/// Decodes what the host pushed, in order, into the session until the session ends. A peer that
+/// runs ahead of real time (`InputPace`) ends its session here.
+async fn decode_incoming(session: Arc<MediaSession>, codec: PayloadCodec, rate: u32, mut payloads: mpsc::Receiver<Vec<u8>>) {
+    let mut state = session.watch_state();
+    loop {
+        let payload = tokio::select! {
+            payload = payloads.recv() => payload,
+            _ = state.wait_for(|s| *s == SessionState::Closed) => None,
+        };
+        let Some(payload) = payload else { return };
+        if let Err(e) = session.push_audio(rate, 1, &codec.decode(&payload)) {
+            session.fail(&e.to_string());
+            return;
+        }
+    }
 }
 
 impl StreamTransport {
@@ -203,10 +223,12 @@ impl StreamTransport {
             .take_outbox()
             .expect("a new session's outbox has not been taken");
         let (tx, rx) = mpsc::channel(OUTGOING);
+        let (incoming, payloads) = mpsc::channel(INCOMING);
+        session.runtime().spawn(decode_incoming(session.clone(), codec, in_rate, payloads));
         let transport = Arc::new(Self {
             session: session.clone(),
             codec,
-            in_rate,
+            incoming,
             out: Mutex::new(Receivers {
                 media: rx,
                 messages,
@@ -229,14 +251,28 @@ impl StreamTransport {
         &self.session
     }
 
-    /// One received payload (any length) of the stream's encoding and rate.
-    pub fn push(&self, payload: &[u8]) -> Result<(), EngineError> {
+    /// One received payload (any length) of the stream's encoding and rate. It is decoded, framed
+    /// and run through pause detection on the engine's threads, never the caller's: a host's
+    /// event loop spends no time on a peer's audio.
+    ///
+    /// # Errors
+    /// `BadMedia` for an odd-length pcm16 payload (nothing else changes); `TooFast` when the peer
+    /// has outrun the decoder by `INCOMING` payloads (the session ends).
+    pub fn push(&self, payload: Vec<u8>) -> Result<(), EngineError> {
         if self.codec == PayloadCodec::Pcm16 && payload.len() % 2 != 0 {
             return Err(EngineError::BadMedia(
                 "a pcm16 payload has an even number of bytes".into(),
             ));
         }
-        self.session.push_audio(self.in_rate, 1, &self.codec.decode(payload))
+        match self.incoming.try_send(payload) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Ok(()), // the session has ended
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                let reason = "the peer sent audio faster than it can be processed";
+                self.session.fail(reason);
+                Err(EngineError::TooFast(reason.into()))
+            }
+        }
     }
 
     /// A JSON text message of the WebSocket protocols: if it is a `media` event
@@ -246,7 +282,7 @@ impl StreamTransport {
     pub fn push_media_event(&self, text: &str) -> Result<bool, EngineError> {
         match parse_media_event(text)? {
             Some(bytes) => {
-                self.push(&bytes)?;
+                self.push(bytes)?;
                 Ok(true)
             }
             None => Ok(false),
@@ -300,7 +336,7 @@ mod test {
         )
         .unwrap();
         // 100 ms of telephone audio in: 20 ms frames at 16 kHz out to the handler.
-        transport.push(&mulaw::encode(&vec![0.25; 800])).unwrap();
+        transport.push(mulaw::encode(&vec![0.25; 800])).unwrap();
         let frame = tokio::time::timeout(Duration::from_millis(100), session.next_audio())
             .await
             .unwrap()

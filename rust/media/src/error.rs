@@ -15,6 +15,9 @@ pub enum Error {
     /// A picture had a shape we cannot use, or a video codec failed.
     #[error("{0}")]
     BadVideo(String),
+    /// A peer's picture is larger than [`crate::video::MAX_PIXELS`]: it is not decoded.
+    #[error("the peer's video is {0}x{1}, larger than this server decodes ({max} pixels)", max = crate::video::MAX_PIXELS)]
+    PictureTooLarge(u32, u32),
 }
 
 impl From<::opus::Error> for Error {

@@ -51,8 +51,10 @@ impl Framer {
         }
         let frame = self.buf[self.start..self.start + n].to_vec();
         self.start += n;
-        // Compact lazily so that a long backlog is not shifted on every pop.
-        if self.start > 8 * n {
+        // Compact once the consumed part is at least half the buffer: each sample is then moved
+        // at most once on average, however long the backlog (compacting every few frames moved a
+        // backlog of N samples N/frame times: quadratic in a peer's burst).
+        if self.start >= n * 8 && self.start * 2 >= self.buf.len() {
             self.buf.drain(..self.start);
             self.start = 0;
         }
@@ -108,6 +110,27 @@ mod test {
         assert_eq!(last.len(), 960);
         assert_eq!(last[6280 % 960], 0.0);
         assert!(f.pop_padded().is_none());
+    }
+
+    #[test]
+    fn a_long_backlog_is_framed_in_linear_time() {
+        // 10 minutes at 48 kHz in one push. Each compaction moves the samples still waiting; in
+        // all, popping the backlog must move at most about as many samples as it holds (with
+        // compaction every 8 frames it moved the backlog 3750 times over: quadratic in a burst).
+        let total = 48_000 * 600;
+        let mut f = Framer::new(960, 1);
+        f.push(&vec![0.5; total]);
+        let (mut frames, mut moved) = (0, 0);
+        let mut len = f.buf.len();
+        while f.pop().is_some() {
+            frames += 1;
+            if f.buf.len() < len {
+                moved += f.buf.len();
+            }
+            len = f.buf.len();
+        }
+        assert_eq!(frames, total / 960);
+        assert!(moved <= total, "moved {moved} samples to frame {total}");
     }
 
     #[test]

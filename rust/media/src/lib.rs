@@ -31,6 +31,7 @@ pub mod lowdelay;
 pub mod mulaw;
 pub mod opus;
 pub mod outbound;
+pub mod pace;
 pub mod pause;
 pub mod resample;
 pub mod vad;

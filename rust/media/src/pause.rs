@@ -47,7 +47,7 @@ pub struct PauseOptions {
     pub min_speech_duration: f64,
     /// Audio kept before the first speech window (`speech_pad_ms`).
     pub speech_pad: f64,
-    /// Longest utterance; reaching it forces a pause.
+    /// Longest utterance (seconds, 60 by default); reaching it forces a pause.
     pub max_continuous_speech: f64,
 }
 
@@ -60,7 +60,9 @@ impl Default for PauseOptions {
             threshold: 0.5,
             min_speech_duration: 0.25,
             speech_pad: 0.4,
-            max_continuous_speech: f64::INFINITY,
+            // Finite, so that a peer that never pauses cannot grow its utterance without bound
+            // (~4 MB per minute at 16 kHz): a minute of unbroken speech is answered as it stands.
+            max_continuous_speech: 60.0,
         }
     }
 }

@@ -198,8 +198,14 @@ impl PySession {
         awaitable(py, async move { session.closed().await })
     }
 
-    fn close(&self) {
-        self.inner.close("closed by the server");
+    fn wait_connected<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.inner.clone();
+        awaitable(py, async move { session.connected().await })
+    }
+
+    #[pyo3(signature = (reason = None))]
+    fn close(&self, reason: Option<&str>) {
+        self.inner.close(reason.unwrap_or("closed by the server"));
     }
 
     fn fail(&self, reason: &str) {

@@ -21,11 +21,9 @@ impl PyStreamTransport {
 
 #[pymethods]
 impl PyStreamTransport {
-    /// One received payload of the stream's encoding and rate.
-    fn push(&self, py: Python<'_>, payload: &[u8]) -> PyResult<()> {
-        let inner = self.inner.clone();
-        let payload = payload.to_vec();
-        py.detach(move || inner.push(&payload)).map_err(to_py_err)
+    /// One received payload of the stream's encoding and rate; decoded on the engine's threads.
+    fn push(&self, payload: &[u8]) -> PyResult<()> {
+        self.inner.push(payload.to_vec()).map_err(to_py_err)
     }
 
     /// A JSON text message: a `media` event is parsed, decoded and pushed here (True); anything

@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 
 use gradio_webrtc_media::convert::{f32_to_i16_into, i16_to_f32, to_channels};
 use gradio_webrtc_media::inbound::InputFramer;
+use gradio_webrtc_media::pace::InputPace;
 use gradio_webrtc_media::pause::{PauseOptions, UtteranceEvent, Utterances};
 
 use crate::EngineError;
@@ -25,6 +26,9 @@ const WINDOW_READS: u32 = 50;
 const QUIET_RMS: f64 = 328.0;
 /// Streamed utterance pieces are gathered to this many per second before they are sent.
 const PIECES_PER_SECOND: usize = 10;
+/// Seconds of audio a peer may send ahead of real time (a network stall's backlog arriving at
+/// once); beyond it the session ends (`InputPace`).
+pub(crate) const INPUT_BURST_S: f64 = 5.0;
 
 /// One 20 ms frame of received audio, interleaved int16.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,6 +131,7 @@ pub(crate) struct AudioIn {
     detection: Option<Detection>,
     queue: VecDeque<AudioFrame>,
     standing: Standing,
+    pace: InputPace,
 }
 
 impl AudioIn {
@@ -152,6 +157,7 @@ impl AudioIn {
             framer: None,
             detection,
             queue: VecDeque::new(),
+            pace: InputPace::new(INPUT_BURST_S),
             standing: Standing {
                 reads: 0,
                 least: usize::MAX,
@@ -160,15 +166,26 @@ impl AudioIn {
         })
     }
 
-    /// Feeds decoded audio (`rate` Hz, `channels` interleaved); `replying` says whether a reply is
-    /// playing. Returns what happened, in order.
+    /// Feeds decoded audio (`rate` Hz, `channels` interleaved) received at `now` (seconds);
+    /// `replying` says whether a reply is playing. Returns what happened, in order.
+    ///
+    /// # Errors
+    /// `TooFast` when the peer is more than `INPUT_BURST_S` ahead of real time (nothing is
+    /// processed); the session ends.
     pub fn push(
         &mut self,
+        now: f64,
         rate: u32,
         channels: usize,
         samples: &[f32],
         replying: bool,
     ) -> Result<Vec<InputEvent>, EngineError> {
+        let seconds = samples.len() as f64 / channels.max(1) as f64 / f64::from(rate.max(1));
+        if !self.pace.admit(now, seconds) {
+            return Err(EngineError::TooFast(format!(
+                "the peer sent audio faster than real time (more than {INPUT_BURST_S:.0} s ahead)"
+            )));
+        }
         if !self.framer.as_ref().is_some_and(|f| f.takes(rate, channels)) {
             self.framer = Some(InputFramer::new(rate, channels, self.rate, self.channels)?);
         }
@@ -355,11 +372,24 @@ mod test {
     #[test]
     fn any_transport_rate_becomes_handler_frames() {
         let mut input = AudioIn::new(16_000, 1, None).unwrap();
-        let events = input.push(8_000, 1, &[0.1; 1600], false).unwrap();
+        let events = input.push(0.0, 8_000, 1, &[0.1; 1600], false).unwrap();
         let frames = events
             .iter()
             .filter(|e| matches!(e, InputEvent::Frame(f) if f.samples.len() == 320));
         assert!(frames.count() >= 8);
         assert!(AudioIn::new(1_000, 1, None).is_err());
+    }
+
+    #[test]
+    fn audio_faster_than_real_time_is_refused() {
+        let mut input = AudioIn::new(8_000, 1, None).unwrap();
+        // Ten minutes of μ-law in one message: refused before any of it is framed.
+        let err = input.push(0.0, 8_000, 1, &vec![0.0; 8_000 * 600], false).unwrap_err();
+        assert_eq!(err.kind(), "input_too_fast");
+        assert!(input.framer.is_none(), "nothing was processed");
+        // Real time goes on being taken.
+        for i in 0..500 {
+            input.push(f64::from(i) * 0.02, 8_000, 1, &[0.0; 160], false).unwrap();
+        }
     }
 }

@@ -135,6 +135,8 @@ pub struct MediaSession {
     turn: Turn,
     transport: OnceLock<Arc<dyn Transport>>,
     on_close: Mutex<Vec<CloseHook>>,
+    /// When the session was made: the clock input audio is paced against.
+    epoch: tokio::time::Instant,
 }
 
 impl MediaSession {
@@ -187,6 +189,7 @@ impl MediaSession {
             turn: Turn::default(),
             transport: OnceLock::new(),
             on_close: Mutex::new(Vec::new()),
+            epoch: tokio::time::Instant::now(),
         }))
     }
 
@@ -286,13 +289,20 @@ impl MediaSession {
         });
     }
 
-    /// Ends the session: releases the transport, wakes every waiter, runs the close hooks.
-    /// Idempotent; callable from any thread.
+    /// Ends the session: runs the close hooks (the registry forgets it), then wakes every waiter
+    /// and releases the transport. Idempotent; callable from any thread.
+    ///
+    /// The hooks run first so that whoever wakes on the end (`closed()`) finds the session gone
+    /// from the registry, whatever thread it wakes on.
     pub fn close(&self, reason: &str) {
         if self.reason.set(reason.to_string()).is_err() {
             return;
         }
         log::debug!("session {} closing: {reason}", self.id);
+        let hooks = std::mem::take(&mut *self.on_close.lock().expect("close hooks poisoned"));
+        for hook in hooks {
+            hook(reason);
+        }
         self.set_state(SessionState::Closed);
         if let Some(out) = &self.audio_out {
             out.drained.notify_waiters();
@@ -300,10 +310,6 @@ impl MediaSession {
         self.frames_ready.notify_waiters();
         if let Some(transport) = self.transport.get() {
             transport.close();
-        }
-        let hooks = std::mem::take(&mut *self.on_close.lock().expect("close hooks poisoned"));
-        for hook in hooks {
-            hook(reason);
         }
     }
 
@@ -364,10 +370,11 @@ impl MediaSession {
             return Ok(()); // receive mode: the peer's audio is not used
         };
         let replying = self.turn.state() == TurnState::Replying;
+        let now = self.epoch.elapsed().as_secs_f64();
         let events = input
             .lock()
             .expect("input lock poisoned")
-            .push(rate, channels, samples, replying)?;
+            .push(now, rate, channels, samples, replying)?;
         for event in events {
             self.on_input(event);
         }

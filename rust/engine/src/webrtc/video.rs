@@ -97,6 +97,10 @@ async fn depacketize<T: Depacketizer>(
                     session.put_video(picture.width(), picture.height(), bgr);
                 }
                 Ok(None) => {}
+                Err(e @ gradio_webrtc_media::Error::PictureTooLarge(..)) => {
+                    session.fail(&e.to_string());
+                    return;
+                }
                 Err(e) => {
                     log::debug!("session {}: video decode: {e}", session.id());
                     need_keyframe = true;

@@ -89,6 +89,8 @@ impl VideoDecoder for H264Decoder {
             return Ok(None);
         };
         let (w, h) = picture.dimensions();
+        // openh264 itself stops at its level limits (~9.4 Mpixel); past ours, nothing is copied.
+        super::check_picture_size(w as u32, h as u32)?;
         let (ys, us, vs) = picture.strides();
         Ok(Some(I420::from_planes(
             w as u32,

@@ -11,6 +11,18 @@ pub use frame::I420;
 
 use crate::Error;
 
+/// Largest picture a peer's video may have (4096x2304, above 4K UHD): a decoded picture costs
+/// 1.5 bytes per pixel in I420 and 3 more in BGR, and a VP8 header may claim up to 16383x16383.
+pub const MAX_PIXELS: u32 = 4096 * 2304;
+
+/// Refuses a picture of more than [`MAX_PIXELS`].
+pub fn check_picture_size(width: u32, height: u32) -> Result<(), Error> {
+    if u64::from(width) * u64::from(height) > u64::from(MAX_PIXELS) {
+        return Err(Error::PictureTooLarge(width, height));
+    }
+    Ok(())
+}
+
 /// One encoded picture.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {

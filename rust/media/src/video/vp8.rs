@@ -209,6 +209,14 @@ impl VideoDecoder for Vp8Decoder {
         if data.is_empty() {
             return Ok(None);
         }
+        // A keyframe names its size before libvpx allocates for it (RFC 6386 §9.1: a 3-byte frame
+        // tag whose low bit is 0 for a keyframe, the start code 9d 01 2a, then 14-bit width and
+        // height each with 2 scaling bits).
+        if data.len() >= 10 && data[0] & 1 == 0 && data[3..6] == [0x9d, 0x01, 0x2a] {
+            let width = u32::from(u16::from_le_bytes([data[6], data[7]]) & 0x3fff);
+            let height = u32::from(u16::from_le_bytes([data[8], data[9]]) & 0x3fff);
+            super::check_picture_size(width, height)?;
+        }
         // SAFETY: `data` outlives the call; the returned image stays valid until the next decode
         // call on this context, and is copied out before returning.
         unsafe {
@@ -285,5 +293,18 @@ mod test {
             assert_eq!((back.width(), back.height()), (w, h));
         }
         assert!(dec.decode(&[1, 2, 3, 4, 5]).is_err() || dec.decode(&[1, 2, 3, 4, 5]).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_keyframe_claiming_a_huge_picture_is_not_decoded() {
+        let mut dec = Vp8Decoder::new().unwrap();
+        // A real 320x240 keyframe with its size fields rewritten to 16383x16383.
+        let src = I420::from_packed(&pattern(320, 240, 1), 320, 240, true).unwrap();
+        let mut data = Vp8Encoder::new(500_000).encode(&src, true).unwrap().unwrap().data;
+        data[6..10].copy_from_slice(&[0xff, 0x3f, 0xff, 0x3f]);
+        assert_eq!(dec.decode(&data), Err(Error::PictureTooLarge(16_383, 16_383)));
+        // The decoder is still usable for a picture of a sane size.
+        let ok = Vp8Encoder::new(500_000).encode(&src, true).unwrap().unwrap().data;
+        assert_eq!(dec.decode(&ok).unwrap().map(|p| p.width()), Some(320));
     }
 }
