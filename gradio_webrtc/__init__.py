@@ -12,6 +12,7 @@ from .credentials import (
     get_hf_turn_credentials_async,
     get_turn_credentials,
     get_turn_credentials_async,
+    get_turn_rest_credentials,
     get_twilio_turn_credentials,
 )
 from .outputs import AdditionalOutputs, Warning, WebRTCError
@@ -75,5 +76,6 @@ __all__ = [
     "get_hf_turn_credentials_async",
     "get_turn_credentials",
     "get_turn_credentials_async",
+    "get_turn_rest_credentials",
     "get_twilio_turn_credentials",
 ]

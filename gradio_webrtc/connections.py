@@ -190,6 +190,8 @@ class Connections:
         # Offers being answered: they hold their slot from the first check on.
         self._pending: set[str] = set()
         self._watchers: set[asyncio.Task[None]] = set()
+        # Waiters for the next new connection (`wait_for_new_connection`).
+        self._arrivals: list[asyncio.Future[None]] = []
         # The server's event loop, learnt from the first offer: `set_input` arrives from Gradio's
         # worker threads and must start runners there.
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -344,6 +346,10 @@ class Connections:
         assert self._loop is not None
         connection = Connection(session=session, handler=handler, owner=owner, client=client)
         self.connections[session.webrtc_id] = connection
+        for waiter in self._arrivals:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._arrivals.clear()
         # Whatever happens to the handler, the end of the session frees the slot.
         self._watchers.add(self._loop.create_task(self._watch(connection)))
         return connection
@@ -388,6 +394,18 @@ class Connections:
             connection.runner.start()
         else:
             self._loop.call_soon_threadsafe(connection.runner.start)
+
+    async def wait_for_new_connection(self, timeout: float) -> None:
+        """Returns when the next connection is registered, or after `timeout` seconds."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._arrivals.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except asyncio.TimeoutError:
+            pass
+        finally:
+            if waiter in self._arrivals:
+                self._arrivals.remove(waiter)
 
     def _connection(self, webrtc_id: str, requester: Requester | None) -> Connection:
         """The live connection `webrtc_id`, if `requester` may use it (`Connection.answers`).

@@ -12,10 +12,13 @@ Every endpoint can be redirected with an environment variable (`GRADIO_WEBRTC_HF
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any, Literal
 
 import httpx
+
+logger = logging.getLogger("gradio_webrtc")
 
 HF_TURN_URL = "https://turn.fastrtc.org/credentials"
 CLOUDFLARE_API = "https://rtc.live.cloudflare.com/v1"
@@ -34,7 +37,7 @@ def _url(env: str, default: str) -> str:
 def _normalize(config: Any, provider: str) -> dict[str, Any]:
     """Providers return `iceServers` as a list or a single object; browsers need a list."""
     if not isinstance(config, dict) or "iceServers" not in config:
-        raise TurnCredentialsError(f"{provider} returned no iceServers: {config!r}")
+        raise TurnCredentialsError(f"{provider} returned no iceServers")
     servers = config["iceServers"]
     if isinstance(servers, dict):
         servers = [servers]
@@ -44,11 +47,16 @@ def _normalize(config: Any, provider: str) -> dict[str, Any]:
 def _check(response: httpx.Response, provider: str) -> Any:
     # Success is any 2xx: Twilio's create-token and Cloudflare's generate-ice-servers both answer
     # 201 Created (twilio.com/docs/stun-turn/api; developers.cloudflare.com/realtime/turn/generate-credentials/).
+    # A provider's answer can hold credentials, account ids or internal hosts: the exception (which
+    # may reach a log shipped elsewhere, or a page) names only the status; the body is logged at
+    # debug level for whoever runs the server.
     if not response.is_success:
-        raise TurnCredentialsError(
-            f"{provider} refused the TURN credentials request: HTTP {response.status_code} {response.text[:200]}"
-        )
-    return response.json()
+        logger.debug("%s answered HTTP %d: %s", provider, response.status_code, response.text[:500])
+        raise TurnCredentialsError(f"{provider} refused the TURN credentials request: HTTP {response.status_code}")
+    try:
+        return response.json()
+    except ValueError:
+        raise TurnCredentialsError(f"{provider} answered with something that is not JSON") from None
 
 
 def _hf_request(token: str | None, ttl: int) -> tuple[str, dict[str, str], dict[str, int]]:
@@ -154,8 +162,52 @@ def get_twilio_turn_credentials(
         server.update({k: entry[k] for k in ("username", "credential") if k in entry})
         servers.append(server)
     if not servers:
-        raise TurnCredentialsError(f"Twilio returned no ice_servers: {body!r}")
+        raise TurnCredentialsError("Twilio returned no ice_servers")
     return {"iceServers": servers, "iceTransportPolicy": "relay"}
+
+
+def get_turn_rest_credentials(
+    secret: str | None = None,
+    urls: str | list[str] | None = None,
+    ttl: int = 3600,
+    user: str = "gradio-webrtc",
+    *,
+    relay_only: bool = False,
+) -> dict[str, Any]:
+    """Time-limited credentials for your own TURN server (coturn's `use-auth-secret`, the "TURN
+    REST API" scheme): no provider is called; every replica that knows the shared secret computes
+    them, and they stop working `ttl` seconds later, so a page that leaks them leaks little.
+
+    The username is `<expiry as Unix time>:<user>`, the password the base64 HMAC-SHA1 of the
+    username keyed with the secret (coturn's `static-auth-secret`; see `deploy/vm/turnserver.conf`).
+
+    Args:
+        secret: the shared secret; defaults to `GRADIO_WEBRTC_TURN_SECRET`.
+        urls: the TURN server's URL(s), e.g. `"turn:turn.example.com:3478?transport=udp"`;
+            defaults to `GRADIO_WEBRTC_TURN_URLS` (comma-separated).
+        ttl: seconds the credentials stay valid.
+        user: a name coturn logs with each allocation.
+        relay_only: set `iceTransportPolicy: "relay"` (e.g. for the server's own peer in a
+            container without public UDP: `server_rtc_configuration`).
+    """
+    import base64
+    import hashlib
+    import hmac
+    import time
+
+    secret = secret or os.environ.get("GRADIO_WEBRTC_TURN_SECRET")
+    urls = urls or [u.strip() for u in os.environ.get("GRADIO_WEBRTC_TURN_URLS", "").split(",") if u.strip()]
+    if not secret or not urls:
+        raise ValueError(
+            "get_turn_rest_credentials needs the TURN server's shared secret and URLs: pass secret= and urls=, "
+            "or set GRADIO_WEBRTC_TURN_SECRET and GRADIO_WEBRTC_TURN_URLS"
+        )
+    username = f"{int(time.time()) + int(ttl)}:{user}"
+    password = base64.b64encode(hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()).decode()
+    config: dict[str, Any] = {"iceServers": [{"urls": urls, "username": username, "credential": password}]}
+    if relay_only:
+        config["iceTransportPolicy"] = "relay"
+    return config
 
 
 def get_turn_credentials(method: Literal["hf", "twilio", "cloudflare"] = "hf", **kwargs: Any) -> dict[str, Any]:

@@ -175,7 +175,7 @@ def mount(
             if not isinstance(values, list):
                 return JSONResponse(failed("invalid_input", message="inputs must be a list"), 400)
             try:
-                stream.set_input(body["webrtc_id"], *stream.preprocess_inputs(values))
+                stream.connections.set_input(body["webrtc_id"], *stream.preprocess_inputs(values))
             except UnknownConnectionError:
                 return JSONResponse(failed("unknown_connection"), 404)
             except ValueError as exc:
@@ -184,13 +184,10 @@ def mount(
 
         @router.get("/gradio_webrtc/outputs", tags=route_tags)
         async def outputs(webrtc_id: str) -> Response:
-            try:
-                items = stream.connections.output_stream(webrtc_id)
-            except UnknownConnectionError:
-                return JSONResponse(failed("unknown_connection"), 404)
-
+            # `Stream.output_stream`'s answer is the same for a missing id and another client's:
+            # it waits for a connection of this caller's, then streams its outputs.
             async def events() -> AsyncIterator[str]:
-                async for item in items:
+                async for item in stream.output_stream(webrtc_id):
                     yield f"event: output\ndata: {json.dumps(list(item.args), default=str)}\n\n"
 
             return StreamingResponse(events(), media_type="text/event-stream")

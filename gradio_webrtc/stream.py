@@ -20,12 +20,13 @@ how each route is bounded and bound to its client).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from .connections import Connections
+from .connections import Connections, UnknownConnectionError
 from .outputs import AdditionalOutputs
 from .webrtc import WebRTC
 
@@ -37,6 +38,10 @@ if TYPE_CHECKING:
     from gradio.components import Component
 
 logger = logging.getLogger("gradio_webrtc")
+
+#: How long `Stream.output_stream` waits for a connection that is not live yet (a page may open
+#: `/outputs` before its offer is answered).
+OUTPUT_WAIT_S = 60.0
 
 Mode = Literal["send-receive", "receive", "send"]
 Modality = Literal["video", "audio", "audio-video"]
@@ -208,15 +213,32 @@ class Stream:
     # -- the handler's inputs and outputs, by id ---------------------------------------------------
 
     def set_input(self, webrtc_id: str, *args: Any) -> None:
-        """Sets the handler's extra inputs for one connection (any transport). Called while
-        serving a request (e.g. the app's own `/input_hook`), it answers only the client that
-        made the connection (`routes.py`)."""
-        self.connections.set_input(webrtc_id, *args)
+        """Sets the handler's extra inputs for one connection (any transport); an id with no live
+        connection is ignored, as in fastrtc. Called while serving a request (e.g. the app's own
+        `/input_hook`), it reaches only a connection that client made (`routes.py`): a stranger's
+        call is ignored the same way."""
+        try:
+            self.connections.set_input(webrtc_id, *args)
+        except UnknownConnectionError:
+            logger.debug("set_input for a connection that is not live (or not the caller's); ignored")
 
     async def output_stream(self, webrtc_id: str) -> AsyncIterator[AdditionalOutputs]:
-        """Every `AdditionalOutputs` of one connection, as it comes, until it ends (only for the
-        client that made it, while serving a request)."""
-        async for outputs in self.connections.output_stream(webrtc_id):
+        """Every `AdditionalOutputs` of one connection, as it comes, until it ends. As in fastrtc,
+        a page may ask before its offer is answered: an id with no live connection is waited for
+        (up to `OUTPUT_WAIT_S`; then the stream ends empty). While serving a request, only the
+        client that made the connection gets its outputs; a stranger waits as for a missing id."""
+        connections = self.connections
+        deadline = asyncio.get_running_loop().time() + OUTPUT_WAIT_S
+        while True:
+            try:
+                items = connections.output_stream(webrtc_id)
+                break
+            except UnknownConnectionError:
+                left = deadline - asyncio.get_running_loop().time()
+                if left <= 0:
+                    return
+                await connections.wait_for_new_connection(left)
+        async for outputs in items:
             yield outputs
 
     async def offer(
@@ -275,7 +297,7 @@ def _preprocess(component: Component, value: Any) -> Any:
 
     name = component.label or type(component).__name__
     model = getattr(component, "data_model", None)
-    if model is not None:
+    if model is not None and value is not None:
         try:
             value = model.model_validate(value)
         except ValidationError as exc:

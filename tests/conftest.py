@@ -44,29 +44,32 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def coturn() -> Iterator[dict[str, str]]:
-    """A real coturn TURN server on loopback with a static long-term-credential user."""
+def _start_coturn(
+    args: list[str], port: int | None = None, config_only: bool = False
+) -> tuple[subprocess.Popen[str], int, threading.Thread]:
+    """coturn on loopback with `args`; `config_only`: `args` name a config file that says the rest."""
     binary = shutil.which("turnserver")
     if binary is None:
         pytest.fail("coturn is not installed (apt-get install coturn); .ci/run installs it")
-    port = _free_port()
+    port = port or _free_port()
+    base = [
+        "-n",
+        "--listening-ip=127.0.0.1",
+        "--relay-ip=127.0.0.1",
+        f"--listening-port={port}",
+        "--allow-loopback-peers",
+        "--realm=gradio-webrtc.test",
+        "--no-tls",
+        "--no-dtls",
+        "--no-cli",
+        "--min-port=49200",
+        "--max-port=49400",
+    ]
     proc = subprocess.Popen(
         [
             binary,
-            "-n",
-            "--listening-ip=127.0.0.1",
-            "--relay-ip=127.0.0.1",
-            f"--listening-port={port}",
-            "--allow-loopback-peers",
-            "--lt-cred-mech",
-            "--user=tester:secret",
-            "--realm=gradio-webrtc.test",
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-            "--min-port=49200",
-            "--max-port=49400",
+            *([] if config_only else base),
+            *args,
             "--log-file=stdout",
             "--simple-log",
             "--no-stun-backward-compatibility",
@@ -84,11 +87,33 @@ def coturn() -> Iterator[dict[str, str]]:
             break
     drain = threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True)  # type: ignore[union-attr]
     drain.start()
-    yield {"url": f"turn:127.0.0.1:{port}?transport=udp", "username": "tester", "credential": "secret"}
+    return proc, port, drain
+
+
+def _stop_coturn(proc: subprocess.Popen[str], drain: threading.Thread) -> None:
     proc.terminate()
     proc.wait(5)
     drain.join(5)
+    assert proc.stdout is not None
     proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def coturn() -> Iterator[dict[str, str]]:
+    """A real coturn TURN server on loopback with a static long-term-credential user."""
+    proc, port, drain = _start_coturn(["--lt-cred-mech", "--user=tester:secret"])
+    yield {"url": f"turn:127.0.0.1:{port}?transport=udp", "username": "tester", "credential": "secret"}
+    _stop_coturn(proc, drain)
+
+
+@pytest.fixture(scope="session")
+def coturn_rest() -> Iterator[dict[str, str]]:
+    """A real coturn with time-limited credentials (TURN REST API: `use-auth-secret`), as
+    deploy/vm/turnserver.conf configures it."""
+    secret = "shared-secret-of-the-replicas"
+    proc, port, drain = _start_coturn(["--use-auth-secret", f"--static-auth-secret={secret}"])
+    yield {"url": f"turn:127.0.0.1:{port}?transport=udp", "secret": secret}
+    _stop_coturn(proc, drain)
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@ microphone as μ-law to `Stream`'s `/websocket/offer` route and plays the replie
 
 The page answers the server's `send_input` with the chat so far (`POST /input_hook`) and shows the
 turns it receives as server-sent events (`GET /outputs`): the same handler as `demo/app.py`, over
-another transport.
+another transport. The app defines those two routes itself, as fastrtc's guides write them; they
+answer only the client that started the stream (the package binds `set_input` and `output_stream`
+to it while serving a request).
 
     python demo/websocket_client/app.py [--port 7861]    (then open http://127.0.0.1:7861)
 """
@@ -12,14 +14,16 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import json
 import os
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import gradio as gr
 import uvicorn
-from fastapi import FastAPI
-from fastapi.responses import HTMLResponse
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, StreamingResponse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app import parrot
@@ -44,6 +48,20 @@ def build() -> FastAPI:
     )
     app = FastAPI()
     stream.mount(app)
+
+    @app.post("/input_hook")
+    async def input_hook(request: Request) -> dict[str, str]:
+        body = await request.json()
+        stream.set_input(body["webrtc_id"], *body["inputs"])
+        return {"status": "ok"}
+
+    @app.get("/outputs")
+    async def outputs(webrtc_id: str) -> StreamingResponse:
+        async def events() -> AsyncIterator[str]:
+            async for output in stream.output_stream(webrtc_id):
+                yield f"event: output\ndata: {json.dumps(list(output.args))}\n\n"
+
+        return StreamingResponse(events(), media_type="text/event-stream")
 
     @app.get("/")
     def page() -> HTMLResponse:

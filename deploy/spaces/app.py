@@ -1,8 +1,9 @@
 """A Hugging Face Space (or a VM): the ReplyOnPause parrot, relayed through TURN.
 
 Spaces accept no inbound UDP: the browser and the server's own peer both go through a TURN relay,
-with short-lived credentials fetched for every connection from the provider whose secret is set
-(`TURN_URL`/`TURN_USERNAME`/`TURN_CREDENTIAL` for your own coturn, as on a VM).
+with short-lived credentials from the provider whose secret is set (`GRADIO_WEBRTC_TURN_SECRET` and
+`GRADIO_WEBRTC_TURN_URLS` for your own coturn, as on a VM: the credentials are computed here and
+expire, deploy/vm/turnserver.conf).
 """
 
 from __future__ import annotations
@@ -20,22 +21,16 @@ from gradio_webrtc import (
     WebRTC,
     get_cloudflare_turn_credentials,
     get_hf_turn_credentials,
+    get_turn_rest_credentials,
     get_twilio_turn_credentials,
 )
-
-
-def own_turn() -> dict[str, Any]:
-    """Your own TURN server (coturn with a static user, deploy/vm/turnserver.conf)."""
-    env = os.environ
-    server = {"urls": env["TURN_URL"], "username": env["TURN_USERNAME"], "credential": env["TURN_CREDENTIAL"]}
-    return {"iceServers": [server]}
 
 
 def turn_provider() -> Any:
     """The credentials function of the provider whose secrets are set (None: no TURN)."""
     env = os.environ
-    if env.get("TURN_URL"):
-        return own_turn
+    if env.get("GRADIO_WEBRTC_TURN_SECRET"):
+        return get_turn_rest_credentials
     if env.get("CLOUDFLARE_TURN_KEY_ID") and env.get("CLOUDFLARE_TURN_KEY_API_TOKEN"):
         return get_cloudflare_turn_credentials
     if env.get("TWILIO_ACCOUNT_SID") and env.get("TWILIO_AUTH_TOKEN"):
