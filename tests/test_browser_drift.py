@@ -5,10 +5,11 @@ congestion control is negotiated; each one used to become a concealed 20 ms fram
 handler, so an echo's delay grew ~240 ms every 5 s. Here the handler must get the microphone's
 50 frames a second and the echo heard in the page must keep its first offset.
 
-On a loaded 2-core machine a late packet makes Chromium raise its jitter buffer by 10-25 ms and
-keep it for the rest of the minute (seen in CI: 64 -> 74 -> 88 ms with the handler at exactly 50
-frames/s), so growth is bounded at 50 ms here; the buffer's readings are printed beside the
-offsets so that a failure shows which side moved.
+What must hold on any machine is asserted on the server's clock and queues (frames per second to
+the handler, nothing standing in its queues after a minute). The offset heard in the page also
+carries Chromium's adaptive jitter buffer, which a loaded machine raises for good (by up to ~220 ms
+seen); its growth is bounded loosely, far below the bug's ~2.9 s a minute, and the buffer's
+readings are printed beside the offsets so that a failure shows which side moved.
 """
 
 from __future__ import annotations
@@ -71,15 +72,19 @@ def test_a_minute_of_echo_keeps_real_time(burst_browser, gradio_app):
     print({k: stats[k] for k in keys})
     assert 49 <= rate <= 51, f"the handler got {rate:.2f} frames/s of 48 kHz audio (the microphone sends 50)"
     assert len(echoes) >= MEASURE_S - 5, f"only {len(echoes)} of ~{MEASURE_S} bursts came back"
-    # Drift is sustained growth (a queue that never drains, +240 ms every 5 s before the fix):
-    # compare 10-burst medians with the first one, so that a hiccup absorbed within a few seconds
-    # is not counted, and growth of the raw offset is bounded at 50 ms. On an idle machine the
-    # offset is flat within a few ms; on a loaded 2-core CI machine Chromium's adaptive jitter
-    # buffer raised it 64 -> 74 -> 88 ms after late packets while the handler got exactly 50
-    # frames/s (no audio piling up on the server). The jitter-buffer readings printed above
-    # (getStats, see tests/echo_probe.py) show that adaptation; they lag too much to subtract.
+    # No queue stands on the server: what the handler has not taken and what waits to be sent
+    # are a few frames at most, after a minute (the drift was a queue that never drained).
+    assert after["handler_queue"] <= 10, f"{after['handler_queue']} frames wait in the handler"
+    assert after["output_buffered"] <= 0.2, f"{after['output_buffered']:.2f} s wait to be sent"
+    # The echo heard in the page: drift is sustained growth (+240 ms every 5 s before the fix,
+    # ~2.9 s over the minute). 10-burst medians are compared with the first one, so a hiccup
+    # absorbed within seconds is not counted. The bound leaves room for Chromium's adaptive
+    # jitter buffer, which on a loaded machine rises after late packets and stays up (seen:
+    # 64 -> 74 -> 88 ms, and +224 ms on a 2-core machine running other work, with the handler at
+    # exactly 50 frames/s and nothing queued on the server): what this test owns is asserted
+    # above, on the server's own clock and queues.
     growth, start_ms = growth_of(offsets)
-    assert growth <= 50, f"the echo offset grew {growth:.0f} ms above its start {start_ms:.0f} ms: {offsets}"
+    assert growth <= 400, f"the echo offset grew {growth:.0f} ms above its start {start_ms:.0f} ms: {offsets}"
 
 
 def growth_of(values: list[float]) -> tuple[float, float]:
