@@ -16,6 +16,8 @@ GRADIO5 := gradio>=5.46,<6
 GRADIO6 := gradio>=6,<7
 TEST_DEPS := numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" psutil playwright httpx \
 	"pocketsphinx>=5" websockets
+# fastrtc's speech models (the `stt`/`tts` extras' packages) and onnx to build their stand-in weights.
+SPEECH_DEPS := fastrtc-moonshine-onnx kokoro-onnx "onnxruntime>=1.20.1" onnx cartesia
 # maturin builds the engine; zig (from PyPI) links the release wheel against an old glibc
 # (manylinux_2_28); auditwheel checks the tag. Node comes from PyPI too: Debian 12's nodejs (18) cannot
 # run Vite 7, which the Gradio 6 bundle needs (Node >= 20.19).
@@ -53,7 +55,7 @@ system-deps:  ## install the Debian packages the build and tests need (apt, need
 $(VENV)/.deps: pyproject.toml Makefile
 	[ -x $(PY) ] || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q $(BUILD_DEPS) "$(GRADIO5)" $(TEST_DEPS) ruff mypy
+	$(PIP) install -q $(BUILD_DEPS) "$(GRADIO5)" $(TEST_DEPS) $(SPEECH_DEPS) ruff mypy
 	touch $@
 
 $(VENV6)/.deps: pyproject.toml Makefile
@@ -65,9 +67,12 @@ $(VENV6)/.deps: pyproject.toml Makefile
 install: $(VENV)/.deps $(VENV6)/.deps  ## create the virtualenvs (Gradio 5 and Gradio 6) with the build, test and bench tools
 
 # `maturin develop` installs the package editable into both virtualenvs; cargo rebuilds only what changed.
+# fastrtc-rs (the `fastrtc` import name, pure Python) goes in editable beside it.
 $(ENGINE): $(RUST_SOURCES) $(VENV)/.deps $(VENV6)/.deps
 	VIRTUAL_ENV=$(abspath $(VENV)) $(VENV)/bin/maturin develop --release
 	VIRTUAL_ENV=$(abspath $(VENV6)) $(VENV)/bin/maturin develop --release
+	$(PIP) install -q --no-deps -e fastrtc-rs
+	$(VENV6)/bin/pip install -q --no-deps -e fastrtc-rs
 	touch $@
 
 build-dev: $(ENGINE)  ## compile the extension (release profile) into both virtualenvs
@@ -88,7 +93,8 @@ $(BUNDLE6): $(FRONTEND6_SOURCES) frontend/node_modules/.stamp $(ENGINE)
 
 frontend: $(BUNDLE5) $(BUNDLE6)  ## build the component's frontend bundles (Gradio 5 and Gradio 6) into gradio_webrtc/templates
 
-PACKAGE_SOURCES := pyproject.toml README.md LICENSE $(wildcard gradio_webrtc/*.py) gradio_webrtc/_engine.pyi $(RUST_SOURCES)
+PACKAGE_SOURCES := pyproject.toml README.md LICENSE $(shell find gradio_webrtc fastrtc-rs -name '*.py' -not -path '*/templates/*') \
+	gradio_webrtc/_engine.pyi fastrtc-rs/pyproject.toml $(RUST_SOURCES)
 
 dist/.built: $(PACKAGE_SOURCES) $(BUNDLE5) $(BUNDLE6)
 	rm -rf dist && mkdir -p $(WHEEL_TARGET)/vpx
@@ -96,10 +102,11 @@ dist/.built: $(PACKAGE_SOURCES) $(BUNDLE5) $(BUNDLE6)
 	CARGO_TARGET_DIR=$(WHEEL_TARGET) VPX_LIB_DIR=$(WHEEL_TARGET)/vpx VPX_STATIC=1 VPX_VERSION=$$(pkg-config --modversion vpx) \
 		$(VENV)/bin/maturin build --release --zig --compatibility manylinux_2_28 --auditwheel check --out dist
 	$(VENV)/bin/maturin sdist --out dist
-	$(VENV)/bin/auditwheel show dist/*.whl
+	$(VENV)/bin/auditwheel show dist/gradio_webrtc_rs-*.whl
+	$(PIP) wheel -q --no-deps --no-build-isolation -w dist ./fastrtc-rs
 	touch $@
 
-wheel: dist/.built  ## release wheel (abi3, manylinux_2_28, codecs linked in) and sdist (with the built frontend) into dist/
+wheel: dist/.built  ## release wheels (gradio-webrtc-rs: abi3, manylinux_2_28, codecs linked in; fastrtc-rs: pure Python) and sdist into dist/
 
 build-prod: system-deps wheel  ## everything `wheel` needs from a fresh clone, then the wheel and sdist
 
@@ -138,8 +145,8 @@ lint-rust:  ## rustfmt and clippy (pedantic, warnings are errors)
 	cargo clippy --release --workspace --all-targets -- -D warnings
 
 lint-python: build-dev  ## ruff (lint and format) and the stub check of gradio_webrtc._engine
-	$(VENV)/bin/ruff check gradio_webrtc tests bench demo deploy
-	$(VENV)/bin/ruff format --check gradio_webrtc tests bench demo deploy
+	$(VENV)/bin/ruff check gradio_webrtc fastrtc-rs tests bench demo deploy
+	$(VENV)/bin/ruff format --check gradio_webrtc fastrtc-rs tests bench demo deploy
 	GRADIO_WEBRTC_NO_FRONTEND=1 $(VENV)/bin/python -m mypy.stubtest gradio_webrtc._engine --allowlist .mypy-stubtest-allowlist
 
 lint-frontend: frontend/node_modules/.stamp frontend5/node_modules/.stamp  ## svelte-check (strict TypeScript) over both entries and the shared widget

@@ -5,6 +5,8 @@ import type { WidgetProps } from "./shared/widget";
 export interface WebRTCEvents {
 	tick: never;
 	state_change: never;
+	start_recording: never;
+	stop_recording: never;
 	error: string;
 	warning: string;
 	clear_status: unknown;

@@ -15,9 +15,11 @@ from .credentials import (
     get_turn_rest_credentials,
     get_twilio_turn_credentials,
 )
-from .outputs import AdditionalOutputs, Warning, WebRTCError
-from .reply_on_pause import AlgoOptions, ReplyOnPause, SileroVadOptions
-from .reply_on_stopwords import PocketSphinxDetector, ReplyOnStopWords, StopWordDetector
+from .outputs import AdditionalOutputs, CloseStream, Warning, WebRTCError
+from .pause_detection import ModelOptions, PauseDetectionModel, SileroVadOptions, get_silero_model
+from .reply_on_pause import AlgoOptions, ReplyOnPause
+from .reply_on_stopwords import PocketSphinxDetector, ReplyOnStopWords, SpeechToTextStopWords, StopWordDetector
+from .speech_to_text import MoonshineSTT, get_stt_model
 from .stream import Stream, UIArgs
 from .stream_handler import (
     AsyncAudioVideoStreamHandler,
@@ -27,14 +29,20 @@ from .stream_handler import (
     StreamHandler,
     StreamHandlerBase,
     VideoEmitType,
+    VideoStreamHandler,
 )
+from .text_to_speech import CartesiaTTSOptions, KokoroTTSOptions, get_tts_model
 from .utils import (
+    WebRTCData,
     aggregate_bytes_to_16bit,
     async_aggregate_bytes_to_16bit,
     audio_to_bytes,
     audio_to_file,
     audio_to_float32,
     audio_to_int16,
+    create_message,
+    get_current_context,
+    wait_for_item,
 )
 from .webrtc import WebRTC
 
@@ -50,18 +58,27 @@ __all__ = [
     "AsyncStreamHandler",
     "AudioEmitType",
     "AudioVideoStreamHandler",
+    "CartesiaTTSOptions",
+    "CloseStream",
+    "KokoroTTSOptions",
+    "ModelOptions",
+    "MoonshineSTT",
+    "PauseDetectionModel",
     "PocketSphinxDetector",
     "ReplyOnPause",
     "ReplyOnStopWords",
     "SileroVadOptions",
+    "SpeechToTextStopWords",
     "StopWordDetector",
     "Stream",
     "StreamHandler",
     "StreamHandlerBase",
     "UIArgs",
     "VideoEmitType",
+    "VideoStreamHandler",
     "Warning",
     "WebRTC",
+    "WebRTCData",
     "WebRTCError",
     "__version__",
     "aggregate_bytes_to_16bit",
@@ -70,12 +87,18 @@ __all__ = [
     "audio_to_file",
     "audio_to_float32",
     "audio_to_int16",
+    "create_message",
     "get_cloudflare_turn_credentials",
     "get_cloudflare_turn_credentials_async",
+    "get_current_context",
     "get_hf_turn_credentials",
     "get_hf_turn_credentials_async",
+    "get_silero_model",
+    "get_stt_model",
+    "get_tts_model",
     "get_turn_credentials",
     "get_turn_credentials_async",
     "get_turn_rest_credentials",
     "get_twilio_turn_credentials",
+    "wait_for_item",
 ]

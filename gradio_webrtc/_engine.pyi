@@ -65,6 +65,11 @@ def check_webrtc_id(webrtc_id: str) -> None:
 def runtime_tasks() -> int:
     """Tasks alive on the engine's tokio runtime, all sessions of all engines together."""
 
+def speech_probabilities(rate: int, audio: np.ndarray) -> tuple[list[float], int]:
+    """Speech probability of every 32 ms window of mono float32 `audio` at `rate` Hz (the bundled
+    Silero VAD from a fresh state; 8 kHz audio runs its 8 kHz network, other rates are converted to
+    16 kHz), and the rate the windows are counted at (8000 or 16000)."""
+
 def pause_defaults() -> dict[str, float]:
     """The pause rule's defaults (seconds; `threshold` a probability): the one copy of them."""
 
@@ -247,6 +252,18 @@ class Session:
         """Sends text on the data channel; held until the channel opens."""
     async def wait_closed(self) -> str:
         """Waits until the session has ended and returns the reason."""
+    async def add_ice_candidate(self, candidate_json: str) -> None:
+        """Adds an ICE candidate the peer trickled after its offer: its `RTCIceCandidate.toJSON()`
+        as JSON text. An empty candidate (end of candidates) is accepted. Raises ValueError for a
+        malformed one, more than 64, or a connection without ICE."""
+    def end_utterance(self) -> None:
+        """Ends the utterance being collected now, as if the user had paused: what was heard so
+        far (possibly nothing) becomes the next utterance (`ReplyOnPause.trigger_response`)."""
+    def user_started_talking(self) -> None:
+        """The user started talking, by a pause detector outside the engine: a playing reply is
+        interrupted (when the session allows barge-in)."""
+    def user_paused(self) -> None:
+        """The user stopped talking, by a pause detector outside the engine."""
     async def wait_connected(self) -> bool:
         """Waits until the peer is connected (True: ICE connected, or at once for a stream
         transport) or the session ended first (False)."""

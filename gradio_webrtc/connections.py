@@ -21,12 +21,13 @@ from . import limits
 from ._engine import Engine, EngineError, check_webrtc_id
 from .clients import UNKNOWN_CLIENT as UNKNOWN
 from .clients import Requester, current_requester
+from .protocol import Protocol, page_event
 from .reply_on_pause import ReplyOnPause
 from .session_runner import SessionRunner
-from .stream_handler import StreamHandlerBase
+from .stream_handler import StreamHandlerBase, VideoStreamHandler
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from ._engine import Session, StreamTransport
     from .outputs import AdditionalOutputs
@@ -67,6 +68,8 @@ def failed(error: str, **meta: Any) -> dict[str, Any]:
 #: than the page fetches them (one queued Gradio event each) would otherwise grow memory and the
 #: queue without bound: past this, the oldest are dropped and the page is warned once.
 MAX_PENDING_OUTPUTS = 100
+#: Candidates held for an offer still being answered (an offer carries at most 64 too).
+MAX_EARLY_CANDIDATES = 64
 #: "change" notices a page may have outstanding (each makes it fetch one output). More are sent
 #: as it fetches, so a burst of outputs never becomes a burst of Gradio events.
 OUTPUT_NOTICES = 4
@@ -90,6 +93,10 @@ class Connection:
     client: str | None = None
     #: Receive mode: the generator was asked to start (by the first inputs).
     started: bool = False
+    #: How this connection's page events are worded (`protocol.py`).
+    protocol: Protocol = "0.0.31"
+    #: The WebSocket it came through, if any (the handler's `get_current_context().websocket`).
+    websocket: Any = None
     #: "change" notices sent to the page and not yet answered by a fetch (`OUTPUT_NOTICES`).
     notices: int = 0
     #: Outputs dropped because the page fell `MAX_PENDING_OUTPUTS` behind.
@@ -138,7 +145,7 @@ class Connection:
             self.notices += max(0, more)
         for _ in range(more):
             with contextlib.suppress(Exception):
-                self.session.send_message("change")
+                self.session.send_message(page_event("fetch_output", self.protocol))
         return item
 
 
@@ -160,6 +167,8 @@ class Connections:
             apart share one allowance.
         show_error: tells whether a handler's exception text may be shown to the page (Gradio's
             `show_error`); otherwise the page hears that the handler failed, and the log has why.
+        protocol: how page events are worded for WebRTC connections (`protocol.py`); WebSocket
+            and phone streams always get fastrtc's JSON.
     """
 
     def __init__(
@@ -174,9 +183,11 @@ class Connections:
         engine: Engine | None = None,
         offers_per_minute: float | None = limits.DEFAULT_OFFERS_PER_MINUTE,
         show_error: Callable[[], bool] = lambda: False,
+        protocol: Protocol = "0.0.31",
     ) -> None:
         self.handler = handler
         self.show_error = show_error
+        self.protocol: Protocol = protocol
         self.mode = mode
         self.modality = modality
         self.concurrency_limit = concurrency_limit
@@ -190,6 +201,8 @@ class Connections:
         # Offers being answered: they hold their slot from the first check on.
         self._pending: set[str] = set()
         self._watchers: set[asyncio.Task[None]] = set()
+        # Candidates trickled while their offer was being answered, by id.
+        self._early_candidates: dict[str, list[tuple[Requester, dict[str, Any]]]] = {}
         # Waiters for the next new connection (`wait_for_new_connection`).
         self._arrivals: list[asyncio.Future[None]] = []
         # The server's event loop, learnt from the first offer: `set_input` arrives from Gradio's
@@ -216,6 +229,8 @@ class Connections:
         """
         if not isinstance(body, dict):
             return failed("invalid_offer", message="the offer must be a JSON object")
+        if body.get("type") == "ice-candidate":
+            return await self.add_ice_candidate(body, Requester(owner=owner, client=client))
         webrtc_id, sdp, kind = body.get("webrtc_id"), body.get("sdp"), body.get("type")
         if not isinstance(webrtc_id, str) or not webrtc_id:
             return failed("invalid_offer", message="the offer has no webrtc_id")
@@ -225,9 +240,43 @@ class Connections:
             return refused
         self._pending.add(webrtc_id)
         try:
-            return await self._accept(webrtc_id, sdp, kind, owner, client)
+            answer = await self._accept(webrtc_id, sdp, kind, owner, client)
         finally:
             self._pending.discard(webrtc_id)
+            early = self._early_candidates.pop(webrtc_id, [])
+        for requester, candidate in early:
+            await self.add_ice_candidate({"webrtc_id": webrtc_id, "candidate": candidate}, requester)
+        return answer
+
+    async def add_ice_candidate(self, body: dict[str, Any], requester: Requester) -> dict[str, Any]:
+        """A candidate the page trickled after its offer (`{"type": "ice-candidate", "webrtc_id",
+        "candidate": RTCIceCandidate.toJSON()}`, as fastrtc's page code sends them): given to the
+        connection's ICE agent. Only the connection's owner may add one; anyone else is answered
+        as for an unknown id. Answers fastrtc's `{"status": "success"}` or a failure meta
+        (`unknown_connection`, `invalid_candidate_format`)."""
+        webrtc_id, candidate = body.get("webrtc_id"), body.get("candidate")
+        if not isinstance(webrtc_id, str):
+            return failed("unknown_connection")
+        if candidate is None or candidate == "" or (isinstance(candidate, dict) and not candidate.get("candidate")):
+            return {"status": "success"}  # the end of candidates
+        if not isinstance(candidate, dict):
+            return failed("invalid_candidate_format")
+        if webrtc_id in self._pending:
+            # fastrtc's page trickles while its offer is still being answered: held until then.
+            early = self._early_candidates.setdefault(webrtc_id, [])
+            if len(early) >= MAX_EARLY_CANDIDATES:
+                return failed("invalid_candidate_format")
+            early.append((requester, candidate))
+            return {"status": "success"}
+        connection = self.connections.get(webrtc_id)
+        if connection is None or not connection.answers(requester):
+            return failed("unknown_connection")
+        try:
+            await connection.session.add_ice_candidate(json.dumps(candidate))
+        except ValueError as exc:
+            logger.info("a trickled candidate for %s was refused: %s", webrtc_id, exc)
+            return failed("invalid_candidate_format")
+        return {"status": "success"}
 
     def _admit(self, stream_id: str, client: str | None, *, rate_limited: bool = True) -> dict[str, Any] | None:
         """The one admission check of every way in (offers, WebSocket starts, phone calls): a valid
@@ -294,7 +343,7 @@ class Connections:
             error = getattr(exc, "kind", "invalid_offer")
             logger.info("offer for %s refused (%s): %s", webrtc_id, error, exc)
             return failed(error, message=str(exc))
-        self._adopt(session, handler, owner, client)
+        self._adopt(session, handler, owner, client, protocol=self.protocol)
         return session.answer
 
     async def open_stream(
@@ -307,17 +356,23 @@ class Connections:
         owner: str | None = None,
         client: str | None = None,
         rate_limited: bool = True,
+        phone: bool = False,
+        websocket: Any = None,
     ) -> tuple[Session, StreamTransport] | dict[str, Any]:
         """A session carried by the caller (a WebSocket client, a phone call) instead of WebRTC:
         `codec` ("mulaw" or "pcm16") payloads at `in_rate`/`out_rate` Hz (default: the handler's
         input and output rates). Same admission, handler copies and clean-up as `offer` (a caller
         that authenticated itself, e.g. Twilio, skips the per-client rate: `rate_limited=False`).
-        Returns the session and its transport, or a failure meta like `offer`'s."""
+        `phone` marks the handler (`phone_mode`: no page to ask for inputs); `websocket` is what
+        the handler's `get_current_context()` names. Returns the session and its transport, or a
+        failure meta like `offer`'s."""
         if not stream_id:
             return failed("invalid_offer", message="the stream has no id")
         if (refused := self._admit(stream_id, client, rate_limited=rate_limited)) is not None:
             return refused
         handler = self._handler_copy()
+        if phone and isinstance(handler, StreamHandlerBase):
+            handler.phone_mode = True
         try:
             session, transport = self.engine.open_stream(
                 stream_id,
@@ -337,14 +392,25 @@ class Connections:
             error = getattr(exc, "kind", "invalid_offer")
             logger.info("stream %s refused (%s): %s", stream_id, error, exc)
             return failed(error, message=str(exc))
-        self._adopt(session, handler, owner, client)
+        self._adopt(session, handler, owner, client, protocol="fastrtc", websocket=websocket)
         return session, transport
 
-    def _adopt(self, session: Session, handler: Any, owner: str | None = None, client: str | None = None) -> Connection:
+    def _adopt(
+        self,
+        session: Session,
+        handler: Any,
+        owner: str | None = None,
+        client: str | None = None,
+        *,
+        protocol: Protocol = "0.0.31",
+        websocket: Any = None,
+    ) -> Connection:
         """Registers a new session; its handler starts once the peer is connected (receive mode:
         on its first inputs), so an offer that never connects runs no handler code."""
         assert self._loop is not None
-        connection = Connection(session=session, handler=handler, owner=owner, client=client)
+        connection = Connection(
+            session=session, handler=handler, owner=owner, client=client, protocol=protocol, websocket=websocket
+        )
         self.connections[session.webrtc_id] = connection
         for waiter in self._arrivals:
             if not waiter.done():
@@ -385,6 +451,9 @@ class Connections:
             mode=self.mode,
             get_args=lambda: connection.args,
             show_error=self.show_error,
+            protocol=connection.protocol,
+            websocket=connection.websocket,
+            fps=self.handler.fps if isinstance(self.handler, VideoStreamHandler) else None,
         )
         try:
             running = asyncio.get_running_loop()
@@ -445,6 +514,42 @@ class Connections:
             connection.started = True  # two ticks at once must not start two generators
             fn = connection.handler
             self._start(connection, lambda: fn(*args))
+
+    def trigger_response(self, webrtc_id: str, requester: Requester | None = None) -> bool:
+        """Asks the connection's `ReplyOnPause` to reply now (`trigger_response`); False if it has
+        none (or the id is not the requester's)."""
+        try:
+            connection = self._connection(webrtc_id, requester)
+        except UnknownConnectionError:
+            return False
+        trigger = getattr(connection.handler, "trigger_response", None)
+        if not callable(trigger):
+            return False
+        trigger()
+        return True
+
+    # -- fastrtc's dict of connections: `webrtc_id in stream.connections`, `stream.connections[id]`
+
+    def __contains__(self, webrtc_id: object) -> bool:
+        return webrtc_id in self.connections
+
+    def __getitem__(self, webrtc_id: str) -> Connection:
+        return self.connections[webrtc_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self.connections))
+
+    def keys(self) -> list[str]:
+        return list(self.connections)
+
+    def values(self) -> list[Connection]:
+        return list(self.connections.values())
+
+    def items(self) -> list[tuple[str, Connection]]:
+        return list(self.connections.items())
+
+    def get(self, webrtc_id: str, default: Any = None) -> Any:
+        return self.connections.get(webrtc_id, default)
 
     def pop_outputs(self, webrtc_id: str, requester: Requester | None = None) -> AdditionalOutputs | None:
         """The oldest undelivered `AdditionalOutputs` of a connection, if any (and if `requester`

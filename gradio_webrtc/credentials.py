@@ -78,12 +78,36 @@ def get_hf_turn_credentials(token: str | None = None, ttl: int = 600) -> dict[st
     return _normalize(_check(response, "the Hugging Face TURN service"), "the Hugging Face TURN service")
 
 
-async def get_hf_turn_credentials_async(token: str | None = None, ttl: int = 600) -> dict[str, Any]:
-    """Async `get_hf_turn_credentials`."""
+async def _get(client: httpx.AsyncClient | None, url: str, **kwargs: Any) -> httpx.Response:
+    if client is not None:
+        return await client.get(url, timeout=TIMEOUT, **kwargs)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as own:
+        return await own.get(url, **kwargs)
+
+
+async def _post(client: httpx.AsyncClient | None, url: str, **kwargs: Any) -> httpx.Response:
+    if client is not None:
+        return await client.post(url, timeout=TIMEOUT, **kwargs)
+    async with httpx.AsyncClient(timeout=TIMEOUT) as own:
+        return await own.post(url, **kwargs)
+
+
+async def get_hf_turn_credentials_async(
+    token: str | None = None, ttl: int = 600, client: httpx.AsyncClient | None = None
+) -> dict[str, Any]:
+    """Async `get_hf_turn_credentials` (with your `httpx.AsyncClient`, if given)."""
     url, headers, params = _hf_request(token, ttl)
-    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-        response = await client.get(url, headers=headers, params=params)
+    response = await _get(client, url, headers=headers, params=params)
     return _normalize(_check(response, "the Hugging Face TURN service"), "the Hugging Face TURN service")
+
+
+def _hf_fallback(turn_key_id: str | None, turn_key_api_token: str | None, hf_token: str | None) -> str | None:
+    """The HF token to use instead of Cloudflare keys: the one given, else `HF_TOKEN` when no
+    Cloudflare key is given or set (fastrtc falls back to it: a Space with `HF_TOKEN` gets TURN)."""
+    if hf_token is not None:
+        return hf_token
+    keys = turn_key_id or turn_key_api_token or os.environ.get("CLOUDFLARE_TURN_KEY_ID")
+    return None if keys else (os.environ.get("HF_TOKEN", "").strip() or None)
 
 
 def _cloudflare_request(turn_key_id: str | None, turn_key_api_token: str | None) -> tuple[str, dict[str, str]]:
@@ -104,9 +128,10 @@ def get_cloudflare_turn_credentials(
     hf_token: str | None = None,
     ttl: int = 600,
 ) -> dict[str, Any]:
-    """TURN credentials from Cloudflare Calls (your TURN key), or through the HF service with `hf_token`."""
-    if hf_token is not None:
-        return get_hf_turn_credentials(hf_token, ttl)
+    """TURN credentials from Cloudflare Calls (your TURN key), or through the HF service with
+    `hf_token` (or `HF_TOKEN`, when no Cloudflare key is given or set)."""
+    if (token := _hf_fallback(turn_key_id, turn_key_api_token, hf_token)) is not None:
+        return get_hf_turn_credentials(token, ttl)
     url, headers = _cloudflare_request(turn_key_id, turn_key_api_token)
     response = httpx.post(url, headers=headers, json={"ttl": ttl}, timeout=TIMEOUT)
     return _normalize(_check(response, "Cloudflare"), "Cloudflare")
@@ -117,13 +142,13 @@ async def get_cloudflare_turn_credentials_async(
     turn_key_api_token: str | None = None,
     hf_token: str | None = None,
     ttl: int = 600,
+    client: httpx.AsyncClient | None = None,
 ) -> dict[str, Any]:
-    """Async `get_cloudflare_turn_credentials`."""
-    if hf_token is not None:
-        return await get_hf_turn_credentials_async(hf_token, ttl)
+    """Async `get_cloudflare_turn_credentials` (with your `httpx.AsyncClient`, if given)."""
+    if (token := _hf_fallback(turn_key_id, turn_key_api_token, hf_token)) is not None:
+        return await get_hf_turn_credentials_async(token, ttl, client)
     url, headers = _cloudflare_request(turn_key_id, turn_key_api_token)
-    async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-        response = await client.post(url, headers=headers, json={"ttl": ttl})
+    response = await _post(client, url, headers=headers, json={"ttl": ttl})
     return _normalize(_check(response, "Cloudflare"), "Cloudflare")
 
 

@@ -36,6 +36,20 @@ class AdditionalOutputs:
         return f"AdditionalOutputs{self.args!r}"
 
 
+class CloseStream:
+    """Yielded or returned by a handler: ends the stream. The page is told (`end_stream` with
+    `msg`), the audio already sent plays out, then the session closes with `msg` as its reason.
+
+    `yield CloseStream("Goodbye!")` after a farewell line, as in fastrtc.
+    """
+
+    def __init__(self, msg: str = "Stream closed") -> None:
+        self.msg = msg
+
+    def __repr__(self) -> str:
+        return f"CloseStream({self.msg!r})"
+
+
 def _push(kind: str, message: str) -> bool:
     channel = current_channel.get()
     if channel is None:
@@ -72,10 +86,11 @@ def report_error(sink: MessageSink | None, message: str) -> None:
         logger.debug("could not deliver error message", exc_info=True)
 
 
-def split_output(item: Any) -> tuple[Any, AdditionalOutputs | None]:
-    """Splits a yielded item into `(media, additional_outputs)`; either may be None."""
-    if isinstance(item, AdditionalOutputs):
+def split_output(item: Any) -> tuple[Any, AdditionalOutputs | CloseStream | None]:
+    """Splits a yielded item into `(media, extra)`: `extra` is the `AdditionalOutputs` or
+    `CloseStream` that came with (or instead of) the media; either may be None."""
+    if isinstance(item, (AdditionalOutputs, CloseStream)):
         return None, item
-    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], AdditionalOutputs):
+    if isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], (AdditionalOutputs, CloseStream)):
         return item[0], item[1]
     return item, None

@@ -18,12 +18,12 @@ cutting in on slower speakers' short pauses).
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from ._engine import pause_defaults
+from .pause_detection import PauseDetectionModel, SileroVADModel, SileroVadOptions
 from .stream_handler import StreamHandler
 
 #: The engine's defaults for the pause rule: the one copy of them (seconds; `threshold` a probability).
@@ -47,31 +47,12 @@ class AlgoOptions:
     max_continuous_speech_s: float = _DEFAULTS["max_continuous_speech"]
 
 
-@dataclass
-class SileroVadOptions:
-    """Silero VAD settings (the original's names and defaults).
-
-    `threshold`: window probability that counts as speech (with Silero's 0.15 hysteresis below it
-    right after speech). `min_speech_duration_ms`: shorter speech runs do not start an utterance.
-    `speech_pad_ms`: audio kept before the first speech. `max_speech_duration_s`: caps an utterance.
-    `min_silence_duration_ms` and `window_size_samples` are accepted for compatibility: the sliding
-    rule above decides the pause, and the v6 model uses 32 ms windows (512 samples at 16 kHz; 256 at
-    8 kHz, where `input_sample_rate=8000` runs Silero's 8 kHz network without resampling).
-    """
-
-    threshold: float = _DEFAULTS["threshold"]
-    min_speech_duration_ms: int = round(_DEFAULTS["min_speech_duration"] * 1000)
-    max_speech_duration_s: float = math.inf
-    min_silence_duration_ms: int = 2000
-    window_size_samples: int = 1024
-    speech_pad_ms: int = round(_DEFAULTS["speech_pad"] * 1000)
-
-
 class ReplyOnPause(StreamHandler):
     """Replies to each utterance with `fn`'s output.
 
     The positional parameters are gradio_webrtc 0.0.31's, in its order; the later additions are
-    keyword-only, so `ReplyOnPause(fn, AlgoOptions(...))` means what it meant there.
+    keyword-only, so `ReplyOnPause(fn, AlgoOptions(...))` means what it meant there. (`fastrtc`'s
+    `ReplyOnPause` takes fastrtc 0.0.34's order.)
 
     Args:
         fn: a (sync or async) generator function taking `(sample_rate, audio)` and optionally the
@@ -83,6 +64,9 @@ class ReplyOnPause(StreamHandler):
             the generator closed); without it the user is not heard during a reply.
         startup_fn: optional generator run once when the connection starts (e.g. a greeting).
         needs_args: ask for the other inputs before each reply even if `fn` takes one parameter.
+        model: a `PauseDetectionModel` to detect pauses with instead of the engine's Silero VAD
+            (fastrtc's rule: its `vad()` is called from a worker thread on back-to-back chunks of
+            `audio_chunk_duration`). `get_silero_model()` is the engine's own: same as None.
     """
 
     def __init__(
@@ -92,20 +76,25 @@ class ReplyOnPause(StreamHandler):
         model_options: SileroVadOptions | None = None,
         expected_layout: Literal["mono", "stereo"] = "mono",
         output_sample_rate: int = 24000,
-        output_frame_size: int = 480,
+        output_frame_size: int | None = 480,
         input_sample_rate: int = 48000,
         *,
         can_interrupt: bool = True,
         startup_fn: Callable[..., Any] | None = None,
         needs_args: bool = False,
+        model: PauseDetectionModel | None = None,
     ) -> None:
         super().__init__(expected_layout, output_sample_rate, output_frame_size, input_sample_rate)
         if not callable(fn):
             raise TypeError(f"ReplyOnPause needs a generator function, got {type(fn).__name__}")
+        if model is not None and not isinstance(model, PauseDetectionModel):
+            raise TypeError(f"model must have vad() and warmup() (a PauseDetectionModel), got {type(model).__name__}")
         self.fn = fn
         self.startup_fn = startup_fn
         self.algo_options = algo_options or AlgoOptions()
-        self.model_options = model_options or SileroVadOptions()
+        self.model_options = model_options
+        #: The pause detector: None or the bundled Silero run in the engine; anything else in Python.
+        self.model = model
         self.can_interrupt = can_interrupt
         #: The engine also streams each utterance while it is spoken, to `hear()` (stop words).
         self.streams_speech = False
@@ -117,9 +106,18 @@ class ReplyOnPause(StreamHandler):
         ]
         self.needs_args = needs_args or len(params) > 1
 
-    def pause_options(self) -> dict[str, float]:
-        """The options the engine's pause detector takes, in seconds."""
-        a, m = self.algo_options, self.model_options
+    @property
+    def custom_model(self) -> PauseDetectionModel | None:
+        """The model pauses are detected with in Python, or None when the engine detects them."""
+        return None if self.model is None or isinstance(self.model, SileroVADModel) else self.model
+
+    def pause_options(self) -> dict[str, float] | None:
+        """The options the engine's pause detector takes, in seconds (None when a custom model
+        detects pauses: the engine then hands over every frame)."""
+        if self.custom_model is not None:
+            return None
+        a = self.algo_options
+        m = self.model_options if isinstance(self.model_options, SileroVadOptions) else SileroVadOptions()
         return {
             "audio_chunk_duration": float(a.audio_chunk_duration),
             "started_talking_threshold": float(a.started_talking_threshold),
@@ -131,10 +129,23 @@ class ReplyOnPause(StreamHandler):
         }
 
     def call(self, audio: tuple[int, Any]) -> Any:
-        """Starts `fn` for one utterance (with the other inputs when it takes them)."""
+        """Starts `fn` for one utterance (with the other inputs when it takes them). With a
+        textbox component (`WebRTCData` first), `fn` gets that value with the utterance in `.audio`."""
+        from .utils import WebRTCData
+
+        first = self.latest_args[0] if self.latest_args else None
+        if isinstance(first, WebRTCData):
+            first.audio = audio
+            return self.fn(first, *self.latest_args[1:])
         if self.needs_args and self.latest_args:
             return self.fn(audio, *self.latest_args[1:])
         return self.fn(audio)
+
+    def trigger_response(self) -> None:
+        """Replies now, to what the user has said so far (possibly nothing): e.g. when text was
+        submitted beside the microphone, or a button asks for an answer."""
+        if self._end_utterance is not None:
+            self._end_utterance()
 
     def hear(self, sample_rate: int, audio: Any, offset: int) -> None:
         """A piece of the utterance being spoken, int16 `(1, n)` (only when `streams_speech`)."""
@@ -158,6 +169,7 @@ class ReplyOnPause(StreamHandler):
             "can_interrupt": self.can_interrupt,
             "startup_fn": self.startup_fn,
             "needs_args": self.needs_args,
+            "model": self.model,
         }
 
     def copy(self) -> ReplyOnPause:

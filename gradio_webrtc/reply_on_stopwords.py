@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from ._engine import Resampler
+from .pause_detection import PauseDetectionModel
 from .reply_on_pause import AlgoOptions, ReplyOnPause, SileroVadOptions
 
 #: An utterance needs this much audio after the stop word to be a request in itself.
@@ -137,6 +138,73 @@ class PocketSphinxDetector:
         return self.feed(sample_rate, np.asarray(audio).reshape(-1))
 
 
+def stop_word_detected(text: str, stop_words: Sequence[str]) -> bool:
+    """True if `text` (a transcript) holds one of `stop_words`: its words in order, whole, any
+    case, separated by any whitespace, optionally followed by punctuation."""
+    lowered = text.lower()
+    for phrase in stop_words:
+        words = phrase.lower().strip().split()
+        if words and re.search(r"\b" + r"\s+".join(re.escape(w) for w in words) + r"[.,!?]*\b", lowered):
+            return True
+    return False
+
+
+class SpeechToTextStopWords:
+    """Stop words found by transcribing, with any speech-to-text model (`stt((rate, audio)) -> str`,
+    e.g. `get_stt_model()`): while the user talks, every `step` seconds of new speech the last
+    `window` seconds are transcribed, and the stop word counts as heard at the end of that window
+    (fastrtc's way: the request is what follows the window that held it).
+
+    Args:
+        stt_model: the model (shared by every session: it keeps no per-stream state).
+        stop_words: the phrases.
+        window, step: seconds transcribed each time, and seconds between transcriptions.
+    """
+
+    def __init__(self, stt_model: Any, stop_words: Sequence[str], window: float = 2.0, step: float = 0.5) -> None:
+        self.stt_model = stt_model
+        self.stop_words = list(stop_words)
+        self.window, self.step = window, step
+        self.start()
+
+    def copy(self) -> SpeechToTextStopWords:
+        return SpeechToTextStopWords(self.stt_model, self.stop_words, self.window, self.step)
+
+    def start(self) -> None:
+        self._audio = np.zeros(0, np.int16)
+        self._rate = 16000
+        self._since = 0
+        self._heard: float | None = None
+
+    def feed(self, sample_rate: int, audio: np.ndarray) -> float | None:
+        if self._heard is not None:
+            return None
+        self._rate = sample_rate
+        self._audio = np.concatenate([self._audio, np.asarray(audio, np.int16).reshape(-1)])
+        self._since += int(np.asarray(audio).size)
+        if self._since < self.step * sample_rate:
+            return None
+        self._since = 0
+        recent = self._audio[-int(self.window * sample_rate) :]
+        if stop_word_detected(self.stt_model.stt((sample_rate, recent)), self.stop_words):
+            self._heard = len(self._audio) / sample_rate
+            return self._heard
+        return None
+
+    def detect(self, sample_rate: int, audio: np.ndarray) -> float | None:
+        self.start()
+        samples = np.asarray(audio).reshape(-1)
+        step = max(1, int(self.step * sample_rate))
+        for i in range(0, len(samples), step):
+            if (at := self.feed(sample_rate, samples[i : i + step])) is not None:
+                return at
+        if self._since and stop_word_detected(
+            self.stt_model.stt((sample_rate, self._audio[-int(self.window * sample_rate) :])), self.stop_words
+        ):
+            return len(self._audio) / sample_rate
+        return None
+
+
 class ReplyOnStopWords(ReplyOnPause):
     """Replies, with `fn`, only to what the user says after one of `stop_words`.
 
@@ -156,13 +224,14 @@ class ReplyOnStopWords(ReplyOnPause):
         model_options: SileroVadOptions | None = None,
         expected_layout: Literal["mono", "stereo"] = "mono",
         output_sample_rate: int = 24000,
-        output_frame_size: int = 480,
+        output_frame_size: int | None = 480,
         input_sample_rate: int = 48000,
         *,
         can_interrupt: bool = True,
         detector: StopWordDetector | None = None,
         startup_fn: Callable[..., Any] | None = None,
         needs_args: bool = False,
+        model: PauseDetectionModel | None = None,
     ) -> None:
         super().__init__(
             fn,
@@ -175,6 +244,7 @@ class ReplyOnStopWords(ReplyOnPause):
             output_frame_size=output_frame_size,
             input_sample_rate=input_sample_rate,
             needs_args=needs_args,
+            model=model,
         )
         self.stop_words = list(stop_words)
         self.detector = detector if detector is not None else PocketSphinxDetector(self.stop_words)
@@ -201,7 +271,7 @@ class ReplyOnStopWords(ReplyOnPause):
         at = detector.feed(sample_rate, audio.reshape(-1))
         if at is not None:
             self._heard = at
-            self.send_message_sync("stopword")
+            self._send_event("stopword")
 
     def call(self, audio: tuple[int, Any]) -> Any:
         """The reply to one utterance, or None when it is not addressed to us."""
@@ -230,7 +300,7 @@ class ReplyOnStopWords(ReplyOnPause):
         else:
             at = self.detector.detect(rate, samples)
         if at is not None:
-            self.send_message_sync("stopword")
+            self._send_event("stopword")
         return at
 
     def copy(self) -> ReplyOnStopWords:

@@ -23,11 +23,12 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import parse_qsl
 
 # At module level: FastAPI reads the endpoints' annotations (strings here) from this module's names.
 from fastapi import Request, WebSocket
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from .clients import OWNER_COOKIE, RequestContext, new_owner_token, public_url, requester_of
 from .connections import UnknownConnectionError, failed
@@ -77,8 +78,6 @@ async def read_json(request: Request) -> Any:
 
 
 def _too_large() -> Any:
-    from fastapi.responses import JSONResponse
-
     return JSONResponse(failed("request_too_large", message=f"the request is larger than {MAX_BODY} bytes"), 413)
 
 
@@ -93,6 +92,66 @@ def _set_owner_cookie(response: Any, conn: HTTPConnection, token: str, path: str
     )
 
 
+async def webrtc_offer(stream: Stream, request: Request, path: str = "") -> Response:
+    """`POST /webrtc/offer`: the offer (or a trickled candidate) of a client; the answer sets the
+    owner cookie that binds the connection to this client."""
+    try:
+        body = await read_json(request)
+    except BodyTooLargeError:
+        return _too_large()
+    if body is None:
+        return JSONResponse(failed("invalid_offer", message="the offer must be JSON"))
+    requester = requester_of(request)
+    token = requester.owner or new_owner_token()
+    answer = await stream.offer(body, owner=token, client=requester.client)
+    response = JSONResponse(answer)
+    if "sdp" in answer:
+        _set_owner_cookie(response, request, token, path)
+    return response
+
+
+async def websocket_offer(stream: Stream, websocket: WebSocket) -> None:
+    """`WS /websocket/offer`: fastrtc's WebSocket protocol."""
+    await serve_websocket(websocket, stream.connections, requester_of(websocket))
+
+
+def _signed(token: str | None, conn: HTTPConnection, params: list[tuple[str, str]], scheme: str) -> bool:
+    if token is None:
+        return True
+    url = public_url(conn, scheme)
+    ok = valid_signature(token, url, params, conn.headers.get("x-twilio-signature"))
+    if not ok:
+        logger.warning("refused a phone request without a valid Twilio signature (for %s)", url)
+    return ok
+
+
+async def telephone_incoming(stream: Stream, request: Request, token: str | None = None) -> Response:
+    """`POST /telephone/incoming`: Twilio's webhook for a call; TwiML that connects it to
+    `/telephone/handler`. Signed with `token` (Twilio's auth token) when one is given."""
+    try:
+        body = await read_body(request)
+    except BodyTooLargeError:
+        return _too_large()
+    form = "application/x-www-form-urlencoded" in request.headers.get("content-type", "")
+    params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True) if form else []
+    if not _signed(token, request, params, "http"):
+        return Response("invalid or missing X-Twilio-Signature", status_code=403, media_type="text/plain")
+    # Twilio connects Media Streams over TLS only: the stream's URL is wss:// whatever the scheme
+    # this request arrived with behind a proxy.
+    url = public_url(request, "ws").split("?", 1)[0].removesuffix("/telephone/incoming")
+    url = "wss://" + url.split("://", 1)[1]
+    return Response(twiml(f"{url}/telephone/handler"), media_type="application/xml")
+
+
+async def telephone_handler(stream: Stream, websocket: WebSocket, token: str | None = None) -> None:
+    """`WS /telephone/handler`: Twilio Media Streams (refused before it is accepted when a `token`
+    is given and the upgrade is not signed with it)."""
+    if not _signed(token, websocket, [], "ws"):
+        await websocket.close(code=1008)  # before accepting: the client gets HTTP 403
+        return
+    await serve_phone(websocket, stream.connections, requester_of(websocket), signed=token is not None)
+
+
 def mount(
     stream: Stream,
     app: FastAPI,
@@ -100,66 +159,32 @@ def mount(
     tags: Sequence[str | Enum] | None = None,
     *,
     io_routes: bool = False,
+    phone_token: str | Literal["stream"] | None = "stream",
 ) -> None:
-    """Adds `stream`'s routes under `path` to `app` (module docstring)."""
+    """Adds `stream`'s routes under `path` to `app` (module docstring). The phone routes check
+    signatures with `phone_token` (default: the stream's Twilio auth token; None: none, for
+    `Stream.fastphone`, whose calls come from fastrtc's phone service, not your Twilio account)."""
+    token = stream.twilio_auth_token if phone_token == "stream" else phone_token
     from fastapi import APIRouter
-    from fastapi.responses import JSONResponse, Response, StreamingResponse
 
     router = APIRouter(prefix=path)
     route_tags: list[str | Enum] | None = list(tags) if tags else None
-    auth_token = stream.twilio_auth_token
 
     @router.post("/webrtc/offer", tags=route_tags)
-    async def webrtc_offer(request: Request) -> Response:
-        try:
-            body = await read_json(request)
-        except BodyTooLargeError:
-            return _too_large()
-        if body is None:
-            return JSONResponse(failed("invalid_offer", message="the offer must be JSON"))
-        requester = requester_of(request)
-        token = requester.owner or new_owner_token()
-        answer = await stream.offer(body, owner=token, client=requester.client)
-        response = JSONResponse(answer)
-        if "sdp" in answer:
-            _set_owner_cookie(response, request, token, path)
-        return response
+    async def offer_route(request: Request) -> Response:
+        return await webrtc_offer(stream, request, path)
 
     @router.websocket("/websocket/offer")
-    async def websocket_offer(websocket: WebSocket) -> None:
-        await serve_websocket(websocket, stream.connections, requester_of(websocket))
-
-    def signed(conn: HTTPConnection, params: list[tuple[str, str]], scheme: str) -> bool:
-        if auth_token is None:
-            return True
-        url = public_url(conn, scheme)
-        ok = valid_signature(auth_token, url, params, conn.headers.get("x-twilio-signature"))
-        if not ok:
-            logger.warning("refused a phone request without a valid Twilio signature (for %s)", url)
-        return ok
+    async def websocket_route(websocket: WebSocket) -> None:
+        await websocket_offer(stream, websocket)
 
     @router.post("/telephone/incoming", tags=route_tags)
-    async def telephone_incoming(request: Request) -> Response:
-        try:
-            body = await read_body(request)
-        except BodyTooLargeError:
-            return _too_large()
-        form = "application/x-www-form-urlencoded" in request.headers.get("content-type", "")
-        params = parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True) if form else []
-        if not signed(request, params, "http"):
-            return Response("invalid or missing X-Twilio-Signature", status_code=403, media_type="text/plain")
-        # Twilio connects Media Streams over TLS only: the stream's URL is wss:// whatever the
-        # scheme this request arrived with behind a proxy.
-        url = public_url(request, "ws").split("?", 1)[0].removesuffix("/telephone/incoming")
-        url = "wss://" + url.split("://", 1)[1]
-        return Response(twiml(f"{url}/telephone/handler"), media_type="application/xml")
+    async def incoming_route(request: Request) -> Response:
+        return await telephone_incoming(stream, request, token)
 
     @router.websocket("/telephone/handler")
-    async def telephone_handler(websocket: WebSocket) -> None:
-        if not signed(websocket, [], "ws"):
-            await websocket.close(code=1008)  # before accepting: the client gets HTTP 403
-            return
-        await serve_phone(websocket, stream.connections, requester_of(websocket), signed=auth_token is not None)
+    async def phone_route(websocket: WebSocket) -> None:
+        await telephone_handler(stream, websocket, token)
 
     if io_routes:
 
@@ -195,7 +220,7 @@ def mount(
     app.include_router(router)
     if not any(m.cls is RequestContext for m in app.user_middleware):
         app.add_middleware(RequestContext)
-    if auth_token is None:
+    if token is None and phone_token == "stream":
         logger.warning(
             "gradio_webrtc: the phone routes under %r answer anyone: set TWILIO_AUTH_TOKEN (or "
             "Stream(twilio_auth_token=...)) to accept only requests Twilio signed",

@@ -23,18 +23,23 @@ import queue
 import threading
 import time
 from concurrent.futures import Executor, Future
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from .outputs import AdditionalOutputs, WebRTCError, current_channel, report_error, split_output
+from .outputs import AdditionalOutputs, CloseStream, WebRTCError, current_channel, report_error, split_output
+from .protocol import Protocol, page_event
+from .python_pauses import PythonPauses
 from .reply_on_pause import ReplyOnPause
 from .stream_handler import (
+    WEBRTC_VALUE,
     AsyncAudioVideoStreamHandler,
     AsyncStreamHandler,
     AudioVideoStreamHandler,
     StreamHandlerBase,
+    VideoStreamHandler,
 )
+from .utils import Context, current_context
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -184,13 +189,20 @@ def worker_pool() -> WorkerPool:
 
 
 class SessionChannel:
-    """The data channel of a session, shaped like the original's (`send(text)`)."""
+    """The data channel of a session, shaped like the original's (`send(text)`), speaking the
+    connection's protocol for the page events that differ: gradio_webrtc 0.0.31's plain strings
+    (`tick`, `change`, `stopword`) or fastrtc's JSON (`{"type": "send_input", "data": []}`, ...)."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, protocol: Protocol = "0.0.31") -> None:
         self._session = session
+        self.protocol = protocol
 
     def send(self, message: str) -> None:
         self._session.send_message(message)
+
+    def event(self, kind: Literal["send_input", "fetch_output", "stopword"]) -> str:
+        """The text of a page event in this connection's protocol."""
+        return page_event(kind, self.protocol)
 
     @property
     def readyState(self) -> str:  # noqa: N802 - the browser/aiortc attribute name
@@ -262,6 +274,10 @@ class SessionRunner:
             returning False means the page needs no "change" notice for it (it paces them).
         show_error: whether a handler's exception text may reach the page (Gradio's `show_error`);
             otherwise the page hears that the handler failed and the log keeps the text.
+        protocol: how page events are worded (`protocol.py`).
+        websocket: the WebSocket the session came through, if any (`get_current_context()`).
+        fps: the most pictures a second generated video is sent at (default: the handler's `fps`,
+            else `MAX_FPS`).
     """
 
     def __init__(
@@ -274,6 +290,9 @@ class SessionRunner:
         mode: str = "send-receive",
         get_args: Callable[[], list[Any] | None] | None = None,
         show_error: Callable[[], bool] = lambda: False,
+        protocol: Protocol = "0.0.31",
+        websocket: Any = None,
+        fps: float | None = None,
     ) -> None:
         self.session = session
         self.modality = modality
@@ -283,7 +302,14 @@ class SessionRunner:
         self._last_reported: dict[str, float] = {}
         self.handler = handler
         self.loop = loop
-        self.channel = SessionChannel(session)
+        self.channel = SessionChannel(session, protocol)
+        self.context = Context(session.webrtc_id, websocket)
+        #: Most pictures a second generated video is sent at.
+        self.fps = float(fps or getattr(handler, "fps", None) or MAX_FPS)
+        #: Set once the handler yielded `CloseStream`: the session ends after its audio.
+        self._closing: asyncio.Task[None] | None = None
+        #: The Python pause detector, when `ReplyOnPause(model=...)` brings its own model.
+        self._python_pauses: PythonPauses | None = None
         self._on_additional_outputs = on_additional_outputs
         self._show_error = show_error
         self._tasks: list[asyncio.Task[Any]] = []
@@ -298,13 +324,13 @@ class SessionRunner:
 
     async def _run(self) -> None:
         current_channel.set(self.channel)
+        current_context.set(self.context)
         handler = self.handler
         self._activity = asyncio.Event()  # something for the output lane: a frame, inputs, the end
         self._video_activity = asyncio.Event()
         if isinstance(handler, StreamHandlerBase):
-            handler._loop = self.loop
             handler.set_channel(self.channel)
-            handler._attach(self._activity, self.loop)
+            handler._attach(self._activity, self.loop, self.session.clear_output, self._end_utterance)
         if isinstance(handler, ReplyOnPause) or not isinstance(handler, StreamHandlerBase):
             # Replies and receive-mode generators queue audio ahead on purpose: never trim it.
             self.session.set_output_budget(None)
@@ -437,18 +463,49 @@ class SessionRunner:
         logger.error("handler for %s: %s", self.session.webrtc_id, message)
         report_error(self.channel, message)
 
-    def _extra(self, extra: AdditionalOutputs | None) -> None:
+    def _extra(self, extra: AdditionalOutputs | CloseStream | None) -> None:
         if extra is None:
             return
+        if isinstance(extra, CloseStream):
+            self.close_stream(extra.msg)
+            return
+        handler = self.handler
+        if isinstance(handler, ReplyOnPause) and handler.phone_mode:
+            # A phone call has no page to ask: a reply's outputs are the next turn's inputs.
+            handler.latest_args = [WEBRTC_VALUE, *extra.args]
         # The owner of the outputs decides whether the page needs a notice (it paces them).
         notify = self._on_additional_outputs(extra) if self._on_additional_outputs is not None else True
         if notify is not False:
-            self.channel.send("change")
+            self.channel.send(self.channel.event("fetch_output"))
+
+    def close_stream(self, message: str) -> None:
+        """The handler asked to end the stream (`CloseStream`): the page is told (`end_stream`),
+        the audio already queued plays out, then the session closes with `message`."""
+        if self._closing is not None or self.session.closed:
+            return
+        self.session.send_message(json.dumps({"type": "end_stream", "data": message}))
+
+        async def close() -> None:
+            await self.session.output_below(0.001)
+            self.session.close(message)
+
+        self._closing = self.loop.create_task(close())
+
+    def _end_utterance(self) -> None:
+        """`ReplyOnPause.trigger_response`: the utterance being collected ends now (from any thread)."""
+        if self._python_pauses is not None:
+            self.loop.call_soon_threadsafe(self._python_pauses.finish_now)
+        else:
+            self.session.end_utterance()
 
     def video_of(self, item: Any, *, send: bool = True) -> np.ndarray | None:
         """The picture in a video handler's result (its additional outputs are delivered here)."""
+        if self._closing is not None:
+            return None
         media, extra = split_output(item)
         self._extra(extra)
+        if isinstance(extra, CloseStream):
+            return None
         if media is None:
             if send and extra is None:
                 self.report_once("the video handler returned None; return a frame (a numpy array)")
@@ -480,10 +537,14 @@ class SessionRunner:
         Audio longer than `MAX_PIECE_S` goes in pieces, each queued once the output is below
         `OUTPUT_AHEAD_S`: a ten-minute array costs the engine a second of queue, not ten minutes,
         and an interruption or the time limit stops it between pieces."""
+        if self._closing is not None:
+            return False  # the handler ended the stream: nothing more is sent
         media, extra = split_output(item)
-        self._extra(extra)
         if media is None:
-            return True
+            self._extra(extra)
+            return not isinstance(extra, CloseStream)
+        if not isinstance(extra, CloseStream):
+            self._extra(extra)
         if not (isinstance(media, tuple) and len(media) in (2, 3)):
             raise OutputError(
                 f"the handler emitted {describe(media)}; expected (sample_rate, numpy array), "
@@ -510,6 +571,9 @@ class SessionRunner:
                 raise OutputError(str(exc)) from None
             if not sent:
                 return False
+        if isinstance(extra, CloseStream):
+            self._extra(extra)  # after its audio: that plays out before the session closes
+            return False
         return True
 
     # -- StreamHandler family -------------------------------------------------------------------
@@ -569,8 +633,8 @@ class SessionRunner:
                 await self._video_activity.wait()  # the next picture, or the end
                 continue
             await self.deliver_video(item, send=self.mode != "send")
-            # A generator-like video_emit is capped at MAX_FPS (a pace, not a poll).
-            next_at = max(next_at + 1 / MAX_FPS, time.monotonic())
+            # A generator-like video_emit is capped at the handler's fps (a pace, not a poll).
+            next_at = max(next_at + 1 / self.fps, time.monotonic())
             await self.session_sleep(next_at - time.monotonic())
 
     async def session_sleep(self, seconds: float) -> None:
@@ -588,8 +652,12 @@ class SessionRunner:
     # -- ReplyOnPause -----------------------------------------------------------------------------
 
     async def _reply_on_pause(self) -> None:
-        """One reply per utterance; the engine detected the pause and holds the audio until then."""
+        """One reply per utterance; the engine detected the pause and holds the audio until then
+        (or, with a model of the app's own, `PythonPauses` did)."""
         handler: ReplyOnPause = self.handler
+        if handler.custom_model is not None:
+            self._python_pauses = PythonPauses(self.session, handler, self._sync, self.report)
+            self._tasks.append(self.loop.create_task(self._guard(self._python_pauses.feed_from_session(), "pause")))
         if handler.startup_fn is not None:
             if handler.needs_args and not await self._ask_for_args(handler):
                 return
@@ -617,6 +685,8 @@ class SessionRunner:
 
     async def _next_utterance(self, handler: ReplyOnPause) -> tuple[int, Any] | None:
         """The next utterance; a streaming handler (`ReplyOnStopWords`) hears it while it is spoken."""
+        if self._python_pauses is not None:
+            return await self._python_pauses.next_utterance()
         if not handler.streams_speech:
             return await self.session.next_utterance()
         while (speech := await self.session.next_speech()) is not None:
@@ -630,9 +700,12 @@ class SessionRunner:
         return None
 
     async def _ask_for_args(self, handler: StreamHandlerBase) -> bool:
-        """Asks the page for the other inputs (a `tick`) and waits; False if the session ended."""
+        """Asks the page for the other inputs (a `tick`) and waits; False if the session ended.
+        A phone call has no page: its inputs are the last reply's `AdditionalOutputs`."""
+        if handler.phone_mode:
+            return not self.session.closed
         handler.reset()
-        handler.send_message_sync("tick")
+        handler._send_event("send_input")
         await handler.wait_for_args_event()
         return not self.session.closed
 
@@ -667,7 +740,7 @@ class SessionRunner:
                     self.report(exc, "the reply function")
                     continue
                 if not accepted or not await session.output_below(OUTPUT_AHEAD_S, turn):
-                    interrupted = not session.closed
+                    interrupted = not session.closed and self._closing is None
                     break
             else:
                 # Let the reply play out before listening again (unless the user cuts in).
@@ -699,7 +772,7 @@ class SessionRunner:
         passed through unchanged, as in the original. A slow `fn` never queues pictures: each call
         gets the newest one and the skipped ones are counted in `stats()["video_frames_skipped"]`.
         """
-        fn = self.handler
+        fn = self.handler.callable if isinstance(self.handler, VideoStreamHandler) else self.handler
         send = self.mode == "send-receive"
         is_async = inspect.iscoroutinefunction(fn)
         while (frame := await self.session.next_video()) is not None:
@@ -721,7 +794,7 @@ class SessionRunner:
         """Receive mode: iterate `fn(*args)`, pace its output, close the session when it is done.
 
         Audio is queued ahead by at most OUTPUT_AHEAD_S and played in real time; video is sent at
-        the generator's own rate, capped at MAX_FPS.
+        the generator's own rate, capped at `fps` (a `VideoStreamHandler`'s, else MAX_FPS).
         """
         video = self.modality == "video"
         next_at = time.monotonic()
@@ -734,7 +807,7 @@ class SessionRunner:
                     break
                 if video:
                     await self.deliver_video(item)
-                    next_at = max(next_at + 1 / MAX_FPS, time.monotonic())
+                    next_at = max(next_at + 1 / self.fps, time.monotonic())
                     await self.session_sleep(next_at - time.monotonic())
                     continue
                 try:

@@ -26,15 +26,17 @@ import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
-from .connections import Connections, UnknownConnectionError
+from .connections import Connections, UnknownConnectionError, resolve_config
 from .outputs import AdditionalOutputs
+from .utils import WebRTCData, create_message
 from .webrtc import WebRTC
 
 if TYPE_CHECKING:
     from enum import Enum
 
     import gradio as gr
-    from fastapi import FastAPI
+    from fastapi import FastAPI, Request, WebSocket
+    from fastapi.responses import Response
     from gradio.components import Component
 
 logger = logging.getLogger("gradio_webrtc")
@@ -65,6 +67,7 @@ class UIArgs(TypedDict, total=False):
     send_input_on: Literal["submit", "change"]
     hide_title: bool
     full_screen: bool
+    variant: Literal["wave", "textbox"]
 
 
 class Stream:
@@ -136,10 +139,56 @@ class Stream:
 
     @property
     def connections(self) -> Connections:
-        """The sessions of every transport (the UI component's registry and limits)."""
+        """The sessions of every transport (the UI component's registry and limits). Also reads
+        as fastrtc's dict: `webrtc_id in stream.connections`, `stream.connections[webrtc_id]`."""
         connections = self.webrtc_component.connections
         assert connections is not None, "the UI wires the handler at construction"
         return connections
+
+    @property
+    def handlers(self) -> dict[str, Any]:
+        """Each live connection's handler (the per-connection copy), by id."""
+        return {webrtc_id: c.handler for webrtc_id, c in self.connections.items()}
+
+    @property
+    def pcs(self) -> dict[str, Any]:
+        """Each live connection's engine session, by id (fastrtc's peer connections)."""
+        return {webrtc_id: c.session for webrtc_id, c in self.connections.items()}
+
+    def clean_up(self, webrtc_id: str) -> None:
+        """Ends a connection (its handler's `shutdown()` runs, its slot is freed)."""
+        connection = self.connections.get(webrtc_id)
+        if connection is not None:
+            connection.session.close("closed by the server")
+
+    async def update_connection(self, webrtc_id: str | WebRTCData, desired_state: Literal["closed"]) -> None:
+        """Asks the connection's page to change state (`"closed"`: stop streaming)."""
+        key = webrtc_id.webrtc_id if isinstance(webrtc_id, WebRTCData) else webrtc_id
+        connection = self.connections.get(key)
+        if connection is not None:
+            connection.session.send_message(create_message("update_connection", desired_state))
+
+    async def fetch_latest_output(self, webrtc_id: str) -> AdditionalOutputs:
+        """The next `AdditionalOutputs` of a connection, waiting up to 10 s for one.
+
+        Raises:
+            asyncio.TimeoutError: none came within 10 s.
+        """
+
+        async def first() -> AdditionalOutputs:
+            async for outputs in self.output_stream(webrtc_id):
+                return outputs
+            raise asyncio.TimeoutError
+
+        return await asyncio.wait_for(first(), 10.0)
+
+    def set_input_on_submit(self, webrtc_id: str | WebRTCData, *args: Any) -> None:
+        """Sets the inputs and asks a `ReplyOnPause` for a reply now (a submitted text box)."""
+        self.webrtc_component.set_input_on_submit(webrtc_id, *args)
+
+    def set_input_gradio(self, webrtc_id: str | WebRTCData, *args: Any) -> None:
+        """Sets the inputs from a Gradio event's values (the component's value first)."""
+        self.webrtc_component.set_input(webrtc_id, *args)
 
     def _build_ui(self) -> gr.Blocks:
         import gradio as gr
@@ -169,7 +218,14 @@ class Stream:
                         icon=args.get("icon"),
                         icon_button_color=args.get("icon_button_color"),
                         pulse_color=args.get("pulse_color"),
+                        icon_radius=args.get("icon_radius"),
+                        variant=args.get("variant", "wave"),  # type: ignore[arg-type]
+                        full_screen=args.get("full_screen"),
+                        allow_extra_tracks=self.allow_extra_tracks,
                     )
+                    # A Stream's clients are fastrtc's: its routes and pages read fastrtc's JSON
+                    # events (this package's own page reads both).
+                    self.webrtc_component.protocol = "fastrtc"
                 if self.mode != "receive" and self.additional_input_components:
                     with gr.Column():
                         for component in self.additional_input_components:
@@ -198,6 +254,7 @@ class Stream:
                     outputs=[webrtc],
                     time_limit=self.time_limit,
                     concurrency_limit=self.concurrency_limit,
+                    send_input_on=args.get("send_input_on", "change"),
                 )
             if self.additional_output_components:
                 assert self.additional_outputs_handler is not None
@@ -262,6 +319,51 @@ class Stream:
         from .routes import mount
 
         mount(self, app, path, tags, io_routes=io_routes)
+
+    async def websocket_offer(self, websocket: WebSocket) -> None:
+        """The `/websocket/offer` route's logic, for an app that routes it itself."""
+        from .routes import websocket_offer
+
+        await websocket_offer(self, websocket)
+
+    async def telephone_handler(self, websocket: WebSocket) -> None:
+        """The `/telephone/handler` route's logic (Twilio Media Streams; signed when a token is set)."""
+        from .routes import telephone_handler
+
+        await telephone_handler(self, websocket, self.twilio_auth_token)
+
+    async def handle_incoming_call(self, request: Request) -> Response:
+        """The `/telephone/incoming` route's logic (TwiML for Twilio; signed when a token is set)."""
+        from .routes import telephone_incoming
+
+        return await telephone_incoming(self, request, self.twilio_auth_token)
+
+    async def get_rtc_configuration(self) -> dict[str, Any]:
+        """The browser's ICE configuration (`rtc_configuration`, called when it is a function)."""
+        return await resolve_config(self.rtc_configuration) or {}
+
+    def fastphone(
+        self,
+        token: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        *,
+        public_url: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Gives the stream a phone number through fastrtc's free phone service (FastPhone), then
+        serves until interrupted. See `fastphone.py`: the same calls as fastrtc makes.
+
+        Args:
+            token: your Hugging Face token (default: the logged-in one, or `HF_TOKEN`).
+            host, port: where the stream's routes are served locally.
+            public_url: the address the service should call, if the server is already reachable
+                (e.g. behind your own tunnel); default: a Gradio share tunnel to `host:port`.
+            kwargs: passed to `uvicorn.Config`.
+        """
+        from .fastphone import fastphone
+
+        fastphone(self, token=token, host=host, port=port, public_url=public_url, **kwargs)
 
     def preprocess_inputs(self, values: list[Any]) -> list[Any]:
         """Values posted for the extra inputs, through each component's `preprocess` as Gradio's

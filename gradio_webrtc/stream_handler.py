@@ -13,9 +13,12 @@ import asyncio
 import contextlib
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._engine import check_sample_rate
+from .protocol import PLAIN_EVENTS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -26,7 +29,62 @@ if TYPE_CHECKING:
 #: "the media frame" at index 0 of `latest_args`.
 WEBRTC_VALUE = "__webrtc_value__"
 
+
 AudioFrame = tuple[int, "np.ndarray"]
+
+
+class Flag:
+    """A flag that sync and async handler code can both wait on: `wait()` blocks a worker thread,
+    and on the event loop it returns an awaitable (`await self.args_set.wait()`), as fastrtc's
+    `asyncio.Event` did. `set()` may be called from any thread."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def set(self) -> None:
+        with self._lock:
+            self._event.set()
+            waiters, self._waiters = self._waiters, []
+        for loop, future in waiters:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting there
+                loop.call_soon_threadsafe(_resolve, future)
+
+    def clear(self) -> None:
+        self._event.clear()
+
+    def wait(self, timeout: float | None = None) -> Any:
+        """Blocks until set (True) or `timeout` (False); on an event loop, an awaitable of that."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return self._event.wait(timeout)
+        return self._wait_async(loop, timeout)
+
+    async def _wait_async(self, loop: asyncio.AbstractEventLoop, timeout: float | None) -> bool:
+        with self._lock:
+            if self._event.is_set():
+                return True
+            future: asyncio.Future[None] = loop.create_future()
+            self._waiters.append((loop, future))
+        try:
+            await asyncio.wait_for(future, timeout)
+        except asyncio.TimeoutError:
+            return False
+        finally:
+            with self._lock:
+                if (loop, future) in self._waiters:
+                    self._waiters.remove((loop, future))
+        return True
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class StreamHandlerBase(ABC):
@@ -40,14 +98,16 @@ class StreamHandlerBase(ABC):
         output_frame_size: kept for compatibility. Output is always re-framed to 20 ms in the engine
             (the original's 40 ms frames caused choppy audio, fastrtc issue #204).
         input_sample_rate: rate of the frames given to `receive`. Each frame is 20 ms long.
+        fps: the most pictures a second `video_emit` is asked for (audio-video handlers).
     """
 
     def __init__(
         self,
         expected_layout: Literal["mono", "stereo"] = "mono",
         output_sample_rate: int = 24000,
-        output_frame_size: int = 960,
+        output_frame_size: int | None = None,
         input_sample_rate: int = 48000,
+        fps: int = 30,
     ) -> None:
         if expected_layout not in ("mono", "stereo"):
             raise ValueError(f'expected_layout must be "mono" or "stereo", got {expected_layout!r}')
@@ -55,19 +115,24 @@ class StreamHandlerBase(ABC):
             if not isinstance(rate, int) or isinstance(rate, bool):
                 raise ValueError(f"{name} must be an integer number of Hz, got {rate!r}")
             check_sample_rate(name, rate)  # the engine's bounds, the one place they live
+        if not isinstance(fps, (int, float)) or fps <= 0:
+            raise ValueError(f"fps must be a positive number, got {fps!r}")
         self.expected_layout = expected_layout
         self.output_sample_rate = output_sample_rate
-        self.output_frame_size = output_frame_size
+        self.output_frame_size = output_sample_rate // 50 if output_frame_size is None else output_frame_size
         self.input_sample_rate = input_sample_rate
+        self.fps = fps
         self.latest_args: list[Any] = []
-        self.args_set = threading.Event()
-        self.channel_set = threading.Event()
+        #: Set once the extra inputs arrived (`set_args`); `wait()` blocks or is awaited.
+        self.args_set = Flag()
+        self.channel_set = Flag()
         self._channel: MessageSink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        # Set by the session runner: events on the server loop that wake it (inputs arrived) and
-        # the handler's own waits; `_ended` once the session is over, so no wait outlives it.
+        self._phone_mode = False
+        # Set by the session runner (`_attach`): wakes its output lane; drops queued output.
         self._activity: asyncio.Event | None = None
-        self._args_event: asyncio.Event | None = None
+        self._clear: Callable[[], None] | None = None
+        self._end_utterance: Callable[[], None] | None = None
         self._ended = False
 
     # -- per-connection plumbing -------------------------------------------------------------
@@ -88,61 +153,88 @@ class StreamHandlerBase(ABC):
             raise RuntimeError("the handler is not attached to a connection yet")
         return self._loop
 
+    @property
+    def phone_mode(self) -> bool:
+        """True for a phone call (the Twilio route): there is no page to ask for inputs, so
+        `wait_for_args` returns at once and `ReplyOnPause` feeds a reply's last
+        `AdditionalOutputs` back as the next turn's inputs."""
+        return self._phone_mode
+
+    @phone_mode.setter
+    def phone_mode(self, value: bool) -> None:
+        self._phone_mode = bool(value)
+
+    @property
+    def clear_queue(self) -> Callable[[], None]:
+        """Drops the audio queued to play (e.g. when the handler hears the user interrupt)."""
+
+        def clear() -> None:
+            if self._clear is not None:
+                self._clear()
+
+        return clear
+
     def set_args(self, args: list[Any]) -> None:
         """Stores the latest values of the event's extra inputs (called by the component, from any
-        thread)."""
-        self.latest_args = [WEBRTC_VALUE, *list(args)]
+        thread). `latest_args[0]` stands for the media (the sentinel, or the `WebRTCData` value of
+        a textbox component), `latest_args[1:]` are the inputs."""
+        from .utils import WebRTCData
+
+        if not isinstance(args, list):
+            raise TypeError("args must be a list")
+        if args and isinstance(args[0], WebRTCData):
+            self.latest_args = list(args)
+        else:
+            self.latest_args = [WEBRTC_VALUE, *args]
         self.args_set.set()
         self._wake()
 
     def reset(self) -> None:
-        """Forgets that arguments were set, so that the next `wait_for_args` asks again."""
-        self.args_set.clear()
-        if self._args_event is not None:
-            self._args_event.clear()
+        """Forgets that arguments were set, so that the next `wait_for_args` asks again (a phone
+        call never asks: there is nothing to ask)."""
+        if not self._phone_mode:
+            self.args_set.clear()
 
-    def _attach(self, activity: asyncio.Event, loop: asyncio.AbstractEventLoop) -> None:
-        """Called by the session runner on the server loop when the session starts."""
+    def _attach(
+        self,
+        activity: asyncio.Event,
+        loop: asyncio.AbstractEventLoop,
+        clear: Callable[[], None] | None = None,
+        end_utterance: Callable[[], None] | None = None,
+    ) -> None:
+        """Called by the session runner on the server loop when the session starts: the lane to
+        wake, the loop, and the session's controls (drop queued output; end the utterance)."""
         self._loop = loop
         self._activity = activity
-        self._args_event = asyncio.Event()
-        if self.args_set.is_set():
-            self._args_event.set()
+        self._clear = clear
+        self._end_utterance = end_utterance
+        if self._phone_mode:
+            self.args_set.set()
 
     def _session_ended(self) -> None:
         """Called by the session runner when the session is over: every wait returns."""
         self._ended = True
         self.args_set.set()
-        if self._args_event is not None:
-            self._args_event.set()
 
     def _wake(self) -> None:
-        """Wakes the runner's output lane and `wait_for_args` on the server loop."""
-        loop, event, activity = self._loop, self._args_event, self._activity
-        if loop is None or event is None or activity is None:
+        """Wakes the runner's output lane on the server loop."""
+        loop, activity = self._loop, self._activity
+        if loop is None or activity is None:
             return
-
-        def wake() -> None:
-            event.set()
-            activity.set()
-
         try:
             if asyncio.get_running_loop() is loop:
-                wake()
+                activity.set()
                 return
         except RuntimeError:
             pass
         with contextlib.suppress(RuntimeError):  # the loop is closed: nothing is waiting
-            loop.call_soon_threadsafe(wake)
+            loop.call_soon_threadsafe(activity.set)
 
     async def wait_for_args_event(self) -> None:
         """Waits until the inputs are set (or the session ended), without holding a thread."""
         if self.args_set.is_set() or self._ended:
             return
-        if self._args_event is None:
-            await asyncio.to_thread(self.args_set.wait)
-            return
-        await self._args_event.wait()
+        await self.args_set.wait()
 
     def send_message_sync(self, message: str) -> None:
         """Sends a text message to the browser over the data channel."""
@@ -152,19 +244,35 @@ class StreamHandlerBase(ABC):
     async def send_message(self, message: str) -> None:
         self.send_message_sync(message)
 
+    def _send_event(self, kind: Literal["send_input", "fetch_output", "stopword"]) -> None:
+        """A page event in the connection's protocol (0.0.31's plain strings or fastrtc's JSON)."""
+        channel = self._channel
+        if channel is None:
+            return
+        event = getattr(channel, "event", None)
+        channel.send(event(kind) if callable(event) else PLAIN_EVENTS[kind])
+
     async def fetch_args(self) -> None:
         """Asks the browser for the current values of the extra inputs (a `tick`)."""
-        self.send_message_sync("tick")
+        if not self._phone_mode:
+            self._send_event("send_input")
 
     async def wait_for_args(self) -> None:
-        """Asks for the extra inputs and waits until they arrive (or the session ends)."""
+        """Asks for the extra inputs and waits until they arrive (or the session ends); a phone
+        call has no page to ask: it returns at once."""
+        if self._phone_mode:
+            self.args_set.set()
+            return
         await self.fetch_args()
         await self.wait_for_args_event()
 
     def wait_for_args_sync(self) -> None:
         """Blocking `wait_for_args`, for sync handlers (which run on worker threads); returns when
         the inputs arrive or the session ends."""
-        self.send_message_sync("tick")
+        if self._phone_mode:
+            self.args_set.set()
+            return
+        self._send_event("send_input")
         self.args_set.wait()
 
     # -- lifecycle hooks ---------------------------------------------------------------------
@@ -226,6 +334,26 @@ class AsyncAudioVideoStreamHandler(AsyncStreamHandler):
 
     @abstractmethod
     async def video_emit(self) -> Any: ...
+
+
+@dataclass
+class VideoStreamHandler:
+    """A video function with its pacing, for `WebRTC.stream` and `Stream` (fastrtc's name).
+
+    Args:
+        callable: `fn(frame, *inputs) -> frame` (send modes) or a generator function (receive mode).
+        fps: receive mode: pictures a second the generator is asked for (default 30).
+        skip_frames: send modes: each call gets the newest picture and the ones that came while the
+            function ran are skipped. This is what the engine always does (a slow function never
+            builds a backlog), so both values behave the same here.
+    """
+
+    callable: Callable[..., Any]
+    fps: int = 30
+    skip_frames: bool = False
+
+    def __call__(self, *args: Any) -> Any:
+        return self.callable(*args)
 
 
 AudioEmitType = Any

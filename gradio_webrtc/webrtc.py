@@ -28,12 +28,14 @@ from gradio.events import Dependency
 from . import limits
 from .clients import Requester, client_address
 from .connections import Connections, Modality, Mode, UnknownConnectionError, failed, resolve_config
+from .protocol import Protocol
 from .stream_handler import (
     WEBRTC_VALUE,
     AsyncAudioVideoStreamHandler,
     AudioVideoStreamHandler,
     StreamHandlerBase,
 )
+from .utils import WebRTCData
 
 if TYPE_CHECKING:
     from gradio.blocks import Block
@@ -115,13 +117,17 @@ _VIDEO_CONSTRAINTS = {
 }
 
 
-def default_track_constraints(modality: str) -> dict[str, Any]:
-    """The original's `getUserMedia` constraints per modality."""
+def default_track_constraints(modality: str, full_screen: bool = False) -> dict[str, Any]:
+    """The original's `getUserMedia` constraints per modality (fastrtc asks for 1280x720 video
+    when the component is `full_screen`)."""
+    video = dict(_VIDEO_CONSTRAINTS)
+    if full_screen:
+        video.update(width={"ideal": 1280}, height={"ideal": 720})
     if modality == "audio":
         return dict(_AUDIO_CONSTRAINTS)
     if modality == "video":
-        return dict(_VIDEO_CONSTRAINTS)
-    return {"video": dict(_VIDEO_CONSTRAINTS), "audio": dict(_AUDIO_CONSTRAINTS)}
+        return video
+    return {"video": video, "audio": dict(_AUDIO_CONSTRAINTS)}
 
 
 class WebRTC(Component):
@@ -145,9 +151,24 @@ class WebRTC(Component):
         icon: image shown instead of the level bars in audio mode (path or URL).
         icon_button_color, pulse_color: colours of the icon button and of the level pulse.
         button_labels: texts for the `start`, `stop` and `waiting` states.
+        icon_radius: corner radius of the icon, in percent (fastrtc's option; default 50).
+        variant: `"wave"` (the level bars) or `"textbox"` (a text box beside the microphone; the
+            component's value is then a `WebRTCData` whose `textbox` is the text, and submitting it
+            asks `ReplyOnPause` for a reply at once).
+        full_screen: let the widget take the full width and ask the camera for 1280x720 (fastrtc's
+            default); False keeps 0.0.31's compact 500x500 video.
+        allow_extra_tracks: accepted for fastrtc's apps: a browser's media tracks this modality does
+            not use are always ignored here (never a refused offer).
+
+    Events: `tick` (the page sends the extra inputs), `state_change` (additional outputs are
+    waiting), `submit` (the text box was submitted), `start_recording` and `stop_recording` (the
+    user started or stopped streaming).
     """
 
-    EVENTS = ["tick", "state_change"]
+    EVENTS = ["tick", "state_change", "submit", "start_recording", "stop_recording"]
+    #: How page events are worded for this component's connections (`protocol.py`): gradio_webrtc
+    #: 0.0.31's plain strings here, fastrtc's JSON in `fastrtc.WebRTC`.
+    PROTOCOL: Protocol = "0.0.31"
     # One prebuilt bundle per Gradio major: Gradio 5 runs Svelte 4 components on its own Svelte,
     # Gradio 6 loads Svelte 5 components that bring their runtime. Both mount frontend/shared/.
     TEMPLATE_DIR = f"./templates/gradio{GRADIO_MAJOR}/"
@@ -183,6 +204,11 @@ class WebRTC(Component):
         pulse_color: str | None = None,
         button_labels: dict[str, str] | None = None,
         server_rtc_configuration: dict[str, Any] | Callable[[], Any] | None = None,
+        *,
+        icon_radius: int | None = None,
+        variant: Literal["wave", "textbox"] = "wave",
+        full_screen: bool | None = None,
+        allow_extra_tracks: bool = False,
     ) -> None:
         if mode not in ("send-receive", "receive", "send"):
             raise ValueError(f'mode must be "send-receive", "receive" or "send", got {mode!r}')
@@ -192,6 +218,14 @@ class WebRTC(Component):
             raise ValueError('mode="receive" supports modality "audio" or "video", not "audio-video"')
         if value is not None:
             raise ValueError("WebRTC manages its own value; pass value=None")
+        if variant not in ("wave", "textbox"):
+            raise ValueError(f'variant must be "wave" or "textbox", got {variant!r}')
+        self.icon_radius = icon_radius
+        self.variant = variant
+        #: How page events are worded for this component's connections (`protocol.py`).
+        self.protocol: Protocol = self.PROTOCOL
+        self.full_screen = bool(full_screen) if full_screen is not None else False
+        self.allow_extra_tracks = allow_extra_tracks
         self.time_limit = time_limit
         self.height = height
         self.width = width
@@ -209,7 +243,9 @@ class WebRTC(Component):
         self.rtp_params = rtp_params or {}
         self.button_labels = {"start": "", "stop": "", "waiting": "", **(button_labels or {})}
         self.track_constraints = (
-            track_constraints if track_constraints is not None else default_track_constraints(modality)
+            track_constraints
+            if track_constraints is not None
+            else default_track_constraints(modality, self.full_screen)
         )
         self.event_handler: Any = None
         self._connections: Connections | None = None
@@ -242,8 +278,14 @@ class WebRTC(Component):
 
     # -- Gradio data contract: the value is the webrtc_id string ---------------------------------
 
-    def preprocess(self, payload: str | None) -> str | None:
-        """The `webrtc_id` (or a sentinel). Gradio 6 may send None before the first connection."""
+    def preprocess(self, payload: Any) -> Any:
+        """The `webrtc_id` (or a sentinel; Gradio 6 may send None before the first connection).
+        The textbox variant's page sends `{webrtc_id, textbox}`: a `WebRTCData`."""
+        if isinstance(payload, dict):
+            data = WebRTCData.model_validate(payload)
+            return data if self.variant == "textbox" else data.webrtc_id
+        if isinstance(payload, WebRTCData):
+            return payload if self.variant == "textbox" else payload.webrtc_id
         return payload
 
     def postprocess(self, value: str | None) -> str | None:
@@ -265,16 +307,28 @@ class WebRTC(Component):
         """The registry of this component's live connections (None until `stream()` is called)."""
         return self._connections
 
-    def set_input(self, webrtc_id: str, *args: Any, requester: Requester | None = None) -> None:
-        """Pushes the current values of the extra inputs to the handler of `webrtc_id`. From a
-        Gradio event (`requester` given), only the browser session that made the connection may;
-        called by the app's own code (no `requester`), any connection may be set."""
+    def set_input(self, webrtc_id: str | WebRTCData, *args: Any, requester: Requester | None = None) -> None:
+        """Pushes the current values of the extra inputs to the handler of `webrtc_id` (the
+        component's value: the id, or the textbox variant's `WebRTCData`, which then reaches the
+        handler as its first input). From a Gradio event (`requester` given), only the browser
+        session that made the connection may; called by the app's own code (no `requester`), any
+        connection may be set."""
+        data = webrtc_id if isinstance(webrtc_id, WebRTCData) else None
+        webrtc_id = data.webrtc_id if data is not None else webrtc_id
         if self._connections is None or webrtc_id in (None, WEBRTC_VALUE, START_STREAM):
             return
         try:
-            self._connections.set_input(webrtc_id, *args, requester=requester)
+            self._connections.set_input(webrtc_id, *((data, *args) if data is not None else args), requester=requester)
         except UnknownConnectionError as exc:
             logger.info("%s", exc)
+
+    def set_input_on_submit(self, webrtc_id: str | WebRTCData, *args: Any, requester: Requester | None = None) -> None:
+        """The text box was submitted: the inputs are set (as `set_input`) and a `ReplyOnPause`
+        replies at once, to what was typed and what was said so far (`trigger_response`)."""
+        self.set_input(webrtc_id, *args, requester=requester)
+        key = webrtc_id.webrtc_id if isinstance(webrtc_id, WebRTCData) else webrtc_id
+        if self._connections is not None and isinstance(key, str):
+            self._connections.trigger_response(key, requester=requester)
 
     def stream(
         self,
@@ -287,6 +341,7 @@ class WebRTC(Component):
         time_limit: float | None = None,
         trigger: Callable[..., Any] | None = None,
         offers_per_minute: float | None = limits.DEFAULT_OFFERS_PER_MINUTE,
+        send_input_on: Literal["change", "submit"] = "change",
     ) -> Dependency | None:
         """Runs `fn` for every connection of this component.
 
@@ -304,6 +359,8 @@ class WebRTC(Component):
             offers_per_minute: connection attempts one client address may make per minute (a
                 burst of as many, then refilled); None for no limit. Beyond it the page says to
                 retry later.
+            send_input_on: when an extra input pushes its value to the handler: on every
+                `"change"`, or only when it is `"submit"`ted (text boxes).
         """
         from gradio.blocks import Block
 
@@ -348,6 +405,10 @@ class WebRTC(Component):
             )
         if self.modality == "video" and self.mode != "receive" and isinstance(fn, StreamHandlerBase):
             raise ValueError('modality="video" takes a function fn(frame, *inputs) -> frame, not a StreamHandler')
+        if send_input_on not in ("change", "submit"):
+            raise ValueError(f'send_input_on must be "change" or "submit", got {send_input_on!r}')
+        if self.variant == "textbox" and hasattr(fn, "needs_args"):
+            fn.needs_args = True  # the typed text comes with the inputs, before each reply
         limit = 1 if concurrency_limit in ("default", None) else int(concurrency_limit)  # type: ignore[arg-type]
         if limit < 1:
             raise ValueError(f"concurrency_limit must be at least 1, got {concurrency_limit}")
@@ -368,6 +429,7 @@ class WebRTC(Component):
             ice_servers=self.server_rtc_configuration,
             offers_per_minute=offers_per_minute,
             show_error=lambda: bool(getattr(root, "show_error", False)),
+            protocol=self.protocol,
         )
         # Inputs reach a connection only from the browser session that made it. The listeners'
         # inputs: the component, then the extra inputs (send modes list the component first).
@@ -385,11 +447,13 @@ class WebRTC(Component):
                 concurrency_limit=None,
             )
             return None
-        # Every change of an extra input, and every `tick` from the page, pushes the current values.
+        # Every change (or submit) of an extra input, and every `tick` from the page, pushes the
+        # current values; the text box's submit also asks for a reply.
         listener = {"inputs": inputs, "outputs": None, "concurrency_id": concurrency_id, "concurrency_limit": None}
         for component in inputs[1:]:
-            if hasattr(component, "change"):
-                component.change(set_input, js=js, **listener)  # type: ignore[attr-defined]
+            if hasattr(component, send_input_on):
+                getattr(component, send_input_on)(set_input, js=js, **listener)
+        self.submit(_session_bound(self.set_input_on_submit, n_inputs), js=js, **listener)  # type: ignore[attr-defined]
         return self.tick(set_input, js=js, **listener)  # type: ignore[attr-defined]
 
     def on_additional_outputs(
@@ -457,6 +521,12 @@ class WebRTC(Component):
                 self._turn_cache = (future, loop.time() + 5.0)
             cached = self._turn_cache
         return await asyncio.shield(cached[0])
+
+    @server
+    async def quit_output_stream(self, body: Any = None) -> dict[str, Any]:
+        """The page stopped: fastrtc's page calls this so its outputs stream ends. Outputs here end
+        with their session, so there is nothing to stop; answered as fastrtc does."""
+        return {"success": True}
 
     @server
     async def offer(self, body: dict[str, Any], request: gradio.Request = None) -> dict[str, Any]:  # type: ignore[assignment]

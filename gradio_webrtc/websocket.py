@@ -34,6 +34,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from .protocol import as_json
+
 if TYPE_CHECKING:
     from starlette.websockets import WebSocket
 
@@ -52,19 +54,6 @@ MESSAGES_PER_SECOND = 200.0
 MESSAGE_BURST = 1000.0
 #: Malformed messages logged per stream (the rest are counted, and summed up when it ends).
 LOGGED_ERRORS = 5
-
-#: The data channel's plain strings, in the `{"type", "data"}` shape fastrtc's clients read.
-_SIDE_CHANNEL = {
-    "tick": {"type": "send_input", "data": []},
-    "change": {"type": "fetch_output", "data": []},
-    "stopword": {"type": "stopword", "data": ""},
-}
-
-
-def side_channel_json(message: str) -> str:
-    """A side-channel message as a WebSocket client expects it (JSON ones pass unchanged)."""
-    mapped = _SIDE_CHANNEL.get(message)
-    return json.dumps(mapped) if mapped is not None else message
 
 
 class ClosedByLimitError(Exception):
@@ -239,6 +228,8 @@ class StreamSocket:
             owner=requester.owner if requester else None,
             client=requester.client if requester else None,
             rate_limited=not self.signed,
+            phone=self.phone,
+            websocket=self.ws,
         )
         if isinstance(opened, dict):
             await self.ws.send_json(opened)
@@ -287,7 +278,7 @@ class StreamSocket:
                         self._tagged({"event": "mark", "mark": {"name": f"reply-{self.marks_sent}"}})
                     )
                 elif kind == "message" and not self.phone:
-                    await self.ws.send_text(side_channel_json(data))  # type: ignore[arg-type]
+                    await self.ws.send_text(as_json(data))  # type: ignore[arg-type]
         except Exception:
             logger.debug("stream %s: sending stopped", self.stream_sid, exc_info=True)
         with contextlib.suppress(Exception):

@@ -147,3 +147,47 @@ def post_json(url: str, body: Any, headers: dict[str, str] | None = None) -> tup
             return r.status, json.loads(r.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"null")
+
+
+class TwilioCall:
+    """A caller through Twilio Media Streams: `connected`, `start`, then 20 ms μ-law `media`
+    events at 8 kHz, as Twilio sends them (twilio.com/docs/voice/media-streams/websocket-messages)."""
+
+    def __init__(self, ws: Any, sid: str) -> None:
+        self.ws, self.sid = ws, sid
+        self.received: list[dict[str, Any]] = []
+        self.n = 0
+        self.reader = asyncio.create_task(self._read())
+
+    @classmethod
+    async def dial(
+        cls, server: Server, sid: str = "MZ" + "0" * 32, headers: dict[str, str] | None = None
+    ) -> TwilioCall:
+        ws = await websockets.connect(f"{server.ws}/telephone/handler", additional_headers=headers or {})
+        call = cls(ws, sid)
+        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        start = {"streamSid": sid, "callSid": "CA1", "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000}}
+        await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "start": start, "streamSid": sid}))
+        return call
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                self.received.append(json.loads(raw))
+        except websockets.ConnectionClosed:
+            pass
+
+    async def say(self, audio: np.ndarray, trailing_silence: float = 1.0) -> None:
+        """Sends float audio at 8 kHz in real time, then silence."""
+        audio = np.concatenate([audio, np.zeros(int(8000 * trailing_silence), np.float32)])
+        start = time.monotonic()
+        for i in range(0, len(audio), 160):
+            chunk = np.pad(audio[i : i + 160], (0, max(0, 160 - len(audio[i : i + 160]))))
+            self.n += 1
+            media = {"track": "inbound", "chunk": str(self.n), "payload": base64.b64encode(ulaw_encode(chunk)).decode()}
+            await self.ws.send(json.dumps({"event": "media", "media": media, "streamSid": self.sid}))
+            await asyncio.sleep(max(0.0, start + (i + 160) / 8000 - time.monotonic()))
+
+    async def hang_up(self) -> None:
+        await self.ws.send(json.dumps({"event": "stop", "streamSid": self.sid}))
+        await asyncio.wait_for(self.reader, 5)

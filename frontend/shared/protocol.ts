@@ -16,6 +16,7 @@ export type ServerMessage =
 	| { kind: "error"; message: string }
 	| { kind: "end_stream"; message: string }
 	| { kind: "log"; message: string }
+	| { kind: "update_connection"; message: string }
 	| { kind: "other"; raw: string };
 
 /** The body posted to the `offer` server function. */
@@ -55,6 +56,7 @@ export function parse_message(raw: string): ServerMessage {
 		case "error":
 		case "end_stream":
 		case "log":
+		case "update_connection":
 			return { kind: record.type, message };
 		case "send_input":
 			return { kind: "tick" };

@@ -38,7 +38,9 @@ export interface WidgetProps {
 	button_labels: ButtonLabels;
 }
 
-export type HostEvent = "tick" | "state_change" | "error" | "warning";
+/** Gradio events the widget raises: the Python `WebRTC.EVENTS` (less `submit`, raised by the
+ * textbox variant) and the toasts. */
+export type HostEvent = "tick" | "state_change" | "start_recording" | "stop_recording" | "error" | "warning";
 
 /** What the Svelte wrapper provides: the server function, the value, events, translations. */
 export interface WidgetHost {
@@ -283,6 +285,7 @@ export class StreamWidget {
 			await this.list_devices();
 			if (this.props.modality === "audio") this.watch_level();
 		}
+		this.host.dispatch("start_recording");
 		try {
 			await this.client.start(this.local);
 		} catch {
@@ -291,10 +294,12 @@ export class StreamWidget {
 	}
 
 	stop(reason: string | null = null): void {
+		const was_active = this.active();
 		this.ended_reason = reason;
 		this.client.stop();
 		this.release();
 		this.set_state("closed");
+		if (was_active) this.host.dispatch("stop_recording");
 	}
 
 	private release(): void {
@@ -359,6 +364,10 @@ export class StreamWidget {
 			case "end_stream":
 				this.stop(message.message || "the stream ended");
 				this.host.dispatch("warning", message.message || "The stream ended.");
+				break;
+			case "update_connection":
+				// The server asks the page to close the stream (fastrtc's `update_connection`).
+				if (message.message === "closed") this.stop("closed by the server");
 				break;
 			case "log":
 			case "other":

@@ -14,6 +14,11 @@ def wheel() -> Path:
 
 
 @pytest.fixture(scope="session")
+def fastrtc_wheel() -> Path:
+    return built("fastrtc_rs-*.whl")
+
+
+@pytest.fixture(scope="session")
 def sdist() -> Path:
     return built("gradio_webrtc_rs-*.tar.gz")
 

@@ -210,8 +210,55 @@ def test_without_its_bundle_the_component_says_so(venvs, tmp_path):
     assert "frontend for Gradio 5" in result.stderr and "Loading..." in result.stderr, result.stderr
 
 
-def test_dist_holds_one_wheel_and_one_sdist():
-    assert len(list(DIST.glob("*.whl"))) == 1 and len(list(DIST.glob("*.tar.gz"))) == 1, list(DIST.iterdir())
+def test_dist_holds_the_two_wheels_and_one_sdist():
+    assert len(list(DIST.glob("gradio_webrtc_rs-*.whl"))) == 1, list(DIST.iterdir())
+    assert len(list(DIST.glob("fastrtc_rs-*.whl"))) == 1, list(DIST.iterdir())
+    assert len(list(DIST.glob("*.tar.gz"))) == 1, list(DIST.iterdir())
+
+
+def test_a_fastrtc_app_runs_unchanged_on_the_installed_wheels(wheel, fastrtc_wheel, tmp_path):
+    """`pip install fastrtc-rs` (with the engine's wheel beside it, as PyPI would resolve it) in a
+    fresh venv: `import fastrtc` is this package's, and a fastrtc app answers a spoken sentence."""
+    import asyncio
+
+    from gradio_webrtc.testing import connect
+
+    python = make_venv(tmp_path / "venv", str(wheel), str(fastrtc_wheel), GRADIO["gradio5"])
+    where = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import fastrtc, inspect; "
+            "print(fastrtc.__file__, list(inspect.signature(fastrtc.ReplyOnPause).parameters)[:2])",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": ""},
+    ).stdout
+    assert str(tmp_path / "venv") in where and "['fn', 'startup_fn']" in where, where
+    metadata = (
+        zipfile.ZipFile(fastrtc_wheel)
+        .read(next(n for n in zipfile.ZipFile(fastrtc_wheel).namelist() if n.endswith(".dist-info/METADATA")))
+        .decode()
+    )
+    assert "Requires-Dist: gradio-webrtc-rs==" in metadata
+    for extra in ("vad", "stt", "tts", "stopword"):
+        assert f"Provides-Extra: {extra}" in metadata
+    app = tmp_path / "fastrtc_app.py"
+    shutil.copy(ROOT / "tests" / "apps" / "fastrtc_app.py", app)
+    app.write_text(
+        app.read_text().replace("server_port=int(sys.argv[1])", "server_port=int(__import__('os').environ['PORT'])")
+    )
+
+    async def echo(url: str) -> float:
+        async with connect(url, "echo") as call:
+            await call.say(DATA / "one_sentence.wav")
+            return (await call.reply(timeout=30)).duration
+
+    with serve(python, app) as url:
+        assert 1.0 < asyncio.run(echo(url)) < 4.0
 
 
 def test_extras_keep_their_names(wheel):

@@ -47,5 +47,6 @@ pub mod media {
     pub use gradio_webrtc_media::convert::{f32_to_i16_into, i16_to_f32};
     pub use gradio_webrtc_media::lowdelay::LowDelayResampler;
     pub use gradio_webrtc_media::pause::PauseOptions;
-    pub use gradio_webrtc_media::RATES;
+    pub use gradio_webrtc_media::vad;
+    pub use gradio_webrtc_media::{check_rate, RATES};
 }

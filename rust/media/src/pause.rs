@@ -218,6 +218,20 @@ impl Utterances {
         self.utterance.clear();
     }
 
+    /// The utterance collected so far (empty if the user is not talking), as if the user had
+    /// paused now; the detector starts over.
+    pub fn finish_now(&mut self) -> Vec<f32> {
+        let utterance = if self.detector.talking() {
+            std::mem::take(&mut self.utterance)
+        } else {
+            Vec::new()
+        };
+        self.detector.reset();
+        self.preroll.clear();
+        self.utterance.clear();
+        utterance
+    }
+
     /// Also hand out the utterance while it is spoken ([`UtteranceEvent::Speech`]).
     pub fn stream_speech(&mut self, on: bool) {
         self.stream = on;

@@ -229,6 +229,34 @@ fn sigmoid(v: f32) -> f32 {
     1.0 / (1.0 + (-v).exp())
 }
 
+/// Speech probability of every 32 ms window of `samples` (mono, floats in [-1, 1] at `rate` Hz),
+/// from a fresh stream state: 8 kHz audio runs Silero's 8 kHz network, any other rate is converted
+/// to 16 kHz first. A last partial window is zero-padded. Returns the probabilities and the rate
+/// they were computed at (window `i` covers samples `i * window ..` at that rate).
+pub fn probabilities(rate: u32, samples: &[f32]) -> Result<(Vec<f32>, u32), Error> {
+    let vad_rate = if rate == 8_000 { 8_000 } else { 16_000 };
+    let mut converted = Vec::new();
+    let audio: &[f32] = if rate == vad_rate {
+        samples
+    } else {
+        crate::lowdelay::LowDelayResampler::new(rate, vad_rate)?.process(samples, &mut converted);
+        &converted
+    };
+    let mut vad = SileroVad::with_rate(vad_rate)?;
+    let window = vad.window();
+    let mut out = Vec::with_capacity(audio.len().div_ceil(window));
+    for chunk in audio.chunks(window) {
+        if chunk.len() == window {
+            out.push(vad.process(chunk)?);
+        } else {
+            let mut padded = chunk.to_vec();
+            padded.resize(window, 0.0);
+            out.push(vad.process(&padded)?);
+        }
+    }
+    Ok((out, vad_rate))
+}
+
 /// One stream's VAD: feed it consecutive windows of [`SileroVad::window`] samples at its rate
 /// (512 at 16 kHz, 256 at 8 kHz).
 pub struct SileroVad {

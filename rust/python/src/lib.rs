@@ -118,6 +118,21 @@ fn pause_defaults(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
     Ok(d)
 }
 
+/// Speech probability of every 32 ms window of mono float32 audio at `rate` Hz (the bundled
+/// Silero VAD, fresh state), and the rate the windows are counted at (8000 or 16000).
+#[pyfunction]
+fn speech_probabilities(
+    py: Python<'_>,
+    rate: u32,
+    audio: numpy::PyReadonlyArray1<'_, f32>,
+) -> PyResult<(Vec<f32>, u32)> {
+    gradio_webrtc_engine::media::check_rate("the audio's sample rate", rate)
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))?;
+    let samples = audio.as_slice()?.to_vec();
+    py.detach(move || gradio_webrtc_engine::media::vad::probabilities(rate, &samples))
+        .map_err(|e| pyo3::exceptions::PyValueError::new_err(e.to_string()))
+}
+
 /// Closes every session of every engine; registered with `atexit` by the Python package so that
 /// no tokio task touches the interpreter while it finalizes.
 #[pyfunction]
@@ -141,6 +156,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(check_webrtc_id, m)?)?;
     m.add_function(wrap_pyfunction!(pause_defaults, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_tasks, m)?)?;
+    m.add_function(wrap_pyfunction!(speech_probabilities, m)?)?;
     resample::init_pymodule(m)?;
     stream::init_pymodule(m)?;
     call::init_pymodule(m)?;

@@ -198,6 +198,25 @@ impl PySession {
         awaitable(py, async move { session.closed().await })
     }
 
+    fn add_ice_candidate<'py>(&self, py: Python<'py>, candidate_json: String) -> PyResult<Bound<'py, PyAny>> {
+        let session = self.inner.clone();
+        pyo3_async_runtimes::tokio::future_into_py(py, async move {
+            session.add_remote_candidate(&candidate_json).await.map_err(to_py_err)
+        })
+    }
+
+    fn end_utterance(&self) {
+        self.inner.end_utterance();
+    }
+
+    fn user_started_talking(&self) {
+        self.inner.user_started_talking();
+    }
+
+    fn user_paused(&self) {
+        self.inner.user_paused();
+    }
+
     fn wait_connected<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let session = self.inner.clone();
         awaitable(py, async move { session.connected().await })

@@ -204,6 +204,21 @@ impl AudioIn {
         Ok(events)
     }
 
+    /// The utterance collected so far as a complete one (empty when the user is not talking),
+    /// and the detector reset; None without pause detection.
+    pub fn end_utterance(&mut self) -> Option<InputEvent> {
+        let detection = self.detection.as_mut()?;
+        let samples = detection.utterances.finish_now();
+        detection.pieces = Pieces::default();
+        let mut pcm = Vec::with_capacity(samples.len());
+        f32_to_i16_into(&samples, &mut pcm);
+        Some(InputEvent::Utterance(AudioFrame {
+            rate: self.rate,
+            channels: 1,
+            samples: pcm,
+        }))
+    }
+
     /// Queues a frame for the handler; false if the queue is full (the frame is dropped).
     pub fn enqueue(&mut self, frame: AudioFrame) -> bool {
         if self.queue.len() >= AUDIO_QUEUE {

@@ -110,6 +110,10 @@ pub trait Transport: Send + Sync {
     async fn candidate_types(&self) -> Option<(String, String)> {
         None
     }
+    /// A remote ICE candidate the peer trickled after its offer (`RTCIceCandidate.toJSON()`).
+    async fn add_remote_candidate(&self, _candidate_json: &str) -> Result<(), EngineError> {
+        Err(EngineError::BadMedia("this connection takes no ICE candidates".into()))
+    }
 }
 
 type CloseHook = Box<dyn FnOnce(&str) + Send>;
@@ -362,6 +366,17 @@ impl MediaSession {
         self.transport.get()?.candidate_types().await
     }
 
+    /// Adds a remote ICE candidate the peer trickled after its offer (its `toJSON()` form).
+    ///
+    /// # Errors
+    /// `BadMedia` for a transport without ICE, a malformed candidate, or one too many.
+    pub async fn add_remote_candidate(&self, candidate_json: &str) -> Result<(), EngineError> {
+        match self.transport.get() {
+            Some(transport) if !self.is_closed() => transport.add_remote_candidate(candidate_json).await,
+            _ => Err(EngineError::BadMedia("the connection has ended".into())),
+        }
+    }
+
     // -- audio in ----------------------------------------------------------------------------
 
     /// Decoded audio from the peer: `channels` interleaved at `rate` Hz, values in `[-1, 1]`.
@@ -426,9 +441,29 @@ impl MediaSession {
         }
     }
 
+    /// The user stopped talking (a pause detector outside the engine says so: a custom
+    /// `PauseDetectionModel` in Python).
+    pub fn user_paused(&self) {
+        self.turn.user_paused();
+    }
+
+    /// Ends the utterance being collected now, as if the user had paused: whatever was heard so
+    /// far (possibly nothing) goes to the handler (`ReplyOnPause.trigger_response`). Without pause
+    /// detection this does nothing.
+    pub fn end_utterance(&self) {
+        let Some(input) = &self.audio_in else {
+            return;
+        };
+        let event = input.lock().expect("input lock poisoned").end_utterance();
+        if let Some(event) = event {
+            self.on_input(event);
+        }
+    }
+
     /// The user started talking: a playing reply is interrupted at once (barge-in) — its queued
     /// audio is dropped under the same lock that admits its new audio, so nothing of it plays.
-    fn user_started_talking(&self) {
+    /// Public for pause detectors outside the engine.
+    pub fn user_started_talking(&self) {
         match &self.audio_out {
             Some(out) => {
                 let mut outgoing = out.lock();

@@ -36,7 +36,13 @@ pub(crate) struct WebRtcTransport {
     pc: Arc<dyn PeerConnection>,
     runtime: Handle,
     audio_sender: OnceLock<Arc<dyn RtpSender>>,
+    /// Remote candidates trickled so far (bounded like an offer's: `MAX_OFFER_CANDIDATES`).
+    trickled: std::sync::atomic::AtomicUsize,
 }
+
+/// The longest trickled candidate accepted (a candidate line is ~100 bytes; with its `sdpMid` and
+/// `usernameFragment`, its JSON ~250).
+const MAX_CANDIDATE_JSON: usize = 2048;
 
 #[async_trait]
 impl Transport for WebRtcTransport {
@@ -74,6 +80,31 @@ impl Transport for WebRtcTransport {
             _ => "unknown",
         };
         Some((name(pair.local().typ).to_string(), name(pair.remote().typ).to_string()))
+    }
+
+    /// A trickled candidate (RFC 8838): bounded in size and count like the offer's, parsed, then
+    /// given to ICE. An empty candidate (the browser's end-of-candidates) is accepted and ignored.
+    async fn add_remote_candidate(&self, candidate_json: &str) -> Result<(), EngineError> {
+        use std::sync::atomic::Ordering;
+        use webrtc::peer_connection::RTCIceCandidateInit;
+        let bad = |why: &str| EngineError::BadMedia(format!("invalid ICE candidate: {why}"));
+        if candidate_json.len() > MAX_CANDIDATE_JSON {
+            return Err(bad("too long"));
+        }
+        let init: RTCIceCandidateInit = serde_json::from_str(candidate_json).map_err(|_| bad("malformed"))?;
+        if init.candidate.trim().is_empty() {
+            return Ok(());
+        }
+        if !init.candidate.starts_with("candidate:") && !init.candidate.starts_with("a=candidate:") {
+            return Err(bad("not a candidate line"));
+        }
+        if self.trickled.fetch_add(1, Ordering::SeqCst) >= MAX_OFFER_CANDIDATES {
+            return Err(bad(&format!("more than {MAX_OFFER_CANDIDATES} candidates")));
+        }
+        self.pc
+            .add_ice_candidate(init)
+            .await
+            .map_err(|e| bad(&e.to_string().chars().take(120).collect::<String>()))
     }
 }
 
@@ -162,6 +193,7 @@ async fn new_peer(
         pc: pc.clone(),
         runtime: Handle::current(),
         audio_sender: OnceLock::new(),
+        trickled: std::sync::atomic::AtomicUsize::new(0),
     });
     Ok(Peer {
         audio_out,
