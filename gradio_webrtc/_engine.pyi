@@ -28,6 +28,7 @@ __all__ = [
     "pause_defaults",
     "runtime_tasks",
     "shutdown",
+    "speech_probabilities",
 ]
 
 __version__: str

@@ -245,7 +245,9 @@ class Connections:
             self._pending.discard(webrtc_id)
             early = self._early_candidates.pop(webrtc_id, [])
         for requester, candidate in early:
-            await self.add_ice_candidate({"webrtc_id": webrtc_id, "candidate": candidate}, requester)
+            applied = await self.add_ice_candidate({"webrtc_id": webrtc_id, "candidate": candidate}, requester)
+            if applied.get("status") != "success":
+                logger.info("a candidate trickled during the offer of %s was not applied: %s", webrtc_id, applied)
         return answer
 
     async def add_ice_candidate(self, body: dict[str, Any], requester: Requester) -> dict[str, Any]:

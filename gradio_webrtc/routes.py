@@ -102,6 +102,10 @@ async def webrtc_offer(stream: Stream, request: Request, path: str = "") -> Resp
     if body is None:
         return JSONResponse(failed("invalid_offer", message="the offer must be JSON"))
     requester = requester_of(request)
+    if isinstance(body, dict) and body.get("type") == "ice-candidate":
+        # A candidate trickled after the offer, often before its answer (and cookie) came back:
+        # its sender is matched by the cookie it has, or by its address.
+        return JSONResponse(await stream.offer(body, owner=requester.owner, client=requester.client))
     token = requester.owner or new_owner_token()
     answer = await stream.offer(body, owner=token, client=requester.client)
     response = JSONResponse(answer)

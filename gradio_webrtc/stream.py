@@ -301,11 +301,9 @@ class Stream:
     async def offer(
         self, body: dict[str, Any], *, owner: str | None = None, client: str | None = None
     ) -> dict[str, Any]:
-        """The WebRTC offer endpoint's logic: `{sdp, type, webrtc_id}` -> `{sdp, type}`; `owner`
+        """The WebRTC offer endpoint's logic: `{sdp, type, webrtc_id}` -> `{sdp, type}`, or a
+        trickled candidate (`{"type": "ice-candidate", ...}`) -> `{"status": "success"}`; `owner`
         and `client` bind the connection to its caller (see `Connections.offer`)."""
-        if isinstance(body, dict) and body.get("type") == "ice-candidate":
-            # Candidates are in the offer (non-trickle): later ones add nothing the answer lacks.
-            return {"status": "success"}
         return await self.connections.offer(body, owner=owner, client=client)
 
     # -- your server's routes ----------------------------------------------------------------------

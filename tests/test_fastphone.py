@@ -114,6 +114,9 @@ async def test_fastphone_registers_serves_calls_and_gives_the_number_back():
     finally:
         if app.poll() is None:
             app.kill()
+            app.wait(5)
+        if app.stdout:
+            app.stdout.close()
         broken.close()
         service.close()
 

@@ -11,7 +11,6 @@ Face hub (`fastrtc/kokoro-onnx`: `kokoro-v1.0.onnx`, `voices-v1.0.bin`); Cartesi
 from __future__ import annotations
 
 import asyncio
-import inspect
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -136,15 +135,16 @@ class CartesiaTTSModel:
         o = options or CartesiaTTSOptions()
         for sentence in sentences(text):
             pending = b""
-            chunks = self.client.tts.bytes(
-                model_id=o.model,
-                transcript=sentence,
-                voice={"mode": "id", "id": o.voice},
-                language=o.language,
-                output_format={"container": "raw", "sample_rate": o.sample_rate, "encoding": "pcm_s16le"},
-            )
-            if inspect.isawaitable(chunks):  # cartesia >= 3: a coroutine of the stream; 2.x: the stream
-                chunks = await chunks
+            request = {
+                "model_id": o.model,
+                "transcript": sentence,
+                "voice": {"mode": "id", "id": o.voice},
+                "language": o.language,
+                "output_format": {"container": "raw", "sample_rate": o.sample_rate, "encoding": "pcm_s16le"},
+            }
+            tts = self.client.tts
+            # cartesia >= 3 names POST /tts/bytes `generate`; 2.x (fastrtc's) `bytes`.
+            chunks = (await tts.generate(**request)).iter_bytes() if hasattr(tts, "generate") else tts.bytes(**request)
             async for chunk in chunks:
                 data = pending + bytes(chunk)
                 whole = len(data) - len(data) % 2

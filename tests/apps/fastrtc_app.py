@@ -42,11 +42,14 @@ echo_stream = Stream(ReplyOnPause(echo), modality="audio", mode="send-receive")
 # -- a chat: the transcript so far as an extra input, the new one as an additional output ---------
 
 
-def respond(audio: tuple[int, np.ndarray], chatbot: list[dict] | None = None):
-    chatbot = list(chatbot or [])
+def respond(audio: tuple[int, np.ndarray], *inputs: object):
+    # The chatbot is the last input: through its Gradio page, fastrtc 0.0.34 passes the
+    # webrtc_id before the inputs (`fn(audio, webrtc_id, chatbot)`, against its own documentation).
+    chatbot = list(inputs[-1] or []) if inputs else []  # type: ignore[call-overload]
+    turn = len(chatbot) // 2 + 1
     seconds = audio[1].shape[-1] / audio[0]
     chatbot.append({"role": "user", "content": f"({seconds:.1f} s of audio)"})
-    chatbot.append({"role": "assistant", "content": f"reply {len(chatbot) // 2}"})
+    chatbot.append({"role": "assistant", "content": f"reply {turn}"})
     yield AdditionalOutputs(chatbot)
     yield beep(520)
 

@@ -189,7 +189,12 @@ impl Transport for HostOwned {
 
 /// Decodes what the host pushed, in order, into the session until the session ends. A peer that
 /// runs ahead of real time (`InputPace`) ends its session here.
-async fn decode_incoming(session: Arc<MediaSession>, codec: PayloadCodec, rate: u32, mut payloads: mpsc::Receiver<Vec<u8>>) {
+async fn decode_incoming(
+    session: Arc<MediaSession>,
+    codec: PayloadCodec,
+    rate: u32,
+    mut payloads: mpsc::Receiver<Vec<u8>>,
+) {
     let mut state = session.watch_state();
     loop {
         let payload = tokio::select! {
@@ -224,7 +229,9 @@ impl StreamTransport {
             .expect("a new session's outbox has not been taken");
         let (tx, rx) = mpsc::channel(OUTGOING);
         let (incoming, payloads) = mpsc::channel(INCOMING);
-        session.runtime().spawn(decode_incoming(session.clone(), codec, in_rate, payloads));
+        session
+            .runtime()
+            .spawn(decode_incoming(session.clone(), codec, in_rate, payloads));
         let transport = Arc::new(Self {
             session: session.clone(),
             codec,
@@ -265,8 +272,8 @@ impl StreamTransport {
             ));
         }
         match self.incoming.try_send(payload) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(_)) => Ok(()), // the session has ended
+            // Closed: the session has ended, and what it would have heard no longer matters.
+            Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let reason = "the peer sent audio faster than it can be processed";
                 self.session.fail(reason);

@@ -54,7 +54,10 @@ mod test {
         // A peer running at twice real time is stopped after it has used up the burst.
         let mut pace = InputPace::new(5.0);
         let refused = (0..1_000).position(|i| !pace.admit(f64::from(i) * 0.02, 0.04)).unwrap();
-        assert!((245..=250).contains(&refused), "5 s of burst at 0.02 s gained per message: {refused}");
+        assert!(
+            (245..=250).contains(&refused),
+            "5 s of burst at 0.02 s gained per message: {refused}"
+        );
         // One message longer than the burst is refused outright.
         assert!(!InputPace::new(5.0).admit(0.0, 1_375.0));
     }

@@ -121,6 +121,7 @@ fn pause_defaults(py: Python<'_>) -> PyResult<Bound<'_, pyo3::types::PyDict>> {
 /// Speech probability of every 32 ms window of mono float32 audio at `rate` Hz (the bundled
 /// Silero VAD, fresh state), and the rate the windows are counted at (8000 or 16000).
 #[pyfunction]
+#[allow(clippy::needless_pass_by_value)] // pyo3 hands the array over by value
 fn speech_probabilities(
     py: Python<'_>,
     rate: u32,

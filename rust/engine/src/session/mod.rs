@@ -372,7 +372,11 @@ impl MediaSession {
     /// `BadMedia` for a transport without ICE, a malformed candidate, or one too many.
     pub async fn add_remote_candidate(&self, candidate_json: &str) -> Result<(), EngineError> {
         match self.transport.get() {
-            Some(transport) if !self.is_closed() => transport.add_remote_candidate(candidate_json).await,
+            Some(transport) if !self.is_closed() => {
+                transport.add_remote_candidate(candidate_json).await?;
+                SessionStats::add(&self.stats.ice_candidates_trickled, 1);
+                Ok(())
+            }
             _ => Err(EngineError::BadMedia("the connection has ended".into())),
         }
     }

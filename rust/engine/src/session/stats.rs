@@ -48,6 +48,8 @@ pub struct SessionStats {
     pub video_frames_out: AtomicU64,
     /// Streamed utterance pieces dropped because the handler fell behind (never whole utterances).
     pub speech_pieces_dropped: AtomicU64,
+    /// Remote ICE candidates the peer trickled after its offer, given to ICE.
+    pub ice_candidates_trickled: AtomicU64,
     /// Whole utterances dropped because the handler fell 16 behind.
     pub utterances_dropped: AtomicU64,
 }
@@ -104,6 +106,7 @@ impl SessionStats {
             ("video_frames_skipped", get(&self.video_frames_skipped)),
             ("video_frames_out", get(&self.video_frames_out)),
             ("speech_pieces_dropped", get(&self.speech_pieces_dropped)),
+            ("ice_candidates_trickled", get(&self.ice_candidates_trickled)),
             ("utterances_dropped", get(&self.utterances_dropped)),
         ]
     }
