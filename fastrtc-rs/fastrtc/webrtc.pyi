@@ -87,11 +87,8 @@ class WebRTC(_core.WebRTC):
             full_screen=True if full_screen is None else full_screen,
             allow_extra_tracks=allow_extra_tracks,
         )
-    from collections.abc import Callable, Sequence
-    from typing import TYPE_CHECKING, Any, Literal
-
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
     from gradio.blocks import Block
-
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
