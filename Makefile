@@ -15,7 +15,7 @@ PY6 := $(VENV6)/bin/python
 GRADIO5 := gradio>=5.46,<6
 GRADIO6 := gradio>=6,<7
 TEST_DEPS := numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" psutil playwright httpx \
-	"pocketsphinx>=5" websockets
+	"pocketsphinx>=5" websockets kubernetes-validate
 # fastrtc's speech models (the `stt`/`tts` extras' packages) and onnx to build their stand-in weights.
 SPEECH_DEPS := fastrtc-moonshine-onnx kokoro-onnx "onnxruntime>=1.20.1" onnx cartesia
 # maturin builds the engine; zig (from PyPI) links the release wheel against an old glibc
@@ -26,7 +26,7 @@ BUILD_DEPS := "setuptools>=68" "maturin>=1.9,<2" "ziglang>=0.13,<0.16" "auditwhe
 export CARGO_TARGET_DIR ?= $(abspath target)
 # The venv's node and npm come first on PATH for every recipe.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
-APT_PACKAGES := python3-venv cmake pkg-config libvpx-dev nasm coturn chromium
+APT_PACKAGES := python3-venv cmake pkg-config libvpx-dev nasm coturn haproxy chromium
 
 ENGINE := gradio_webrtc/_engine.abi3.so
 RUST_SOURCES := Cargo.toml Cargo.lock $(shell find rust -type f \( -name '*.rs' -o -name Cargo.toml -o -name '*.bin' \))
@@ -162,6 +162,7 @@ bench: setup $(OTHER_LIBS)  ## audio echo (wire and in Chromium), video flip and
 	$(PY) bench/browser_echo.py
 	$(PY) bench/websocket_echo.py
 	$(PY) bench/video_flip.py
+	$(PY) bench/video_network.py
 	$(PY) bench/reply_latency.py
 
 clean:  ## remove build outputs

@@ -61,12 +61,19 @@ def free_port() -> int:
 
 def start_server(python: str, handler: str, app: str = "echo") -> tuple[subprocess.Popen[str], str]:
     port = free_port()
+    log_path = os.environ.get("GW_SERVER_LOG")  # capture the server's stderr (diagnostics) when set
+    stderr = open(log_path, "a") if log_path else subprocess.DEVNULL  # noqa: SIM115 - the child holds it
     proc = subprocess.Popen(
         [python, str(HERE / "server.py"), "--port", str(port), "--app", app, "--handler", handler],
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"},
+        env={
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "GRADIO_WEBRTC_DRAIN_ON_SIGTERM": "0",  # SIGTERM ends a benchmark server at once
+        },
     )
     assert proc.stdout is not None
     for line in proc.stdout:  # the original prints a deprecation banner first

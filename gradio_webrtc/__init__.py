@@ -17,6 +17,7 @@ from .credentials import (
 )
 from .outputs import AdditionalOutputs, CloseStream, Warning, WebRTCError
 from .pause_detection import ModelOptions, PauseDetectionModel, SileroVadOptions, get_silero_model
+from .replica import READY_PATH, Replica, replica
 from .reply_on_pause import AlgoOptions, ReplyOnPause
 from .reply_on_stopwords import PocketSphinxDetector, ReplyOnStopWords, SpeechToTextStopWords, StopWordDetector
 from .speech_to_text import MoonshineSTT, get_stt_model
@@ -52,6 +53,7 @@ __version__ = _engine.__version__
 atexit.register(_engine.shutdown)
 
 __all__ = [
+    "READY_PATH",
     "AdditionalOutputs",
     "AlgoOptions",
     "AsyncAudioVideoStreamHandler",
@@ -65,6 +67,7 @@ __all__ = [
     "MoonshineSTT",
     "PauseDetectionModel",
     "PocketSphinxDetector",
+    "Replica",
     "ReplyOnPause",
     "ReplyOnStopWords",
     "SileroVadOptions",
@@ -100,5 +103,6 @@ __all__ = [
     "get_turn_credentials_async",
     "get_turn_rest_credentials",
     "get_twilio_turn_credentials",
+    "replica",
     "wait_for_item",
 ]

@@ -22,6 +22,7 @@ from ._engine import Engine, EngineError, check_webrtc_id
 from .clients import UNKNOWN_CLIENT as UNKNOWN
 from .clients import Requester, current_requester
 from .protocol import Protocol, page_event
+from .replica import RESTARTING, affinity_cookie, replica
 from .reply_on_pause import ReplyOnPause
 from .session_runner import SessionRunner
 from .stream_handler import StreamHandlerBase, VideoStreamHandler
@@ -290,6 +291,8 @@ class Connections:
         except EngineError as exc:
             return failed("invalid_offer", message=str(exc))
         self._loop = asyncio.get_running_loop()
+        if replica.draining:
+            return failed("server_draining", message=RESTARTING, **affinity_cookie())
         if rate_limited and self.rate_limiter is not None and (wait := self.rate_limiter.allow(client or UNKNOWN)):
             logger.warning("rate limit reached for a client (%.0f s to wait)", wait)
             return failed(
@@ -304,7 +307,8 @@ class Connections:
         cap = limits.max_sessions()
         if cap is not None and limits.live_sessions() >= cap:
             logger.warning("refused a connection: this server is at its cap of %d sessions", cap)
-            return failed("server_busy", limit=cap, message="The server is at capacity; please try again later.")
+            busy = "The server is at capacity; please try again later."
+            return failed("server_busy", limit=cap, message=busy, **affinity_cookie())
         return None
 
     def _handler_copy(self) -> Any:

@@ -253,3 +253,22 @@ async def get_turn_credentials_async(method: Literal["hf", "cloudflare"] = "hf",
     if method == "cloudflare":
         return await get_cloudflare_turn_credentials_async(**kwargs)
     raise ValueError(f'method must be "hf" or "cloudflare", got {method!r}')
+
+
+def turn_from_environment(rtc_configuration: Any, server_rtc_configuration: Any) -> tuple[Any, Any]:
+    """The ICE configurations of a component or stream: as given, or, where one is None and
+    `GRADIO_WEBRTC_TURN_SECRET` and `GRADIO_WEBRTC_TURN_URLS` are set (a TURN relay shared by every
+    replica, `deploy/cluster`), functions computing fresh `get_turn_rest_credentials` for each
+    connection, the server's relay-only when `GRADIO_WEBRTC_TURN_RELAY_ONLY=1` (replicas without
+    public UDP)."""
+    if not (os.environ.get("GRADIO_WEBRTC_TURN_SECRET") and os.environ.get("GRADIO_WEBRTC_TURN_URLS")):
+        return rtc_configuration, server_rtc_configuration
+    relay_only = os.environ.get("GRADIO_WEBRTC_TURN_RELAY_ONLY", "").strip().lower() in ("1", "true", "yes")
+    if rtc_configuration is None:
+        rtc_configuration = get_turn_rest_credentials
+    if server_rtc_configuration is None:
+
+        def server_rtc_configuration() -> dict[str, Any]:
+            return get_turn_rest_credentials(relay_only=relay_only)
+
+    return rtc_configuration, server_rtc_configuration

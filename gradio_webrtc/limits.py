@@ -89,3 +89,25 @@ def max_sessions() -> int | None:
     except ValueError:
         raise ValueError(f"GRADIO_WEBRTC_MAX_SESSIONS must be an integer (0 for no cap), got {raw!r}") from None
     return value if value > 0 else None
+
+
+def capacity() -> int | None:
+    """How many sessions this process takes: the cap, or less where every stream has a
+    concurrency limit (their sum); None means no limit."""
+    cap = max_sessions()
+    stream_limits = [getattr(r, "concurrency_limit", None) for r in list(_registries)]
+    if stream_limits and all(isinstance(n, int) for n in stream_limits):
+        total = sum(stream_limits)  # type: ignore[arg-type]
+        cap = total if cap is None else min(cap, total)
+    return cap
+
+
+def end_all(reason: str) -> int:
+    """Ends every live session of this process, telling each page `reason`; returns how many."""
+    ended = 0
+    for registry in list(_registries):
+        for connection in list(getattr(registry, "connections", {}).values()):
+            if not connection.session.closed:
+                connection.session.fail(reason)
+                ended += 1
+    return ended

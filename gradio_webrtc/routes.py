@@ -32,6 +32,7 @@ from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from .clients import OWNER_COOKIE, RequestContext, new_owner_token, public_url, requester_of
 from .connections import UnknownConnectionError, failed
+from .replica import add_ready_route, replica
 from .twilio import valid_signature
 from .websocket import serve_phone, serve_websocket, twiml
 
@@ -95,6 +96,7 @@ def _set_owner_cookie(response: Any, conn: HTTPConnection, token: str, path: str
 async def webrtc_offer(stream: Stream, request: Request, path: str = "") -> Response:
     """`POST /webrtc/offer`: the offer (or a trickled candidate) of a client; the answer sets the
     owner cookie that binds the connection to this client."""
+    replica.handle_sigterm()  # under uvicorn (main thread): SIGTERM drains rather than cuts calls
     try:
         body = await read_json(request)
     except BodyTooLargeError:
@@ -116,6 +118,7 @@ async def webrtc_offer(stream: Stream, request: Request, path: str = "") -> Resp
 
 async def websocket_offer(stream: Stream, websocket: WebSocket) -> None:
     """`WS /websocket/offer`: fastrtc's WebSocket protocol."""
+    replica.handle_sigterm()
     await serve_websocket(websocket, stream.connections, requester_of(websocket))
 
 
@@ -222,6 +225,7 @@ def mount(
             return StreamingResponse(events(), media_type="text/event-stream")
 
     app.include_router(router)
+    add_ready_route(app)  # process-wide, at the app's root: GET /gradio_webrtc/ready
     if not any(m.cls is RequestContext for m in app.user_middleware):
         app.add_middleware(RequestContext)
     if token is None and phone_token == "stream":

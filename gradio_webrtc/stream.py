@@ -27,7 +27,9 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
 from .connections import Connections, UnknownConnectionError, resolve_config
+from .credentials import turn_from_environment
 from .outputs import AdditionalOutputs
+from .replica import serve_in_gradio_apps
 from .utils import WebRTCData, create_message
 from .webrtc import WebRTC
 
@@ -112,8 +114,10 @@ class Stream:
         self.time_limit = time_limit
         self.allow_extra_tracks = allow_extra_tracks
         self.rtp_params = rtp_params
+        rtc_configuration, server_rtc_configuration = turn_from_environment(rtc_configuration, server_rtc_configuration)
         self.rtc_configuration = rtc_configuration
         self.server_rtc_configuration = server_rtc_configuration
+        serve_in_gradio_apps()  # `stream.ui.launch()` answers the readiness probe; SIGTERM drains
         self.track_constraints = track_constraints
         self.additional_input_components = list(additional_inputs or [])
         self.additional_output_components = list(additional_outputs or [])

@@ -28,7 +28,9 @@ from gradio.events import Dependency
 from . import limits
 from .clients import Requester, client_address
 from .connections import Connections, Modality, Mode, UnknownConnectionError, failed, resolve_config
+from .credentials import turn_from_environment
 from .protocol import Protocol
+from .replica import serve_in_gradio_apps
 from .stream_handler import (
     WEBRTC_VALUE,
     AsyncAudioVideoStreamHandler,
@@ -233,9 +235,12 @@ class WebRTC(Component):
         self.concurrency_limit: int | None = 1
         # A function (e.g. get_hf_turn_credentials) is not sent to the page: the page asks the `turn`
         # server function before every connection and gets fresh credentials.
+        # A TURN relay shared by replicas (GRADIO_WEBRTC_TURN_SECRET/_URLS) serves components that name none.
+        rtc_configuration, server_rtc_configuration = turn_from_environment(rtc_configuration, server_rtc_configuration)
         self._rtc_configuration_fn = rtc_configuration if callable(rtc_configuration) else None
         self.rtc_configuration = None if callable(rtc_configuration) else rtc_configuration
         self.server_rtc_configuration = server_rtc_configuration
+        serve_in_gradio_apps()  # the app answers the readiness probe (`replica.py`); SIGTERM drains
         self.mode: Mode = mode
         self.modality: Modality = modality
         self.icon_button_color = icon_button_color

@@ -28,6 +28,12 @@ def pattern(n: int) -> np.ndarray:
     return frame
 
 
+def shown(frame: np.ndarray) -> np.ndarray:
+    """The picture at 640x480, as a page shows one the server scaled down for a narrow link."""
+    h, w = frame.shape[:2]
+    return frame[np.arange(H) * h // H][:, np.arange(W) * w // W]
+
+
 def read_counter(frame: np.ndarray, flipped: bool) -> int:
     rows = slice(H - 160, H - 80) if flipped else slice(80, 160)
     n = 0
@@ -42,15 +48,20 @@ def band_at_bottom(frame: np.ndarray) -> bool:
 
 
 class CounterTrack(VideoStreamTrack):
-    """30 fps of `pattern(n)`, n = 0, 1, 2, ..."""
+    """30 fps of `pattern(n)`, n = 0, 1, 2, ...; with `textured`, under camera-like noise (costly
+    to encode, as a camera's picture is)."""
 
-    def __init__(self) -> None:
+    def __init__(self, textured: bool = False) -> None:
         super().__init__()
         self.n = 0
+        self.noise = np.random.default_rng(7).integers(-30, 30, (H, W, 3)) if textured else None
 
     async def recv(self) -> av.VideoFrame:
         pts, time_base = await self.next_timestamp()
-        frame = av.VideoFrame.from_ndarray(pattern(self.n % 256), format="bgr24")
+        picture = pattern(self.n % 256)
+        if self.noise is not None:
+            picture = np.clip(picture + self.noise, 0, 255).astype(np.uint8)
+        frame = av.VideoFrame.from_ndarray(picture, format="bgr24")
         frame.pts, frame.time_base = pts, time_base
         self.n += 1
         return frame
@@ -70,14 +81,20 @@ class VideoClient:
 
 
 async def connect_video(
-    offer_fn: Any, webrtc_id: str, *, codec: str = "video/VP8", send: bool = True, receive: bool = True
+    offer_fn: Any,
+    webrtc_id: str,
+    *,
+    codec: str = "video/VP8",
+    send: bool = True,
+    receive: bool = True,
+    track: MediaStreamTrack | None = None,
 ) -> tuple[VideoClient, dict[str, Any]]:
     pc = RTCPeerConnection()
     client = VideoClient(pc)
     channel = pc.createDataChannel("text")
     channel.on("message", client.messages.append)
     direction = "sendrecv" if send and receive else ("sendonly" if send else "recvonly")
-    transceiver = pc.addTransceiver(CounterTrack() if send else "video", direction=direction)
+    transceiver = pc.addTransceiver((track or CounterTrack()) if send else "video", direction=direction)
     prefs = [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType in (codec, "video/rtx")]
     transceiver.setCodecPreferences(prefs)
 

@@ -10,6 +10,7 @@ import {
 	type OfferRequest,
 	type OfferResponse,
 	type ServerMessage,
+	affinity_cookie_to_drop,
 	describe_failure,
 	new_webrtc_id,
 	parse_message,
@@ -121,6 +122,8 @@ export class WebRTCClient {
 			throw error;
 		}
 		const failure = describe_failure(response);
+		const cookie = affinity_cookie_to_drop(response);
+		if (cookie !== null) document.cookie = `${cookie}=; Max-Age=0; path=/; SameSite=Lax`;
 		if (failure !== null || !("sdp" in response)) {
 			this.fail(failure ?? "The server refused the connection.");
 			throw new Error(failure ?? "refused");

@@ -29,7 +29,7 @@ export interface OfferRequest {
 /** The server's reply: an answer, or a refusal with a reason. */
 export type OfferResponse =
 	| { sdp: string; type: "answer" }
-	| { status: "failed"; meta: { error: string; message?: string; limit?: number } };
+	| { status: "failed"; meta: { error: string; message?: string; limit?: number; affinity_cookie?: string } };
 
 function text_of(value: unknown): string {
 	return typeof value === "string" ? value : value === undefined || value === null ? "" : JSON.stringify(value);
@@ -91,6 +91,10 @@ export function describe_failure(response: OfferResponse | null | undefined): st
 			return `This browser offered no media the stream can use: ${meta.message ?? "no usable codec"}`;
 		case "server_shutting_down":
 			return "The server is shutting down. Please try again in a moment.";
+		case "server_draining":
+			return "This server is restarting. Reload the page to continue on another one.";
+		case "server_busy":
+			return "This server is at capacity. Reload the page to try another one, or try again later.";
 		case "setup_failed":
 		case "invalid_ice_configuration":
 		case "ice_configuration_failed":
@@ -98,6 +102,15 @@ export function describe_failure(response: OfferResponse | null | undefined): st
 		default:
 			return meta.message ?? `The server refused the connection (${meta.error}).`;
 	}
+}
+
+/** The balancer's affinity cookie to drop after a refusal that means "go elsewhere" (a draining or
+ * full replica), so that the next page load lands on another replica; null for other answers. */
+export function affinity_cookie_to_drop(response: OfferResponse | null | undefined): string | null {
+	if (response === null || response === undefined || "sdp" in response) return null;
+	const { error, affinity_cookie } = response.meta ?? { error: "unknown" };
+	if (error !== "server_draining" && error !== "server_busy") return null;
+	return typeof affinity_cookie === "string" && /^[A-Za-z0-9_-]{1,64}$/.test(affinity_cookie) ? affinity_cookie : null;
 }
 
 /** A fresh id for a connection: 128 random bits from the platform's CSPRNG, as 32 hex digits

@@ -12,6 +12,7 @@ Async tests need an asyncio plugin (pytest-asyncio or anyio's); the fixture is a
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -25,6 +26,12 @@ try:
     _fixture: Any = pytest_asyncio.fixture
 except ImportError:  # pragma: no cover - depends on the environment
     _fixture = pytest.fixture
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In a test run SIGTERM means "stop now", for pytest and the apps it starts: no replica
+    drain (`gradio_webrtc.replica`), unless the run asks for one."""
+    os.environ.setdefault("GRADIO_WEBRTC_DRAIN_ON_SIGTERM", "0")
 
 
 @_fixture

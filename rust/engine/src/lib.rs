@@ -37,7 +37,7 @@ pub use error::EngineError;
 pub use ids::{validate_id, MAX_ID_LEN};
 pub use session::{
     AudioFrame, AudioSink, MediaOptions, MediaSession, OutputFrame, SessionState, SessionStats, Speech, TurnState,
-    VideoFrame, VideoSink,
+    VideoFrame, VideoSent, VideoSink,
 };
 pub use webrtc::{open_client, ClientCall};
 

@@ -44,7 +44,7 @@ pub use gradio_webrtc_media::outbound::Frame as OutputFrame;
 pub use state::SessionState;
 pub use stats::SessionStats;
 pub use turn::TurnState;
-pub use video::{VideoFrame, VideoSink};
+pub use video::{VideoFrame, VideoSent, VideoSink};
 
 use audio_in::{AudioIn, InputEvent, PauseMode};
 use audio_out::AudioOut;
@@ -729,8 +729,30 @@ impl MediaSession {
             return Ok(());
         }
         let picture = gradio_webrtc_media::video::I420::from_packed(pixels, width, height, bgr)?;
-        sink.send(&picture).await?;
-        SessionStats::add(&self.stats.video_frames_out, 1);
+        match sink.send(&picture).await? {
+            VideoSent::Sent {
+                width,
+                height,
+                bitrate,
+                link_bps,
+                link_feedback,
+            } => {
+                SessionStats::add(&self.stats.video_frames_out, 1);
+                let s = &self.stats;
+                s.video_out_width
+                    .store(u64::from(width), std::sync::atomic::Ordering::Relaxed);
+                s.video_out_height
+                    .store(u64::from(height), std::sync::atomic::Ordering::Relaxed);
+                s.video_out_bitrate
+                    .store(u64::from(bitrate), std::sync::atomic::Ordering::Relaxed);
+                s.link_estimate
+                    .store(u64::from(link_bps), std::sync::atomic::Ordering::Relaxed);
+                s.link_feedback
+                    .store(u64::from(link_feedback), std::sync::atomic::Ordering::Relaxed);
+            }
+            VideoSent::HeldBack => SessionStats::add(&self.stats.video_frames_held_back, 1),
+            VideoSent::NotConnected => {}
+        }
         Ok(())
     }
 

@@ -46,6 +46,20 @@ pub struct SessionStats {
     pub video_frames_skipped: AtomicU64,
     /// Video pictures encoded and sent.
     pub video_frames_out: AtomicU64,
+    /// Handler pictures not sent because the link could not carry them (congestion control).
+    pub video_frames_held_back: AtomicU64,
+    /// The width of the last picture sent (scaled down on a narrow link); a gauge.
+    pub video_out_width: AtomicU64,
+    /// The height of the last picture sent; a gauge.
+    pub video_out_height: AtomicU64,
+    /// The encoder's target bitrate for the last picture sent (bits per second); a gauge.
+    pub video_out_bitrate: AtomicU64,
+    /// What congestion control estimates the link to the peer carries (bits per second), as of
+    /// the last picture sent; a gauge.
+    pub link_estimate: AtomicU64,
+    /// Which feedback that estimate follows: 0 none yet, 1 transport-cc (browsers), 2 REMB,
+    /// 3 receiver reports; a gauge.
+    pub link_feedback: AtomicU64,
     /// Streamed utterance pieces dropped because the handler fell behind (never whole utterances).
     pub speech_pieces_dropped: AtomicU64,
     /// Remote ICE candidates the peer trickled after its offer, given to ICE.
@@ -105,6 +119,12 @@ impl SessionStats {
             ("video_frames_in", get(&self.video_frames_in)),
             ("video_frames_skipped", get(&self.video_frames_skipped)),
             ("video_frames_out", get(&self.video_frames_out)),
+            ("video_frames_held_back", get(&self.video_frames_held_back)),
+            ("video_out_width", get(&self.video_out_width)),
+            ("video_out_height", get(&self.video_out_height)),
+            ("video_out_bitrate", get(&self.video_out_bitrate)),
+            ("link_estimate", get(&self.link_estimate)),
+            ("link_feedback", get(&self.link_feedback)),
             ("speech_pieces_dropped", get(&self.speech_pieces_dropped)),
             ("ice_candidates_trickled", get(&self.ice_candidates_trickled)),
             ("utterances_dropped", get(&self.utterances_dropped)),

@@ -25,8 +25,31 @@ pub struct VideoFrame {
 /// Where the handler's pictures go: a transport's encoder and writer.
 #[async_trait]
 pub trait VideoSink: Send + Sync {
-    /// Encodes and sends one picture.
-    async fn send(&self, picture: &I420) -> Result<(), EngineError>;
+    /// Encodes and sends one picture, or holds it back when the link cannot carry it now.
+    async fn send(&self, picture: &I420) -> Result<VideoSent, EngineError>;
+}
+
+/// What became of one picture given to a [`VideoSink`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoSent {
+    /// Encoded and sent at this size and target bitrate (bits per second).
+    Sent {
+        /// The picture's width as sent.
+        width: u32,
+        /// The picture's height as sent.
+        height: u32,
+        /// The encoder's target bitrate, bits per second.
+        bitrate: u32,
+        /// What congestion control says the link to the peer carries, bits per second.
+        link_bps: u32,
+        /// Which feedback that estimate follows: 0 none yet, 1 transport-cc, 2 REMB, 3 receiver
+        /// reports.
+        link_feedback: u8,
+    },
+    /// Not sent: the link is behind, or the frame rate it carries is lower than the handler's.
+    HeldBack,
+    /// Not sent yet: the connection is not up.
+    NotConnected,
 }
 
 /// The newest decoded picture not yet taken by the handler.

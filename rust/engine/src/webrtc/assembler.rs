@@ -5,8 +5,12 @@
 //! webrtc-rs's `SampleBuilder` instead waits for the first packet of the *next* frame to learn the
 //! duration, which costs a whole frame interval (33 ms at 30 fps) of latency on every frame.
 //! An incomplete frame waits for its lost packets to be retransmitted (the NACK generator asks for
-//! them every 20 ms) for up to [`NACK_WAIT`] after a newer frame completed; then it is dropped and
-//! reported as a loss, and the caller asks for a keyframe. Dropping it the moment a newer frame
+//! them every 20 ms) for up to [`NACK_WAIT`] (or what the caller sets from the round-trip time,
+//! [`FrameAssembler::set_wait`]) after a newer frame completed; then it is dropped and reported as
+//! a loss, and the caller asks for a keyframe. A frame lost *whole* (most 640x480 delta frames are
+//! one or two packets) shows up as a gap in the sequence numbers before a complete frame: that
+//! frame waits the same way for the gap to be repaired, since a delta frame decoded past a missing
+//! one shows garbage until the next keyframe. Dropping it the moment a newer frame
 //! completed, as this did first, threw away every frame a retransmission was about to repair: at
 //! 20 % loss with 30 ms jitter the flipped video ran at 13 fps with 4.4 s freezes
 //! (`bench/lossy_network.py`), where aiortc's jitter buffer, which waits, kept 26 fps.
@@ -33,6 +37,8 @@ pub(crate) const NACK_WAIT: Duration = Duration::from_millis(200);
 #[derive(Debug)]
 pub(crate) struct Frame {
     pub data: Bytes,
+    /// Its RTP timestamp (capture time, 90 kHz).
+    pub timestamp: u32,
     /// Packets (or whole frames) were lost since the previous frame: the decoder may need a keyframe.
     pub after_loss: bool,
 }
@@ -101,6 +107,8 @@ pub(crate) struct FrameAssembler<D> {
     lost: bool,
     /// The incomplete oldest frame (its RTP timestamp) and since when a newer frame is complete.
     waiting: Option<(u32, Instant)>,
+    /// How long lost packets are waited for.
+    wait: Duration,
 }
 
 impl<D: Depacketizer> FrameAssembler<D> {
@@ -113,7 +121,13 @@ impl<D: Depacketizer> FrameAssembler<D> {
             next_start: None,
             lost: false,
             waiting: None,
+            wait: NACK_WAIT,
         }
+    }
+
+    /// How long lost packets are waited for from now on: a few retransmission round trips.
+    pub(crate) fn set_wait(&mut self, wait: Duration) {
+        self.wait = wait;
     }
 
     /// Extends a 16-bit sequence number to 64 bits relative to the newest one seen (RFC 3550 §A.1).
@@ -174,7 +188,13 @@ impl<D: Depacketizer> FrameAssembler<D> {
             let starts_cleanly =
                 self.next_start == Some(first) || is_partition_head(&self.depacketizer, &self.packets[&first].payload);
             if let Some(end) = end.filter(|_| starts_cleanly) {
-                let after_loss = std::mem::take(&mut self.lost) || self.next_start.is_some_and(|s| s != first);
+                // Packets missing before it (a frame lost whole): wait for their repair first.
+                let gap = self.next_start.is_some_and(|s| s < first);
+                if gap && !self.waited_out(timestamp, now) && self.packets.len() <= MAX_PACKETS {
+                    break;
+                }
+                self.waiting = None;
+                let after_loss = std::mem::take(&mut self.lost) || gap;
                 let mut data = BytesMut::new();
                 let mut broken = false;
                 for s in first..=end {
@@ -190,6 +210,7 @@ impl<D: Depacketizer> FrameAssembler<D> {
                 } else {
                     frames.push(Frame {
                         data: data.freeze(),
+                        timestamp,
                         after_loss,
                     });
                 }
@@ -213,11 +234,11 @@ impl<D: Depacketizer> FrameAssembler<D> {
         frames
     }
 
-    /// Whether the incomplete frame `timestamp` has held newer frames back for `NACK_WAIT`;
+    /// Whether the frame `timestamp` has been held back (incomplete, or behind a gap) for the wait;
     /// starts the wait the first time it is asked.
     fn waited_out(&mut self, timestamp: u32, now: Instant) -> bool {
         match self.waiting {
-            Some((ts, since)) if ts == timestamp => now.saturating_duration_since(since) >= NACK_WAIT,
+            Some((ts, since)) if ts == timestamp => now.saturating_duration_since(since) >= self.wait,
             _ => {
                 self.waiting = Some((timestamp, now));
                 false
@@ -368,5 +389,26 @@ mod test {
             frames.iter().all(|f| !f.after_loss),
             "nothing was lost: no keyframe request"
         );
+    }
+
+    #[test]
+    fn a_frame_lost_whole_is_waited_for() {
+        let mut a = FrameAssembler::new(Vp8Packet::default());
+        let t0 = Instant::now();
+        assert_eq!(a.push_at(vp8(1, 100, true, true, 1), t0).len(), 1);
+        // Frame 200 (seq 2) is lost whole; 300 is complete but waits behind the gap.
+        assert!(
+            a.push_at(vp8(3, 300, true, true, 3), t0).is_empty(),
+            "held behind the gap"
+        );
+        let frames = a.push_at(vp8(2, 200, true, true, 2), t0 + NACK_WAIT / 2);
+        assert_eq!(frames.iter().map(|f| f.timestamp).collect::<Vec<_>>(), [200, 300]);
+        assert!(frames.iter().all(|f| !f.after_loss), "repaired: nothing lost");
+        // Lost for good: after the wait the next frame goes out, flagged.
+        a.set_wait(Duration::from_millis(50));
+        assert!(a.push_at(vp8(5, 500, true, true, 5), t0).is_empty());
+        let frames = a.push_at(vp8(6, 600, true, true, 6), t0 + Duration::from_millis(50));
+        assert_eq!(frames.len(), 2);
+        assert!(frames[0].after_loss && !frames[1].after_loss);
     }
 }

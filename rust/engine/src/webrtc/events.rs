@@ -26,6 +26,8 @@ pub(super) struct Events {
     pub audio_out: Option<OutgoingAudio>,
     pub audio_bitrate: i32,
     pub video_sender: Arc<OnceLock<Arc<VideoSender>>>,
+    /// Congestion control's state (the round-trip time sets how long lost video is waited for).
+    pub cc: Arc<super::cc::CcShared>,
 }
 
 #[async_trait]
@@ -68,7 +70,7 @@ impl PeerConnectionEventHandler for Events {
                 runtime.spawn(super::audio::run_inbound(session, track, self.input_channels));
             }
             RtpCodecKind::Video if self.recv_video => {
-                runtime.spawn(super::video::run_inbound(session, track));
+                runtime.spawn(super::video::run_inbound(session, track, self.cc.clone()));
             }
             _ => {} // a track this stream does not use (e.g. the camera of an audio-only stream)
         }

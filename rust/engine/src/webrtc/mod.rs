@@ -12,9 +12,11 @@
 
 pub(crate) mod assembler;
 mod audio;
+mod cc;
 mod data_channel;
 mod events;
 mod peer;
+mod playout;
 mod video;
 
 use std::sync::{Arc, OnceLock};
@@ -163,6 +165,8 @@ pub(crate) fn validate(sdp: &str, kind: &str, options: &SessionOptions) -> Resul
 /// and the transport that feeds the session.
 struct Peer {
     audio_out: Option<audio::OutgoingAudio>,
+    /// What the senders know of the link (congestion control's state, audio's share).
+    link: cc::Link,
     gathered_rx: watch::Receiver<bool>,
     handler: Arc<events::Events>,
     pc: Arc<dyn PeerConnection>,
@@ -176,6 +180,18 @@ async fn new_peer(
     engine: &EngineOptions,
 ) -> Result<Peer, EngineError> {
     let audio_out = options.send_audio.then(audio::outgoing_track);
+    // Opus plus 50 packets a second of RTP header and extensions (~24 bytes each).
+    let audio_bps = if options.send_audio {
+        f64::from(engine.audio_bitrate.max(0)) + 10_000.0
+    } else {
+        0.0
+    };
+    let cc = cc::CcShared::new(f64::from(engine.video_bitrate) + audio_bps);
+    let link = cc::Link {
+        cc: cc.clone(),
+        audio_bps,
+        video_max_bps: engine.video_bitrate,
+    };
     let (gathered_tx, gathered_rx) = watch::channel(false);
     let handler = Arc::new(events::Events {
         session: Arc::downgrade(session),
@@ -186,9 +202,10 @@ async fn new_peer(
         audio_out: audio_out.clone(),
         audio_bitrate: engine.audio_bitrate,
         video_sender: Arc::new(OnceLock::new()),
+        cc: cc.clone(),
     });
     let video = options.send_video || options.recv_video;
-    let pc = Box::pin(peer::build(ice, engine, handler.clone(), video)).await?;
+    let pc = Box::pin(peer::build(ice, engine, handler.clone(), video, &cc)).await?;
     let transport = Arc::new(WebRtcTransport {
         pc: pc.clone(),
         runtime: Handle::current(),
@@ -197,6 +214,7 @@ async fn new_peer(
     });
     Ok(Peer {
         audio_out,
+        link,
         gathered_rx,
         handler,
         pc,
@@ -235,18 +253,19 @@ pub(crate) async fn accept_offer(
     };
     let Peer {
         audio_out,
+        link,
         mut gathered_rx,
         handler,
         pc,
         transport,
     } = Box::pin(new_peer(&session, options, ice, engine)).await?;
     let negotiated = peer::negotiate(
-        &pc,
+        &transport,
         offer,
         audio_out.as_ref(),
-        video_out.map(|c| (c, engine.video_bitrate)),
+        video_out,
         &session,
-        &transport.audio_sender,
+        &link,
         &handler.video_sender,
     )
     .await;
@@ -317,6 +336,7 @@ pub async fn open_client(
     session.set_output_budget(None);
     let Peer {
         audio_out,
+        link,
         mut gathered_rx,
         handler,
         pc,
@@ -345,7 +365,7 @@ pub async fn open_client(
         let spec = crate::codec::of_kind(RtpCodecKind::Video)
             .next()
             .expect("the table has a video codec");
-        let video = peer::video_track(&pc, spec, engine.video_bitrate, &session).await?;
+        let video = peer::video_track(&pc, spec, &session, &link).await?;
         let _ = handler.video_sender.set(video);
     } else if options.recv_video {
         pc.add_transceiver_from_kind(RtpCodecKind::Video, recvonly())

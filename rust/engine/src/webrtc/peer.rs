@@ -13,9 +13,9 @@ use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, RTCConfigurationBuilder, RTCSessionDescription, Registry,
     SettingEngineBuilder,
 };
-use webrtc::rtp_transceiver::RtpSender;
 
 use super::audio::OutgoingAudio;
+use super::cc::{CcPacer, CcShared, EngineEstimator, Link};
 use super::events::Events;
 use super::video::VideoSender;
 use crate::codec::{self, CodecSpec};
@@ -33,14 +33,16 @@ pub(super) fn setup(e: impl std::fmt::Display) -> EngineError {
 /// the frame assembler still waits for it (`assembler::NACK_WAIT`).
 const NACK_INTERVAL: Duration = Duration::from_millis(20);
 
-/// webrtc-rs's default interceptors (NACK generator and responder, transport-cc feedback, RTCP
-/// reports, the simulcast header extensions) with a faster NACK generator. The codecs' `nack` and
-/// `nack pli` feedback come from the codec table.
-fn interceptors(media: &mut MediaEngine) -> Result<Registry, EngineError> {
-    use rtc::interceptor::{NackGeneratorBuilder, NackResponderBuilder};
+/// webrtc-rs's NACK, transport-cc and RTCP-report interceptors with a faster NACK generator, and
+/// our send-side congestion control (`cc`): GCC over the peer's transport-cc feedback behind the
+/// shipped send history, and our pacer. The codecs' `nack`, `nack pli` and `goog-remb` feedback
+/// come from the codec table; transport-cc and abs-send-time are registered here.
+fn interceptors(media: &mut MediaEngine, cc: &Arc<CcShared>) -> Result<Registry, EngineError> {
+    use rtc::interceptor::{CongestionControlBuilder, NackGeneratorBuilder, NackResponderBuilder};
     use rtc::peer_connection::configuration::interceptor_registry::{
-        configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc_receiver_only,
+        configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc,
     };
+    use rtc::rtp_transceiver::rtp_sender::RTCRtpHeaderExtensionCapability;
     let registry = Registry::new()
         .with(Slot::NackResponder, NackResponderBuilder::new().build())
         .with(
@@ -48,7 +50,24 @@ fn interceptors(media: &mut MediaEngine) -> Result<Registry, EngineError> {
             NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).build(),
         );
     configure_simulcast_extension_headers(media).map_err(setup)?;
-    let registry = configure_twcc_receiver_only(registry, media).map_err(setup)?;
+    // abs-send-time lets a peer without transport-cc (aiortc) estimate our video's bandwidth and
+    // tell us in REMB; the pacer stamps it.
+    media
+        .register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: rtc::sdp::extmap::ABS_SEND_TIME_URI.to_owned(),
+            },
+            RtpCodecKind::Video,
+            None,
+        )
+        .map_err(setup)?;
+    let registry = configure_twcc(registry, media).map_err(setup)?;
+    let registry = registry
+        .with(
+            Slot::CongestionControl,
+            CongestionControlBuilder::new(EngineEstimator::new(cc.clone())).build(),
+        )
+        .with(Slot::Pacer, CcPacer::new(cc.clone()));
     Ok(configure_rtcp_reports(registry))
 }
 
@@ -58,6 +77,7 @@ pub(super) async fn build(
     o: &EngineOptions,
     events: Arc<Events>,
     video: bool,
+    cc: &Arc<CcShared>,
 ) -> Result<Arc<dyn PeerConnection>, EngineError> {
     let mut media = MediaEngine::default();
     for spec in codec::CODECS {
@@ -65,7 +85,7 @@ pub(super) async fn build(
             media.register_codec(spec.parameters(), spec.kind).map_err(setup)?;
         }
     }
-    let registry = interceptors(&mut media)?;
+    let registry = interceptors(&mut media, cc)?;
     // Last in the chain, so NACK and the reports have seen inbound RTCP before keyframe requests
     // are handed to the outgoing video track.
     let registry = registry.with(Slot::from(14_000), super::KeyframeRequests::default());
@@ -100,8 +120,8 @@ pub(super) async fn build(
 pub(super) async fn video_track(
     pc: &Arc<dyn PeerConnection>,
     spec: &'static CodecSpec,
-    bitrate: u32,
     session: &Arc<MediaSession>,
+    link: &Link,
 ) -> Result<Arc<VideoSender>, EngineError> {
     let codec = spec.video.expect("video rows name their media codec");
     let ssrc = random_u32();
@@ -129,21 +149,27 @@ pub(super) async fn video_track(
         .add_track(track.clone() as Arc<dyn TrackLocal>)
         .await
         .map_err(setup)?;
-    let video = Arc::new(VideoSender::new(track, sender, ssrc, codec.encoder(bitrate)?));
+    // The encoder starts at the connection's initial estimate, not the configured ceiling: the
+    // first keyframe is the session's largest burst.
+    let start =
+        gradio_webrtc_media::video::rate::video_share(link.cc.budget(std::time::Instant::now()), link.audio_bps);
+    let encoder = codec.encoder(start.clamp(super::video::MIN_VIDEO_BPS, link.video_max_bps))?;
+    let video = Arc::new(VideoSender::new(track, sender, ssrc, encoder, link.clone()));
     session.set_video_sink(video.clone());
     Ok(video)
 }
 
 /// Offer in, answer set as local description (ICE gathering starts here).
 pub(super) async fn negotiate(
-    pc: &Arc<dyn PeerConnection>,
+    transport: &super::WebRtcTransport,
     offer: RTCSessionDescription,
     audio_out: Option<&OutgoingAudio>,
-    video_out: Option<(&'static CodecSpec, u32)>,
+    video_out: Option<&'static CodecSpec>,
     session: &Arc<MediaSession>,
-    audio_sender: &OnceLock<Arc<dyn RtpSender>>,
+    link: &Link,
     video_sender: &OnceLock<Arc<VideoSender>>,
 ) -> Result<(), EngineError> {
+    let (pc, audio_sender) = (&transport.pc, &transport.audio_sender);
     if let Some(out) = audio_out {
         let sender = pc
             .add_track(out.track.clone() as Arc<dyn TrackLocal>)
@@ -155,9 +181,9 @@ pub(super) async fn negotiate(
     pc.set_remote_description(offer)
         .await
         .map_err(|e| EngineError::InvalidOffer(e.to_string()))?;
-    if let Some((spec, bitrate)) = video_out {
+    if let Some(spec) = video_out {
         // Added after the offer is applied, so it joins the browser's video transceiver.
-        let video = video_track(pc, spec, bitrate, session).await?;
+        let video = video_track(pc, spec, session, link).await?;
         let _ = video_sender.set(video);
     }
     let answer = pc.create_answer(None).await.map_err(setup)?;

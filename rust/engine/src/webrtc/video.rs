@@ -1,6 +1,8 @@
-//! Video over RTP: received packets → frames → decoded BGR pictures into the session (latest wins),
-//! and the session's pictures → encoded frames → RTP, with keyframes at start, on size changes and
-//! on the peer's PLI/FIR requests (RFC 4585 §6.3.1, RFC 5104 §3.5.1).
+//! Video over RTP: received packets → frames (lost packets waited for, [`super::assembler`]) →
+//! decoded pictures → the session at their capture cadence ([`super::playout`]); and the session's
+//! pictures → encoded frames → RTP, at the size, frame rate and bitrate the link carries
+//! ([`super::cc`], `gradio_webrtc_media::video::rate`), with keyframes at start, on size changes
+//! and on the peer's PLI/FIR requests (RFC 4585 §6.3.1, RFC 5104 §3.5.1), rate-limited.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use gradio_webrtc_media::video::rate::{fit, video_share, Ladder};
 use gradio_webrtc_media::video::{Codec, VideoDecoder, VideoEncoder, I420};
 use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
 use rtc::media::Sample;
@@ -23,17 +26,19 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::assembler::{FrameAssembler, H264Depacketizer};
-use crate::session::{MediaSession, SessionState, VideoSink};
+use super::cc::{CcShared, Link};
+use super::playout::Playout;
+use crate::session::{MediaSession, SessionState, VideoSent, VideoSink};
 use crate::EngineError;
 
 /// Receives one video track until it ends, keeping only the newest decoded picture. A codec this
 /// server cannot decode fails the session (it would otherwise sit there blind).
-pub(super) async fn run_inbound(session: Arc<MediaSession>, track: Arc<dyn TrackRemote>) {
+pub(super) async fn run_inbound(session: Arc<MediaSession>, track: Arc<dyn TrackRemote>, cc: Arc<CcShared>) {
     let ssrc = track.ssrcs().await.first().copied().unwrap_or_default();
     let mime = track.codec(ssrc).await.map(|c| c.mime_type).unwrap_or_default();
     match crate::codec::video_codec(&mime) {
-        Some(Codec::Vp8) => depacketize(session, track, ssrc, Codec::Vp8, Vp8Packet::default()).await,
-        Some(Codec::H264) => depacketize(session, track, ssrc, Codec::H264, H264Depacketizer::default()).await,
+        Some(Codec::Vp8) => depacketize(session, track, ssrc, Codec::Vp8, Vp8Packet::default(), cc).await,
+        Some(Codec::H264) => depacketize(session, track, ssrc, Codec::H264, H264Depacketizer::default(), cc).await,
         None => session.fail(&format!(
             "the browser sends video as {mime:?}, which this server cannot decode"
         )),
@@ -46,6 +51,7 @@ async fn depacketize<T: Depacketizer>(
     ssrc: u32,
     codec: Codec,
     depacketizer: T,
+    cc: Arc<CcShared>,
 ) {
     let mut decoder: Box<dyn VideoDecoder> = match codec.decoder() {
         Ok(d) => d,
@@ -59,6 +65,7 @@ async fn depacketize<T: Depacketizer>(
         .checked_sub(Duration::from_secs(10))
         .unwrap_or_else(Instant::now);
     let mut need_keyframe = true;
+    let mut broken = false;
     let pli = |track: &Arc<dyn TrackRemote>, last: &mut Instant| {
         if last.elapsed() > Duration::from_millis(500) {
             *last = Instant::now();
@@ -74,7 +81,17 @@ async fn depacketize<T: Depacketizer>(
         }
     };
     pli(&track, &mut last_pli);
-    while let Some(event) = track.poll().await {
+    let mut playout: Playout<I420> = Playout::default();
+    loop {
+        let due = playout.due();
+        let event = tokio::select! {
+            e = track.poll() => e,
+            () = sleep_until(due) => {
+                release(&session, &mut playout);
+                continue;
+            }
+        };
+        let Some(event) = event else { break };
         if session.is_closed() {
             break;
         }
@@ -84,17 +101,29 @@ async fn depacketize<T: Depacketizer>(
             }
             continue;
         };
+        assembler.set_wait(repair_wait(cc.rtt()));
         for sample in assembler.push(packet) {
-            if sample.after_loss {
+            // A delta frame past an unrepaired loss decodes to a smeared picture until the next
+            // keyframe: hold the last good picture instead, and ask for a keyframe.
+            let keyframe = codec.is_keyframe(&sample.data);
+            if sample.after_loss && !keyframe {
+                broken = true;
+            }
+            if keyframe {
+                broken = false;
+            }
+            if broken {
                 need_keyframe = true;
+                pli(&track, &mut last_pli);
+                continue;
             }
             // ~1 ms for 640x480: run inline. `block_in_place` per frame cost more (a worker hand-off
             // each time) than it saved.
             match decoder.decode(&sample.data) {
                 Ok(Some(picture)) => {
                     need_keyframe = false;
-                    let bgr = picture.to_packed(true);
-                    session.put_video(picture.width(), picture.height(), bgr);
+                    let dropped = playout.push(Instant::now(), sample.timestamp, picture);
+                    crate::session::SessionStats::add(&session.stats().video_frames_skipped, dropped);
                 }
                 Ok(None) => {}
                 Err(e @ gradio_webrtc_media::Error::PictureTooLarge(..)) => {
@@ -106,12 +135,53 @@ async fn depacketize<T: Depacketizer>(
                     need_keyframe = true;
                 }
             }
+            // Only when repair failed: a frame given up on, or one the decoder refused.
             if need_keyframe {
                 pli(&track, &mut last_pli);
             }
         }
+        release(&session, &mut playout);
     }
 }
+
+/// How long lost video is waited for: two retransmission round trips (the NACK generator's 20 ms
+/// included) and some jitter; 200 ms while the round-trip time is unknown.
+fn repair_wait(rtt: Option<Duration>) -> Duration {
+    rtt.map_or(super::assembler::NACK_WAIT, |rtt| {
+        (rtt * 2 + Duration::from_millis(70)).clamp(Duration::from_millis(100), Duration::from_millis(500))
+    })
+}
+
+/// Sleeps until `at`; forever when there is nothing to wait for.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Hands the due pictures to the session.
+fn release(session: &MediaSession, playout: &mut Playout<I420>) {
+    while let Some(picture) = playout.pop_due(Instant::now()) {
+        let bgr = picture.to_packed(true);
+        session.put_video(picture.width(), picture.height(), bgr);
+    }
+}
+
+/// The least video bitrate the encoder is set to (bits per second).
+pub(crate) const MIN_VIDEO_BPS: u32 = 30_000;
+/// With more than this much video waiting in the pacer, pictures are dropped before encoding: a
+/// picture encoded now would only queue behind it.
+const MAX_BACKLOG_S: f64 = 0.1;
+/// The encoder's bitrate follows the budget when they differ by more than this fraction; up at
+/// most every [`RAISE_EVERY`], down at once.
+const RETARGET: f64 = 0.05;
+const RAISE_EVERY: Duration = Duration::from_millis(500);
+/// Keyframes the peer asks for are sent at most this often (or twice the round-trip time, if
+/// longer): a keyframe costs several frames' worth, and retransmission repairs most losses.
+const KEYFRAME_EVERY: Duration = Duration::from_millis(250);
+/// The ladder's full frame rate: rungs below it cap the frame rate.
+const FULL_FPS: f32 = 30.0;
 
 /// The outgoing video track and its encoder: the session's [`VideoSink`] over WebRTC.
 pub(crate) struct VideoSender {
@@ -120,7 +190,26 @@ pub(crate) struct VideoSender {
     ssrc: u32,
     payload_type: OnceLock<u8>,
     keyframe_requested: AtomicBool,
-    encoder: tokio::sync::Mutex<(Box<dyn VideoEncoder>, Option<Instant>)>,
+    cc: Arc<CcShared>,
+    /// Audio's share of the link, bits per second.
+    audio_bps: f64,
+    /// The configured ceiling for video, bits per second.
+    max_bps: u32,
+    encoding: tokio::sync::Mutex<Encoding>,
+}
+
+/// What the per-picture control loop remembers.
+struct Encoding {
+    encoder: Box<dyn VideoEncoder>,
+    started: Instant,
+    /// When the last picture went out (its RTP duration runs from there).
+    last_sent: Option<Instant>,
+    ladder: Ladder,
+    last_raise: Option<Instant>,
+    last_keyframe: Option<Instant>,
+    /// The handler's picture interval (seconds, smoothed) and when its last picture came.
+    input_interval: Option<f64>,
+    last_input: Option<Instant>,
 }
 
 impl VideoSender {
@@ -129,14 +218,29 @@ impl VideoSender {
         sender: Arc<dyn RtpSender>,
         ssrc: u32,
         encoder: Box<dyn VideoEncoder>,
+        link: Link,
     ) -> Self {
+        let now = Instant::now();
+        let ladder = Ladder::new(encoder.bitrate());
         Self {
             track,
             sender,
             ssrc,
             payload_type: OnceLock::new(),
             keyframe_requested: AtomicBool::new(true),
-            encoder: tokio::sync::Mutex::new((encoder, None)),
+            cc: link.cc,
+            audio_bps: link.audio_bps,
+            max_bps: link.video_max_bps.max(MIN_VIDEO_BPS),
+            encoding: tokio::sync::Mutex::new(Encoding {
+                encoder,
+                started: now,
+                last_sent: None,
+                ladder,
+                last_raise: None,
+                last_keyframe: None,
+                input_interval: None,
+                last_input: None,
+            }),
         }
     }
 
@@ -170,24 +274,153 @@ impl VideoSender {
     }
 }
 
+/// What to do with one picture.
+#[derive(Debug, PartialEq)]
+enum Plan {
+    /// Skip it: the link is behind, or the frame rate or budget says so.
+    Skip,
+    /// Encode it at this size and bitrate, as a keyframe or not.
+    Send {
+        width: u32,
+        height: u32,
+        bitrate: Option<u32>,
+        keyframe: bool,
+        /// The frame interval the encoder budgets for: the rung's, not the time since the last
+        /// picture sent (after skipped pictures that gap would buy one oversized frame, which
+        /// queues and makes the next pictures skip too).
+        interval: Duration,
+    },
+}
+
+impl Encoding {
+    /// The control loop for one `width` x `height` picture at `now`, given the link's `budget`
+    /// (bits per second for everything), audio's share, the pacer's backlog (seconds), the
+    /// round-trip time, the video ceiling and whether a keyframe is pending.
+    #[allow(clippy::too_many_arguments)]
+    fn plan(
+        &mut self,
+        now: Instant,
+        (width, height): (u32, u32),
+        budget: f64,
+        audio_bps: f64,
+        backlog_s: f64,
+        rtt: Option<Duration>,
+        max_bps: u32,
+        keyframe_pending: bool,
+    ) -> Plan {
+        let video_bps = video_share(budget, audio_bps).clamp(MIN_VIDEO_BPS, max_bps);
+        // The ladder is in bits per second at 30 pictures a second: a handler that makes fewer
+        // has more bits for each (and a peer's estimate of a slow stream is low, since it only
+        // sees what is sent), so its pictures are not shrunk for want of a rate it does not use.
+        if let Some(last) = self.last_input {
+            let dt = now.saturating_duration_since(last).as_secs_f64().clamp(1.0 / 60.0, 1.0);
+            self.input_interval = Some(self.input_interval.map_or(dt, |i| 0.75 * i + 0.25 * dt));
+        }
+        self.last_input = Some(now);
+        let input_fps = (1.0 / self.input_interval.unwrap_or(1.0 / 30.0)).min(f64::from(FULL_FPS));
+        let per_frame_bps = (f64::from(video_bps) * f64::from(FULL_FPS) / input_fps) as u32;
+        let rung = self
+            .ladder
+            .update(now.saturating_duration_since(self.started).as_secs_f64(), per_frame_bps);
+        let since_last = self.last_sent.map(|t| now.saturating_duration_since(t));
+        // A frame-rate cap only on the rungs that lower it: at full rate the handler's own pace
+        // (and its input's jitter) decides.
+        let too_soon = rung.fps < FULL_FPS && since_last.is_some_and(|d| d.as_secs_f32() < 0.85 / rung.fps);
+        if backlog_s > MAX_BACKLOG_S || too_soon {
+            log::trace!("picture held back: backlog {backlog_s:.3} s, frame-rate cap {too_soon}, budget {budget:.0}");
+            return Plan::Skip;
+        }
+        let (width, height) = fit(width, height, rung.max_pixels);
+        let current = self.encoder.bitrate();
+        let bitrate = if f64::from(video_bps) < f64::from(current) * (1.0 - RETARGET) {
+            Some(video_bps)
+        } else if f64::from(video_bps) > f64::from(current) * (1.0 + RETARGET)
+            && self
+                .last_raise
+                .is_none_or(|t| now.saturating_duration_since(t) >= RAISE_EVERY)
+        {
+            self.last_raise = Some(now);
+            Some(video_bps)
+        } else {
+            None
+        };
+        let spacing = rtt.map_or(KEYFRAME_EVERY, |rtt| (rtt * 2).max(KEYFRAME_EVERY));
+        let keyframe = keyframe_pending
+            && self
+                .last_keyframe
+                .is_none_or(|t| now.saturating_duration_since(t) >= spacing);
+        let nominal = Duration::from_secs_f32(1.0 / rung.fps);
+        Plan::Send {
+            width,
+            height,
+            bitrate,
+            keyframe,
+            interval: since_last.map_or(nominal, |d| d.min(nominal)),
+        }
+    }
+}
+
 #[async_trait]
 impl VideoSink for VideoSender {
-    /// Encodes and sends one picture; its duration is the time since the previous one, so the
-    /// receiver plays pictures with the handler's own timing.
-    async fn send(&self, picture: &I420) -> Result<(), EngineError> {
+    /// Encodes and sends one picture, or skips it when the link cannot carry it (the next one's
+    /// duration then spans the gap, so the receiver's timing stays right); the picture is
+    /// scaled down when the link's budget is below what its size needs.
+    async fn send(&self, picture: &I420) -> Result<VideoSent, EngineError> {
         let Some(pt) = self.payload_type.get().copied() else {
-            return Ok(()); // not connected yet: nothing can be sent
+            return Ok(VideoSent::NotConnected);
         };
-        let keyframe = self.keyframe_requested.swap(false, Ordering::Relaxed);
-        let mut guard = self.encoder.lock().await;
-        let (encoder, last) = &mut *guard;
-        let output = encoder.encode(picture, keyframe)?;
+        let mut guard = self.encoding.lock().await;
+        let state = &mut *guard;
         let now = Instant::now();
-        let duration = last
+        let budget = self.cc.budget(now);
+        let plan = state.plan(
+            now,
+            (picture.width(), picture.height()),
+            budget,
+            self.audio_bps,
+            self.cc.backlog_s(),
+            self.cc.rtt(),
+            self.max_bps,
+            self.keyframe_requested.load(Ordering::Relaxed),
+        );
+        let Plan::Send {
+            width,
+            height,
+            bitrate,
+            keyframe,
+            interval,
+        } = plan
+        else {
+            return Ok(VideoSent::HeldBack);
+        };
+        if keyframe {
+            self.keyframe_requested.store(false, Ordering::Relaxed);
+            state.last_keyframe = Some(now);
+        }
+        if let Some(bps) = bitrate {
+            state.encoder.set_bitrate(bps)?;
+        }
+        let scaled = ((width, height) != (picture.width(), picture.height())).then(|| picture.scaled(width, height));
+        let duration = state
+            .last_sent
             .map_or(Duration::from_millis(33), |t| now - t)
             .clamp(Duration::from_millis(1), Duration::from_secs(1));
-        *last = Some(now);
-        let Some(output) = output else { return Ok(()) };
+        state.encoder.set_frame_interval(interval);
+        let output = state.encoder.encode(scaled.as_ref().unwrap_or(picture), keyframe)?;
+        let Some(output) = output else {
+            return Ok(VideoSent::HeldBack);
+        };
+        if output.keyframe {
+            state.last_keyframe = Some(now);
+        }
+        state.last_sent = Some(now);
+        log::trace!(
+            "picture sent: {} bytes, keyframe {}, {width}x{height} at {} bit/s; {}",
+            output.data.len(),
+            output.keyframe,
+            state.encoder.bitrate(),
+            self.cc.describe(now)
+        );
         let sample = Sample {
             data: Bytes::from(output.data),
             duration,
@@ -196,7 +429,14 @@ impl VideoSink for VideoSender {
         self.track
             .write_sample(self.ssrc, pt, &sample, &[])
             .await
-            .map_err(|e| EngineError::BadMedia(format!("could not send video: {e}")))
+            .map_err(|e| EngineError::BadMedia(format!("could not send video: {e}")))?;
+        Ok(VideoSent::Sent {
+            width,
+            height,
+            bitrate: state.encoder.bitrate(),
+            link_bps: budget as u32,
+            link_feedback: self.cc.feedback(now) as u8,
+        })
     }
 }
 
@@ -252,4 +492,127 @@ impl Interceptor for KeyframeRequests {
     fn unbind_local_stream(&mut self, _info: &StreamInfo) {}
     fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
     fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use gradio_webrtc_media::video::Codec;
+
+    fn encoding(bps: u32) -> Encoding {
+        let encoder = Codec::Vp8.encoder(bps).unwrap();
+        let now = Instant::now();
+        Encoding {
+            ladder: Ladder::new(bps),
+            encoder,
+            started: now,
+            last_sent: None,
+            last_raise: None,
+            last_keyframe: None,
+            input_interval: None,
+            last_input: None,
+        }
+    }
+
+    fn send(e: &mut Encoding, now: Instant, budget: f64, backlog: f64, keyframe: bool) -> Plan {
+        let plan = e.plan(now, (640, 480), budget, 74_000.0, backlog, None, 1_500_000, keyframe);
+        if let Plan::Send { bitrate, keyframe, .. } = &plan {
+            if let Some(b) = bitrate {
+                e.encoder.set_bitrate(*b).unwrap();
+            }
+            if *keyframe {
+                e.last_keyframe = Some(now);
+            }
+            e.last_sent = Some(now);
+        }
+        plan
+    }
+
+    #[test]
+    fn a_backlog_skips_pictures_before_they_are_encoded() {
+        let mut e = encoding(500_000);
+        let t0 = Instant::now();
+        assert!(matches!(
+            send(&mut e, t0, 600_000.0, 0.0, true),
+            Plan::Send { keyframe: true, .. }
+        ));
+        let t1 = t0 + Duration::from_millis(33);
+        assert_eq!(send(&mut e, t1, 600_000.0, 0.25, false), Plan::Skip);
+        assert!(matches!(
+            send(&mut e, t1 + Duration::from_millis(33), 600_000.0, 0.0, false),
+            Plan::Send { .. }
+        ));
+    }
+
+    #[test]
+    fn a_narrow_link_gets_a_smaller_picture_at_its_bitrate() {
+        let mut e = encoding(1_000_000);
+        let mut now = Instant::now();
+        let mut last = None;
+        for _ in 0..90 {
+            now += Duration::from_millis(33);
+            if let Plan::Send {
+                width, height, bitrate, ..
+            } = send(&mut e, now, 250_000.0, 0.0, false)
+            {
+                last = Some((width, height));
+                if let Some(b) = bitrate {
+                    assert_eq!(b, 151_000, "0.9 x 250 k less audio's 74 k");
+                }
+            }
+        }
+        assert_eq!(e.encoder.bitrate(), 151_000);
+        let (w, h) = last.unwrap();
+        assert!(w * h <= 480 * 360 && w < 640, "scaled down: {w}x{h}");
+    }
+
+    #[test]
+    fn a_slow_handler_keeps_its_picture_size() {
+        // 150 kbit/s of video is the 480x360 rung at 30 fps, but at 5 pictures a second each
+        // picture has six times the bits: full size.
+        let mut e = encoding(1_000_000);
+        let mut now = Instant::now();
+        let mut size = None;
+        for _ in 0..40 {
+            now += Duration::from_millis(200);
+            if let Plan::Send { width, height, .. } = send(&mut e, now, 250_000.0, 0.0, false) {
+                size = Some((width, height));
+            }
+        }
+        assert_eq!(size, Some((640, 480)));
+    }
+
+    #[test]
+    fn keyframe_requests_are_rate_limited() {
+        let mut e = encoding(500_000);
+        let t0 = Instant::now();
+        assert!(matches!(
+            send(&mut e, t0, 600_000.0, 0.0, true),
+            Plan::Send { keyframe: true, .. }
+        ));
+        let t1 = t0 + Duration::from_millis(100);
+        assert!(
+            matches!(
+                send(&mut e, t1, 600_000.0, 0.0, true),
+                Plan::Send { keyframe: false, .. }
+            ),
+            "pending, not yet"
+        );
+        let t2 = t0 + KEYFRAME_EVERY;
+        assert!(matches!(
+            send(&mut e, t2, 600_000.0, 0.0, true),
+            Plan::Send { keyframe: true, .. }
+        ));
+    }
+
+    #[test]
+    fn repair_waits_follow_the_round_trip() {
+        assert_eq!(repair_wait(None), crate::webrtc::assembler::NACK_WAIT);
+        assert_eq!(repair_wait(Some(Duration::from_millis(5))), Duration::from_millis(100));
+        assert_eq!(
+            repair_wait(Some(Duration::from_millis(100))),
+            Duration::from_millis(270)
+        );
+        assert_eq!(repair_wait(Some(Duration::from_secs(1))), Duration::from_millis(500));
+    }
 }

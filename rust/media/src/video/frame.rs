@@ -164,6 +164,46 @@ impl I420 {
         .expect("I420 planes match their dimensions");
         out
     }
+
+    /// The picture scaled down to `width` x `height` (even, at most this picture's size), each
+    /// output sample the mean of the source area it covers: a box filter, enough to send a smaller
+    /// picture when the link cannot carry this one.
+    #[must_use]
+    pub fn scaled(&self, width: u32, height: u32) -> I420 {
+        let (width, height) = (width.clamp(2, self.width) & !1, height.clamp(2, self.height) & !1);
+        if (width, height) == (self.width, self.height) {
+            return self.clone();
+        }
+        let (sy, su, sv) = self.planes();
+        let (sw, sh) = (self.width as usize, self.height as usize);
+        let (scw, sch) = (sw.div_ceil(2), sh.div_ceil(2));
+        let (dw, dh) = (width as usize, height as usize);
+        let (dcw, dch) = (dw / 2, dh / 2);
+        let mut data = Vec::with_capacity(Self::size(width, height));
+        for (plane, (pw, ph), (ow, oh)) in [
+            (sy, (sw, sh), (dw, dh)),
+            (su, (scw, sch), (dcw, dch)),
+            (sv, (scw, sch), (dcw, dch)),
+        ] {
+            for oy in 0..oh {
+                let (y0, y1) = (oy * ph / oh, ((oy + 1) * ph / oh).max(oy * ph / oh + 1));
+                for ox in 0..ow {
+                    let (x0, x1) = (ox * pw / ow, ((ox + 1) * pw / ow).max(ox * pw / ow + 1));
+                    let sum: u32 = (y0..y1)
+                        .map(|row| {
+                            plane[row * pw + x0..row * pw + x1]
+                                .iter()
+                                .map(|&v| u32::from(v))
+                                .sum::<u32>()
+                        })
+                        .sum();
+                    let n = ((y1 - y0) * (x1 - x0)) as u32;
+                    data.push(((sum + n / 2) / n) as u8);
+                }
+            }
+        }
+        I420 { width, height, data }
+    }
 }
 
 #[cfg(test)]
@@ -215,5 +255,20 @@ mod test {
         assert_eq!(f.as_bytes().len(), 8 * 4 + 2 * 4 * 2);
         assert!(I420::from_planes(8, 4, [&y[..8], &c, &c], [10, 6, 6]).is_err());
         assert_eq!(I420::black(4, 4).y(), &[16u8; 16]);
+    }
+
+    #[test]
+    fn scaling_down_keeps_the_picture() {
+        let src = I420::from_packed(&crate::video::test_util::pattern(640, 480, 5), 640, 480, true).unwrap();
+        let half = src.scaled(320, 240);
+        assert_eq!((half.width(), half.height(), half.y().len()), (320, 240, 320 * 240));
+        // Each half-size sample is the mean of a 2x2 block of the original.
+        let (y, w) = (src.y(), 640);
+        let expect = (u32::from(y[0]) + u32::from(y[1]) + u32::from(y[w]) + u32::from(y[w + 1]) + 2) / 4;
+        assert_eq!(u32::from(half.y()[0]), expect);
+        let odd = src.scaled(427, 241);
+        assert_eq!((odd.width(), odd.height()), (426, 240), "even sizes, for H.264");
+        assert_eq!(src.scaled(640, 480), src);
+        assert_eq!(src.scaled(9999, 9999), src, "never scaled up");
     }
 }

@@ -1,4 +1,5 @@
 //! H.264 through `OpenH264` (built from source by the `openh264` crate).
+#![allow(unsafe_code)] // the bitrate options go through OpenH264's raw API
 //!
 //! Constrained-baseline, real-time camera usage, bitrate rate control, no frame skipping: what
 //! browsers negotiate as `profile-level-id=42e01f`.
@@ -29,7 +30,71 @@ impl H264Encoder {
     }
 }
 
+/// Sets one of `OpenH264`'s bitrate options (`SBitrateInfo` for `layer`).
+fn set_bitrate_option(
+    encoder: &mut Encoder,
+    option: openh264_sys2::ENCODER_OPTION,
+    layer: openh264_sys2::LAYER_NUM,
+    bps: u32,
+) -> Result<(), Error> {
+    let mut info = openh264_sys2::SBitrateInfo {
+        iLayer: layer,
+        iBitrate: i32::try_from(bps).unwrap_or(i32::MAX),
+    };
+    // SAFETY: `info` lives for the call; both options take an `SBitrateInfo` (OpenH264's
+    // `ISVCEncoder::SetOption`), which the encoder reads and does not keep.
+    let code = unsafe { encoder.raw_api().set_option(option, (&raw mut info).cast()) };
+    if code == 0 {
+        Ok(())
+    } else {
+        Err(Error::BadVideo(format!(
+            "H.264: setting the bitrate to {bps} failed ({code})"
+        )))
+    }
+}
+
 impl VideoEncoder for H264Encoder {
+    fn set_bitrate(&mut self, bps: u32) -> Result<(), Error> {
+        let previous = std::mem::replace(&mut self.bitrate, bps);
+        let Some((encoder, _, _)) = self.inner.as_mut() else {
+            return Ok(());
+        };
+        // OpenH264 refuses a target above the layer's maximum (which the crate sets to the initial
+        // target): raise the maximum first when going up, lower it last when going down.
+        let max = bps + bps / 10;
+        if bps > previous {
+            set_bitrate_option(
+                encoder,
+                openh264_sys2::ENCODER_OPTION_MAX_BITRATE,
+                openh264_sys2::SPATIAL_LAYER_0,
+                max,
+            )?;
+            set_bitrate_option(
+                encoder,
+                openh264_sys2::ENCODER_OPTION_BITRATE,
+                openh264_sys2::SPATIAL_LAYER_ALL,
+                bps,
+            )
+        } else {
+            set_bitrate_option(
+                encoder,
+                openh264_sys2::ENCODER_OPTION_BITRATE,
+                openh264_sys2::SPATIAL_LAYER_ALL,
+                bps,
+            )?;
+            set_bitrate_option(
+                encoder,
+                openh264_sys2::ENCODER_OPTION_MAX_BITRATE,
+                openh264_sys2::SPATIAL_LAYER_0,
+                max,
+            )
+        }
+    }
+
+    fn bitrate(&self) -> u32 {
+        self.bitrate
+    }
+
     fn encode(&mut self, frame: &I420, keyframe: bool) -> Result<Option<Encoded>, Error> {
         let (w, h) = (frame.width(), frame.height());
         if w % 2 != 0 || h % 2 != 0 {
@@ -42,6 +107,9 @@ impl VideoEncoder for H264Encoder {
                 .max_frame_rate(FrameRate::from_hz(30.0))
                 .usage_type(UsageType::CameraVideoRealTime)
                 .rate_control_mode(RateControlMode::Bitrate)
+                // Keyframes come at start, on size changes and when the peer asks: an IDR the
+                // encoder decides on by itself is a burst a narrow link did not budget for.
+                .scene_change_detect(false)
                 .skip_frames(false);
             self.inner = Some((
                 Encoder::with_api_config(OpenH264API::from_source(), config).map_err(err)?,

@@ -27,12 +27,23 @@ fn check(code: vpx::vpx_codec_err_t, what: &str) -> Result<(), Error> {
     }
 }
 
-/// A VP8 encoder that follows the input's size (re-created when the size changes).
+/// A VP8 encoder that follows the input's size (re-created when the size changes) and its
+/// target bitrate (changed in place, [`VideoEncoder::set_bitrate`]).
 pub struct Vp8Encoder {
     bitrate: u32,
-    ctx: Option<(Box<vpx::vpx_codec_ctx_t>, u32, u32)>,
+    /// The context, the configuration it runs with (kept: a bitrate change re-applies it), and
+    /// the size it was opened for.
+    ctx: Option<(Box<vpx::vpx_codec_ctx_t>, Box<vpx::vpx_codec_enc_cfg_t>, u32, u32)>,
     pts: i64,
+    /// Time since the previous frame, in 90 kHz ticks: the rate control's per-frame budget.
+    interval: u32,
 }
+
+/// A keyframe may be at most this many times an average frame's size (libvpx's
+/// `VP8E_SET_MAX_INTRA_BITRATE_PCT`; 0, its default, is unbounded). A keyframe many times a frame's
+/// budget is one burst a capped link must queue or drop: at 300 % it drains in about three frame
+/// intervals.
+const MAX_INTRA_PCT: c_uint = 300;
 
 // SAFETY: the libvpx context is owned exclusively and only touched through `&mut self`.
 unsafe impl Send for Vp8Encoder {}
@@ -45,10 +56,16 @@ impl Vp8Encoder {
             bitrate,
             ctx: None,
             pts: 0,
+            interval: 3000,
         }
     }
 
-    fn open(&self, width: u32, height: u32) -> Result<Box<vpx::vpx_codec_ctx_t>, Error> {
+    #[allow(clippy::type_complexity)]
+    fn open(
+        &self,
+        width: u32,
+        height: u32,
+    ) -> Result<(Box<vpx::vpx_codec_ctx_t>, Box<vpx::vpx_codec_enc_cfg_t>), Error> {
         // SAFETY: `cfg` is fully written by vpx_codec_enc_config_default before use; the context
         // is zeroed memory that vpx_codec_enc_init_ver initialises.
         unsafe {
@@ -67,12 +84,14 @@ impl Vp8Encoder {
             cfg.g_threads = 1;
             cfg.rc_dropframe_thresh = 0;
             cfg.rc_min_quantizer = 2;
-            cfg.rc_max_quantizer = 56;
+            cfg.rc_max_quantizer = 63;
             cfg.rc_undershoot_pct = 100;
             cfg.rc_overshoot_pct = 15;
-            cfg.rc_buf_initial_sz = 500;
-            cfg.rc_buf_optimal_sz = 600;
-            cfg.rc_buf_sz = 1000;
+            // A small rate buffer: libvpx lets one frame spend up to what the buffer holds, and a
+            // second's worth in one frame is a burst a narrow link queues for a second.
+            cfg.rc_buf_initial_sz = 200;
+            cfg.rc_buf_optimal_sz = 300;
+            cfg.rc_buf_sz = 400;
             cfg.kf_mode = vpx::vpx_kf_mode::VPX_KF_AUTO;
             cfg.kf_max_dist = 3000; // keyframes come on request (PLI) and at start
             let mut ctx: Box<vpx::vpx_codec_ctx_t> = Box::new(MaybeUninit::zeroed().assume_init());
@@ -82,19 +101,43 @@ impl Vp8Encoder {
             )?;
             let speed: c_int = 8;
             let _ = vpx::vpx_codec_control_(&mut *ctx, vpx::vp8e_enc_control_id::VP8E_SET_CPUUSED as c_int, speed);
-            Ok(ctx)
+            let _ = vpx::vpx_codec_control_(
+                &mut *ctx,
+                vpx::vp8e_enc_control_id::VP8E_SET_MAX_INTRA_BITRATE_PCT as c_int,
+                MAX_INTRA_PCT,
+            );
+            Ok((ctx, Box::new(cfg)))
         }
     }
 }
 
 impl VideoEncoder for Vp8Encoder {
+    fn set_bitrate(&mut self, bps: u32) -> Result<(), Error> {
+        self.bitrate = bps;
+        let Some((ctx, cfg, _, _)) = self.ctx.as_mut() else {
+            return Ok(()); // used when the encoder opens
+        };
+        cfg.rc_target_bitrate = (bps / 1000).max(30);
+        // SAFETY: the context is initialised and `cfg` is the configuration it was opened with.
+        unsafe { check(vpx::vpx_codec_enc_config_set(&mut **ctx, &**cfg), "reconfigure") }
+    }
+
+    fn bitrate(&self) -> u32 {
+        self.bitrate
+    }
+
+    fn set_frame_interval(&mut self, interval: std::time::Duration) {
+        self.interval = (interval.as_secs_f64() * 90_000.0).clamp(90.0, 90_000.0) as u32;
+    }
+
     fn encode(&mut self, frame: &I420, keyframe: bool) -> Result<Option<Encoded>, Error> {
         let (w, h) = (frame.width(), frame.height());
-        let resized = self.ctx.as_ref().is_none_or(|(_, cw, ch)| (*cw, *ch) != (w, h));
+        let resized = self.ctx.as_ref().is_none_or(|(_, _, cw, ch)| (*cw, *ch) != (w, h));
         if resized {
-            self.ctx = Some((self.open(w, h)?, w, h));
+            let (ctx, cfg) = self.open(w, h)?;
+            self.ctx = Some((ctx, cfg, w, h));
         }
-        let (ctx, _, _) = self.ctx.as_mut().expect("opened just above");
+        let (ctx, _, _, _) = self.ctx.as_mut().expect("opened just above");
         let (y, u, v) = frame.planes();
         let (ys, us, vs) = frame.strides();
         // SAFETY: the image only borrows the frame's planes for the duration of vpx_codec_encode;
@@ -129,13 +172,13 @@ impl VideoEncoder for Vp8Encoder {
                     &mut **ctx,
                     img,
                     self.pts,
-                    3000,
+                    c_ulong::from(self.interval),
                     flags,
                     c_ulong::from(vpx::VPX_DL_REALTIME),
                 ),
                 "encode",
             )?;
-            self.pts += 3000;
+            self.pts += i64::from(self.interval);
             let mut iter: vpx::vpx_codec_iter_t = ptr::null();
             let mut out: Option<Encoded> = None;
             loop {
@@ -165,7 +208,7 @@ impl VideoEncoder for Vp8Encoder {
 
 impl Drop for Vp8Encoder {
     fn drop(&mut self) {
-        if let Some((ctx, _, _)) = self.ctx.as_mut() {
+        if let Some((ctx, _, _, _)) = self.ctx.as_mut() {
             // SAFETY: the context was initialised by vpx_codec_enc_init_ver and is destroyed once.
             unsafe {
                 vpx::vpx_codec_destroy(&mut **ctx);

@@ -1,0 +1,338 @@
+"""Video over the links users have: loss, jitter and a capped downlink, this package beside the
+original (gradio_webrtc 0.0.31) in one run.
+
+One aiortc client per row sends a live-encoded 640x480 picture at 30 fps (aiortc's VP8 encoder: it
+answers keyframe requests and follows the server's REMB, as a browser does) to the `flip` handler
+(`bench/server.py --app flip`) and reads back the flipped pictures. The picture is textured (fixed
+noise over gradients, costly to encode, as a camera's is) and carries a frame counter in large
+blocks that survive low bit rates.
+
+The network is emulated in the client's UDP layer (aioice's datagram protocol; this kernel has no
+`sch_netem`, see bench/lossy_network.py), the same for both libraries:
+* loss: every datagram, both ways, dropped with the given probability;
+* jitter: the rest delayed by a uniform 0-30 ms (so also reordered);
+* a capped downlink (server to client): a FIFO served at the given rate that holds at most 300 ms
+  of data, tail drop: a home or mobile access link.
+
+Figures, after the first 5 s: received frame rate (distinct pictures a second), glass-to-glass
+latency p50/p95 (a picture's capture to the arrival of its flipped version's first packet), the
+longest freeze and the time frozen (waits over 100 ms between pictures), and the server's
+sending rate.
+
+    python bench/video_network.py [--loss 0 5 10 20] [--caps 2 1 0.5 0.25] [--seconds 25]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import fractions
+import itertools
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import av
+import numpy as np
+from aioice.ice import StunProtocol
+from aiortc import RTCPeerConnection, RTCRtpSender
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from common import API, HERE, negotiate, pct, start_server, wait_drained
+
+W, H, FPS = 640, 480, 30
+WARM_S = 5.0
+QUEUE_S = 0.3
+JITTER_S = 0.030
+BITS = 12
+VERBOSE = False
+
+
+def texture() -> np.ndarray:
+    """A fixed textured picture: gradients under noise (BGR)."""
+    rng = np.random.default_rng(7)
+    y, x = np.mgrid[0:H, 0:W]
+    base = np.stack([(x * 255 // W), (y * 255 // H), ((x + y) * 255 // (W + H))], axis=-1)
+    noise = rng.integers(-40, 40, (H, W, 3))
+    return np.clip(base + noise, 0, 255).astype(np.uint8)
+
+
+TEXTURE = texture()
+
+
+def picture(n: int, t: float) -> np.ndarray:
+    """The textured picture, a band moving across it, and `n` in BITS blocks of 48x48 on a
+    white strip at the top (black = 1)."""
+    frame = TEXTURE.copy()
+    x = int(t * 120) % (W - 60)
+    frame[200:280, x : x + 60] = (40, 200, 40)
+    frame[:64] = 255
+    for bit in range(BITS):
+        if (n >> bit) & 1:
+            frame[8:56, 8 + bit * 52 : 56 + bit * 52] = 0
+    return frame
+
+
+def read(y: np.ndarray) -> int | None:
+    """The counter in a received picture's Y plane (flipped: the strip is at the bottom), found
+    by the strip's left margin, which is always white."""
+    if y[H - 56 : H - 8, 1:6].mean() > 200:
+        rows = slice(H - 50, H - 14)
+    elif y[8:56, 1:6].mean() > 200:
+        rows = slice(14, 50)
+    else:
+        return None
+    n = 0
+    for bit in range(BITS):
+        n |= (y[rows, 14 + bit * 52 : 50 + bit * 52].mean() < 110) << bit
+    return n
+
+
+def luma(frame: av.VideoFrame) -> np.ndarray:
+    """The Y plane at 640x480: a picture the server scaled down for a narrow link is shown
+    scaled back up, as a browser's <video> element does."""
+    if (frame.width, frame.height) != (W, H):
+        frame = frame.reformat(width=W, height=H, format="yuv420p")
+    plane = frame.planes[0]
+    return np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
+
+
+class LiveTrack(MediaStreamTrack):
+    """Raw pictures at 30 fps; aiortc encodes them (and answers PLI with a keyframe)."""
+
+    kind = "video"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.n = 0
+        self.start: float | None = None
+        self.sent: dict[int, float] = {}
+
+    async def recv(self) -> av.VideoFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self.start is None:
+            self.start = time.monotonic()
+        wait = self.start + self.n / FPS - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        counter = self.n % (1 << BITS)
+        frame = av.VideoFrame.from_ndarray(picture(counter, self.n / FPS), format="bgr24")
+        frame.pts, frame.time_base = self.n * 3000, fractions.Fraction(1, 90000)
+        self.sent[counter] = time.monotonic()
+        self.n += 1
+        return frame
+
+
+class Link:
+    """This process's network: loss and jitter both ways, a capped FIFO downlink."""
+
+    def __init__(self) -> None:
+        self.loss = 0.0
+        self.cap_bps: float | None = None
+        self.rng = random.Random(1)
+        self.free_at = 0.0
+        self.down_bytes = 0
+        self.dropped_queue = 0
+
+    def configure(self, loss: float, cap_bps: float | None) -> None:
+        self.loss, self.cap_bps, self.free_at = loss, cap_bps, 0.0
+        self.down_bytes = self.dropped_queue = 0
+
+    def later(self, fn: Any, *args: Any, size: int = 0, downlink: bool = False) -> None:
+        if self.rng.random() < self.loss:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        delay = self.rng.uniform(0, JITTER_S)
+        if downlink:
+            if self.cap_bps:
+                start = max(now, self.free_at)
+                if start - now > QUEUE_S:
+                    self.dropped_queue += 1
+                    return  # tail drop: the queue holds QUEUE_S of data
+                self.free_at = start + (size + 28) * 8 / self.cap_bps
+                delay += self.free_at - now
+            self.down_bytes += size
+        loop.call_later(delay, _safely, fn, *args)
+
+
+def _safely(fn: Any, *args: Any) -> None:
+    with contextlib.suppress(Exception):
+        fn(*args)
+
+
+LINK = Link()
+_recv, _send_data, _send_stun = StunProtocol.datagram_received, StunProtocol.send_data, StunProtocol.send_stun
+
+
+def _recv_shaped(self: StunProtocol, data: Any, addr: Any) -> None:
+    LINK.later(_recv, self, data, addr, size=len(data), downlink=True)
+
+
+async def _send_shaped(self: StunProtocol, data: bytes, addr: Any) -> None:
+    LINK.later(lambda: self.transport.sendto(data, addr))
+
+
+def _stun_shaped(self: StunProtocol, message: Any, addr: Any) -> None:
+    LINK.later(_send_stun, self, message, addr)
+
+
+StunProtocol.datagram_received = _recv_shaped  # type: ignore[method-assign]
+StunProtocol.send_data = _send_shaped  # type: ignore[method-assign]
+StunProtocol.send_stun = _stun_shaped  # type: ignore[method-assign]
+
+#: First arrival time of each RTP timestamp of the received video.
+FIRST_ARRIVAL: dict[int, float] = {}
+
+
+def _record_arrivals() -> None:
+    from aiortc.rtcrtpreceiver import RTCRtpReceiver
+
+    handle = RTCRtpReceiver._handle_rtp_packet
+
+    async def timed(self: RTCRtpReceiver, packet: Any, arrival_time_ms: int) -> None:
+        FIRST_ARRIVAL.setdefault(packet.timestamp, time.monotonic())
+        await handle(self, packet, arrival_time_ms)
+
+    RTCRtpReceiver._handle_rtp_packet = timed  # type: ignore[method-assign]
+
+
+_record_arrivals()
+
+
+@dataclass
+class Row:
+    impl: str
+    setting: str
+    fps: float = 0.0
+    p50: float = float("nan")
+    p95: float = float("nan")
+    longest_freeze: float = 0.0
+    frozen: float = 0.0
+    down_kbps: float = 0.0
+    queue_drops: int = 0
+    latencies: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+async def run_row(impl: str, base: str, setting: str, loss: float, cap: float | None, seconds: float) -> Row:
+    row = Row(impl, setting)
+    FIRST_ARRIVAL.clear()
+    LINK.configure(loss, cap)
+    pc = RTCPeerConnection()
+    pc.createDataChannel("text")
+    track = LiveTrack()
+    transceiver = pc.addTransceiver(track, direction="sendrecv")
+    transceiver.setCodecPreferences(
+        [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/VP8"]
+    )
+    arrivals: list[tuple[float, int]] = []
+    measuring_from = float("inf")
+    tasks: list[asyncio.Task[None]] = []
+
+    @pc.on("track")
+    def on_track(remote: MediaStreamTrack) -> None:
+        async def grab() -> None:
+            with contextlib.suppress(MediaStreamError):
+                while True:
+                    frame = await remote.recv()
+                    now = time.monotonic()
+                    n = read(luma(frame))
+                    if n is None:
+                        continue
+                    arrived = FIRST_ARRIVAL.get(frame.pts, now)
+                    sent = track.sent.get(n)
+                    if now >= measuring_from:
+                        arrivals.append((now, n))
+                        if sent is not None and 0 <= arrived - sent < 5.0:
+                            row.latencies.append(arrived - sent)
+
+        tasks.append(asyncio.ensure_future(grab()))
+
+    webrtc_id = f"net-{time.time_ns()}"
+    try:
+        await negotiate(pc, base, webrtc_id, timeout=60)
+        await asyncio.to_thread(API[base][1], webrtc_id)
+    except Exception as exc:
+        row.error = str(exc)
+        await pc.close()
+        return row
+    await asyncio.sleep(WARM_S)
+    measuring_from = time.monotonic()
+    bytes0 = LINK.down_bytes
+    await asyncio.sleep(seconds)
+    t_end = time.monotonic()
+    row.down_kbps = (LINK.down_bytes - bytes0) * 8 / 1000 / (t_end - measuring_from)
+    if VERBOSE and impl == "rust":
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"{base}/stats", timeout=5) as r:
+            stats = json.load(r).get("session_stats", {}).get(webrtc_id, {})
+        print({k: v for k, v in stats.items() if "video" in k}, flush=True)
+    row.queue_drops = LINK.dropped_queue
+    for t in tasks:
+        t.cancel()
+    await pc.close()
+    distinct: list[float] = []
+    seen: set[int] = set()
+    for t, n in arrivals:
+        if n not in seen:
+            seen.add(n)
+            distinct.append(t)
+    times = [measuring_from, *distinct, t_end]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    row.fps = len(distinct) / (t_end - measuring_from)
+    row.longest_freeze = max(gaps)
+    row.frozen = sum(g for g in gaps if g > 0.1)
+    row.p50, row.p95 = pct(row.latencies, 0.5), pct(row.latencies, 0.95)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loss", type=float, nargs="*", default=[0, 5, 10, 20], help="percent, both ways")
+    parser.add_argument("--caps", type=float, nargs="*", default=[2, 1, 0.5, 0.25], help="downlink Mbit/s")
+    parser.add_argument("--seconds", type=float, default=25.0)
+    parser.add_argument("--only", choices=["rust", "original"])
+    parser.add_argument("--verbose", action="store_true", help="print the server's video stats per row")
+    args = parser.parse_args()
+    global VERBOSE
+    VERBOSE = args.verbose
+    settings = [(f"{loss:g} % loss", loss / 100, None) for loss in args.loss]
+    settings += [(f"{cap:g} Mbit/s", 0.0, cap * 1e6) for cap in args.caps]
+    impls = {"rust": __import__("sys").executable, "original": str(HERE / ".venv-original" / "bin" / "python")}
+    rows: list[Row] = []
+    for impl, python in impls.items():
+        if args.only and impl != args.only:
+            continue
+        proc, base = start_server(python, "async", "flip")
+        try:
+            for setting, loss, cap in settings:
+                row = asyncio.run(run_row(impl, base, setting, loss, cap, args.seconds))
+                rows.append(row)
+                print(
+                    f"[{impl}] {setting}: {row.fps:.1f} fps, latency {row.p50 * 1000:.0f}/{row.p95 * 1000:.0f} ms, "
+                    f"longest freeze {row.longest_freeze * 1000:.0f} ms, frozen {row.frozen:.1f} s, "
+                    f"down {row.down_kbps:.0f} kbit/s, queue drops {row.queue_drops}"
+                    + (f", error {row.error}" if row.error else ""),
+                    flush=True,
+                )
+                wait_drained(base)
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    print(f"\nVideo 640x480@30 (textured, live VP8), {args.seconds:.0f} s per row after {WARM_S:.0f} s")
+    print("| impl | network | fps | latency p50 | p95 | longest freeze | frozen | downlink used |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r.impl} | {r.setting} | {r.fps:.1f} | {r.p50 * 1000:.0f} ms | {r.p95 * 1000:.0f} ms | "
+            f"{r.longest_freeze * 1000:.0f} ms | {r.frozen:.1f} s | {r.down_kbps:.0f} kbit/s |"
+        )
+
+
+if __name__ == "__main__":
+    main()

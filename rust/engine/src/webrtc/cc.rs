@@ -1,0 +1,925 @@
+//! Send-side congestion control: how much the path to this peer carries, and a pacer that keeps
+//! what we send within it.
+//!
+//! Three pieces share one [`CcShared`] per peer connection (atomics: the interceptor chain runs on
+//! the connection's driver task, the video sender on the session's):
+//!
+//! * [`EngineEstimator`] wraps webrtc-rs's GCC (`rtc::interceptor::Gcc`, fed the browser's
+//!   transport-cc feedback by the shipped `CongestionControlInterceptor`) with what GCC lacks: a
+//!   cap at what actually got through (while we send little, GCC's target climbs without bound),
+//!   a clamp on a standing queue (a full, steady tail-drop queue shows no delay *gradient*, so GCC
+//!   stays put while every packet waits 300 ms), and loss without queueing delay treated as link
+//!   noise (GCC's loss half otherwise drives a lossy Wi-Fi link to the floor).
+//! * [`CcPacer`] replaces the shipped one-FIFO pacer: audio is never queued behind video,
+//!   retransmissions go before new video, video leaves at 1.25x the estimate. It stamps
+//!   abs-send-time on video (what lets a REMB-only peer such as aiortc estimate), reads REMB and
+//!   receiver reports (a fallback when there is no transport-cc; round-trip time from our sender
+//!   reports), and publishes its backlog so the video sender drops pictures *before* encoding
+//!   instead of letting them queue.
+//! * The video sender ([`super::video::VideoSender`]) reads [`CcShared::budget`] and
+//!   [`CcShared::backlog_ms`] per picture.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rtc::interceptor::{
+    Attribute, BandwidthEstimator, EstimatorStats, Gcc, Interceptor, Pacer, Packet, PacketReport, StreamInfo,
+    TaggedPacket,
+};
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
+use rtc::rtcp::receiver_report::ReceiverReport;
+use rtc::rtcp::reception_report::ReceptionReport;
+use rtc::rtcp::sender_report::SenderReport;
+use rtc::sansio::Protocol;
+use rtc::shared::marshal::MarshalSize;
+
+/// The least the estimate goes down to (bits per second): audio and a postage-stamp picture.
+pub(crate) const MIN_BPS: f64 = 50_000.0;
+/// Where a connection starts before any feedback. The ramp is slow (GCC adds ~8 % a second), so
+/// a low start costs good links seconds of soft video; a start above the link overflows a
+/// 300 ms access queue within a second and loses the first keyframe. 600 kbit/s is the middle.
+pub(crate) const INITIAL_BPS: f64 = 600_000.0;
+/// A REMB or transport-cc estimate older than this is stale (the peer stopped sending feedback).
+const FRESH: Duration = Duration::from_secs(2);
+/// With no feedback of either kind for this long after start, the receiver reports' loss drives.
+const NO_FEEDBACK: Duration = Duration::from_secs(3);
+/// Video leaves the pacer at this multiple of the estimate: a little above, so the estimator can
+/// see more capacity when there is some, not so far above that an encoder's overshoot lands in
+/// the access link's queue (libwebrtc paces at 2.5x; behind a 300 ms tail-drop queue that is loss).
+const PACE_FACTOR: f64 = 1.25;
+/// The pacer's burst: this much of a second's worth may leave back to back.
+const BURST_S: f64 = 0.03;
+/// Above this loss (in 256ths: 10 %) in the peer's receiver reports, retransmissions go twice.
+const DOUBLE_REPAIRS_Q8: u32 = 25;
+/// Video queued in the pacer beyond this many seconds is dropped (a safety net: the video sender
+/// stops encoding at 100 ms of backlog, so this only trips if that guard is bypassed).
+const MAX_BACKLOG_S: f64 = 2.0;
+
+/// A queueing delay above this (seconds) for [`QUEUE_FOR`] is a standing queue: clamp.
+const QUEUE_HIGH_S: f64 = 0.1;
+/// ... and below this the clamp is released.
+const QUEUE_LOW_S: f64 = 0.03;
+const QUEUE_FOR: Duration = Duration::from_millis(200);
+/// The window of the acknowledged rate.
+const ACKED_WINDOW: Duration = Duration::from_secs(1);
+/// The window of the base (least) one-way delay.
+const BASE_WINDOW: Duration = Duration::from_secs(10);
+/// The window whose median one-way delay is "now".
+const RECENT_WINDOW: Duration = Duration::from_millis(200);
+
+/// What a peer connection's senders know of their link: congestion control's shared state,
+/// audio's share and the configured ceiling for video (bits per second).
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub cc: Arc<CcShared>,
+    pub audio_bps: f64,
+    pub video_max_bps: u32,
+}
+
+/// Where the link estimate comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LinkFeedback {
+    /// Nothing yet: the initial rate.
+    None = 0,
+    /// GCC over the peer's transport-wide congestion control feedback (browsers).
+    TransportCc = 1,
+    /// The peer's receiver-estimated maximum bitrate (aiortc, older stacks).
+    Remb = 2,
+    /// Neither: loss in the peer's receiver reports.
+    ReceiverReports = 3,
+}
+
+/// What the estimator, the pacer and the video sender of one peer connection share.
+#[derive(Debug)]
+pub(crate) struct CcShared {
+    epoch: Instant,
+    initial: f64,
+    max: f64,
+    /// The transport-cc estimate after our caps (f64 bits) and when it was made (ms since epoch + 1).
+    est_bps: AtomicU64,
+    est_at: AtomicU64,
+    /// The peer's last REMB and when it came.
+    remb_bps: AtomicU64,
+    remb_at: AtomicU64,
+    /// The receiver-report fallback's rate (f64 bits).
+    fallback_bps: AtomicU64,
+    /// The loss the peer last reported for our video, in 256ths.
+    loss_q8: AtomicU32,
+    /// Round-trip time from our sender reports and the peer's receiver reports (0: unknown).
+    rtt_ms: AtomicU32,
+    /// Queueing delay seen in transport-cc feedback, ms.
+    queue_ms: AtomicU32,
+    /// Video and retransmissions waiting in the pacer, bits; and the rate they leave at.
+    backlog_bits: AtomicU64,
+    pacing_bps: AtomicU64,
+}
+
+fn load(v: &AtomicU64) -> f64 {
+    f64::from_bits(v.load(Ordering::Relaxed))
+}
+
+fn store(v: &AtomicU64, x: f64) {
+    v.store(x.to_bits(), Ordering::Relaxed);
+}
+
+impl CcShared {
+    /// For a connection that may send up to `max` bits per second.
+    pub(crate) fn new(max: f64) -> Arc<Self> {
+        let max = max.max(MIN_BPS * 2.0);
+        let initial = INITIAL_BPS.min(max);
+        let shared = Self {
+            epoch: Instant::now(),
+            initial,
+            max,
+            est_bps: AtomicU64::new(0),
+            est_at: AtomicU64::new(0),
+            remb_bps: AtomicU64::new(0),
+            remb_at: AtomicU64::new(0),
+            fallback_bps: AtomicU64::new(initial.to_bits()),
+            loss_q8: AtomicU32::new(0),
+            rtt_ms: AtomicU32::new(0),
+            queue_ms: AtomicU32::new(0),
+            backlog_bits: AtomicU64::new(0),
+            pacing_bps: AtomicU64::new((initial * PACE_FACTOR).to_bits()),
+        };
+        Arc::new(shared)
+    }
+
+    fn stamp(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_millis() as u64 + 1
+    }
+
+    fn fresh(&self, at: &AtomicU64, now: Instant) -> bool {
+        let at = at.load(Ordering::Relaxed);
+        at != 0 && self.stamp(now).saturating_sub(at) <= FRESH.as_millis() as u64
+    }
+
+    /// What may be sent to this peer now, bits per second (RTP payload and headers): the
+    /// transport-cc estimate and the peer's REMB (the lower, when both are fresh); before any
+    /// feedback the initial rate; with none for [`NO_FEEDBACK`], the receiver-report fallback.
+    pub(crate) fn budget(&self, now: Instant) -> f64 {
+        let est = self.fresh(&self.est_at, now).then(|| load(&self.est_bps));
+        let remb = self.fresh(&self.remb_at, now).then(|| load(&self.remb_bps));
+        let bps = match (est, remb) {
+            (Some(e), Some(r)) => e.min(r),
+            (Some(e), None) => e,
+            (None, Some(r)) => r,
+            (None, None) if now.saturating_duration_since(self.epoch) < NO_FEEDBACK => self.initial,
+            (None, None) => load(&self.fallback_bps),
+        };
+        bps.clamp(MIN_BPS, self.max)
+    }
+
+    /// Which feedback the budget follows now (`LinkFeedback as u64` in the session's stats).
+    pub(crate) fn feedback(&self, now: Instant) -> LinkFeedback {
+        if self.fresh(&self.est_at, now) {
+            LinkFeedback::TransportCc
+        } else if self.fresh(&self.remb_at, now) {
+            LinkFeedback::Remb
+        } else if now.saturating_duration_since(self.epoch) < NO_FEEDBACK {
+            LinkFeedback::None
+        } else {
+            LinkFeedback::ReceiverReports
+        }
+    }
+
+    /// Seconds of video waiting in the pacer.
+    pub(crate) fn backlog_s(&self) -> f64 {
+        let bits = self.backlog_bits.load(Ordering::Relaxed) as f64;
+        bits / load(&self.pacing_bps).max(1.0)
+    }
+
+    /// The round-trip time to the peer, when known.
+    pub(crate) fn rtt(&self) -> Option<Duration> {
+        match self.rtt_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(u64::from(ms))),
+        }
+    }
+
+    /// Queueing delay on the path seen in transport-cc feedback, ms.
+    #[cfg(test)]
+    pub(crate) fn queue_ms(&self) -> u32 {
+        self.queue_ms.load(Ordering::Relaxed)
+    }
+
+    /// The inputs of [`Self::budget`], for logs.
+    pub(crate) fn describe(&self, now: Instant) -> String {
+        format!(
+            "est {:.0} (fresh {}) remb {:.0} (fresh {}) fallback {:.0} rtt {:?} backlog {:.3}s",
+            load(&self.est_bps),
+            self.fresh(&self.est_at, now),
+            load(&self.remb_bps),
+            self.fresh(&self.remb_at, now),
+            load(&self.fallback_bps),
+            self.rtt(),
+            self.backlog_s()
+        )
+    }
+
+    fn publish_estimate(&self, now: Instant, bps: f64) {
+        store(&self.est_bps, bps);
+        self.est_at.store(self.stamp(now), Ordering::Relaxed);
+    }
+
+    fn on_remb(&self, now: Instant, bps: f64) {
+        store(&self.remb_bps, bps);
+        self.remb_at.store(self.stamp(now), Ordering::Relaxed);
+    }
+
+    /// A receiver report's loss for our video (fraction of 256): the fallback's AIMD, the same
+    /// thresholds as GCC's loss half.
+    fn on_loss(&self, fraction: u8) {
+        self.loss_q8.store(u32::from(fraction), Ordering::Relaxed);
+        let loss = f64::from(fraction) / 256.0;
+        let rate = load(&self.fallback_bps);
+        let next = if loss > 0.10 {
+            rate * (1.0 - 0.5 * loss)
+        } else if loss < 0.02 {
+            rate * 1.05
+        } else {
+            rate
+        };
+        store(&self.fallback_bps, next.clamp(MIN_BPS, self.max));
+    }
+}
+
+/// Bits per second over `window` from `(when, bits)` samples, or None with under half a window.
+fn rate(samples: &VecDeque<(Instant, f64)>, now: Instant, window: Duration) -> Option<f64> {
+    let &(first, first_bits) = samples.front()?;
+    let span = now.saturating_duration_since(first);
+    if span < window / 2 {
+        return None;
+    }
+    // The first sample opens the span; what it carried arrived before it.
+    Some((samples.iter().map(|(_, b)| b).sum::<f64>() - first_bits) / span.as_secs_f64())
+}
+
+/// GCC with an acknowledged-rate cap, a standing-queue clamp and loss-without-delay forgiveness;
+/// publishes into [`CcShared`] (the estimator itself is boxed inside the interceptor chain).
+pub(crate) struct EngineEstimator {
+    gcc: Gcc,
+    shared: Arc<CcShared>,
+    /// Bits reported as arrived, by when the report came.
+    acked: VecDeque<(Instant, f64)>,
+    /// One-way delay samples (seconds, receiver clock minus ours: only differences mean anything).
+    recent: VecDeque<(Instant, f64)>,
+    /// The least one-way delay of each feedback batch.
+    base: VecDeque<(Instant, f64)>,
+    high_since: Option<Instant>,
+    clamped: bool,
+    target: f64,
+    updated: Option<Instant>,
+}
+
+impl EngineEstimator {
+    pub(crate) fn new(shared: Arc<CcShared>) -> Self {
+        let initial = shared.initial;
+        Self {
+            gcc: Gcc::new(initial, MIN_BPS, shared.max),
+            shared,
+            acked: VecDeque::new(),
+            recent: VecDeque::new(),
+            base: VecDeque::new(),
+            high_since: None,
+            clamped: false,
+            target: initial,
+            updated: None,
+        }
+    }
+
+    /// The queueing delay now: the median recent one-way delay above the least seen lately.
+    fn queue_delay(&self) -> Option<f64> {
+        let base = self.base.iter().map(|(_, d)| *d).fold(f64::INFINITY, f64::min);
+        let mut recent: Vec<f64> = self.recent.iter().map(|(_, d)| *d).collect();
+        if recent.is_empty() || !base.is_finite() {
+            return None;
+        }
+        recent.sort_by(f64::total_cmp);
+        Some((recent[recent.len() / 2] - base).max(0.0))
+    }
+
+    fn update(&mut self, now: Instant) {
+        while self
+            .acked
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > ACKED_WINDOW)
+        {
+            self.acked.pop_front();
+        }
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > RECENT_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        while self
+            .base
+            .front()
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > BASE_WINDOW)
+        {
+            self.base.pop_front();
+        }
+        let queue = self.queue_delay();
+        let acked = rate(&self.acked, now, ACKED_WINDOW);
+        let stats = self.gcc.stats();
+        // Loss while nothing queues is the link's own (radio, a lossy hop), not our rate: follow
+        // the delay half alone. With a queue, loss is congestion and both halves count.
+        let mut candidate = match (queue, stats.delay_based_bitrate) {
+            (Some(q), Some(delay)) if q < QUEUE_LOW_S => delay,
+            _ => self.gcc.target_bitrate(),
+        };
+        if let Some(acked) = acked {
+            candidate = candidate.min(1.5 * acked + 50_000.0);
+        }
+        match queue {
+            Some(q) if q > QUEUE_HIGH_S => {
+                let since = *self.high_since.get_or_insert(now);
+                if now.saturating_duration_since(since) >= QUEUE_FOR {
+                    self.clamped = true;
+                }
+            }
+            Some(q) if q < QUEUE_LOW_S => {
+                self.high_since = None;
+                self.clamped = false;
+            }
+            _ => {}
+        }
+        if self.clamped {
+            if let Some(acked) = acked {
+                candidate = candidate.min(0.7 * acked);
+            }
+        }
+        // Down at once; up by at most 25 % a second (leaving the clamp must not jump back into the
+        // queue it just drained).
+        let dt = self
+            .updated
+            .map_or(0.0, |t| now.saturating_duration_since(t).as_secs_f64().min(1.0));
+        self.updated = Some(now);
+        if candidate > self.target {
+            candidate = candidate.min(self.target * (1.0 + 0.25 * dt));
+        }
+        self.target = candidate.clamp(MIN_BPS, self.shared.max);
+        self.shared.publish_estimate(now, self.target);
+        if let Some(q) = queue {
+            self.shared.queue_ms.store((q * 1000.0) as u32, Ordering::Relaxed);
+        }
+    }
+}
+
+impl BandwidthEstimator for EngineEstimator {
+    fn on_reports(&mut self, now: Instant, reports: &[PacketReport]) {
+        self.gcc.on_reports(now, reports);
+        let mut least = f64::INFINITY;
+        for r in reports.iter().filter(|r| r.arrived) {
+            self.acked.push_back((now, (r.size * 8) as f64));
+            if let Some(arrival) = r.arrival {
+                let sent = r.departure.saturating_duration_since(self.shared.epoch).as_secs_f64();
+                let owd = arrival.as_secs_f64() - sent;
+                self.recent.push_back((now, owd));
+                least = least.min(owd);
+            }
+        }
+        if least.is_finite() {
+            self.base.push_back((now, least));
+        }
+        self.update(now);
+    }
+
+    fn target_bitrate(&self) -> f64 {
+        self.target
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        self.gcc.handle_timeout(now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.gcc.poll_timeout()
+    }
+
+    fn stats(&self) -> EstimatorStats {
+        self.gcc.stats()
+    }
+}
+
+/// The abs-send-time header extension's value for `now`: seconds since `epoch` in 6.18 fixed
+/// point, 24 bits (wraps every 64 s; receivers use differences).
+fn abs_send_time(epoch: Instant, now: Instant) -> Bytes {
+    let nanos = now.saturating_duration_since(epoch).as_nanos();
+    let v = ((nanos << 18) / 1_000_000_000) as u32 & 0x00ff_ffff;
+    Bytes::copy_from_slice(&v.to_be_bytes()[1..])
+}
+
+/// Our interceptor at `Slot::Pacer`: audio unqueued, retransmissions first, video paced at
+/// [`PACE_FACTOR`] times the budget; REMB, receiver reports and round-trip time observed.
+pub(crate) struct CcPacer {
+    shared: Arc<CcShared>,
+    bucket: Pacer,
+    rate: f64,
+    audio: HashSet<u32>,
+    /// Video SSRCs and their negotiated abs-send-time extension id.
+    video: HashMap<u32, Option<u8>>,
+    repairs: VecDeque<TaggedPacket>,
+    frames: VecDeque<TaggedPacket>,
+    backlog_bits: f64,
+    /// Our recent sender reports: the middle 32 bits of their NTP time, and when they left.
+    reports_sent: VecDeque<(u32, Instant)>,
+    released: VecDeque<TaggedPacket>,
+    reads: VecDeque<TaggedPacket>,
+    writes: VecDeque<TaggedPacket>,
+    /// The latest instant handed in: a deadline is never at or before it (a deadline that does
+    /// not advance is webrtc-rs's busy loop, webrtc#862).
+    last_now: Option<Instant>,
+}
+
+fn rtp_bits(packet: &TaggedPacket) -> f64 {
+    match &packet.message.packet {
+        Packet::Rtp(rtp) => (rtp.marshal_size() * 8) as f64,
+        _ => 0.0,
+    }
+}
+
+impl CcPacer {
+    pub(crate) fn new(shared: Arc<CcShared>) -> Self {
+        let rate = shared.initial * PACE_FACTOR;
+        Self {
+            bucket: Pacer::new(rate).with_burst_bits(rate * BURST_S),
+            rate,
+            shared,
+            audio: HashSet::new(),
+            video: HashMap::new(),
+            repairs: VecDeque::new(),
+            frames: VecDeque::new(),
+            backlog_bits: 0.0,
+            reports_sent: VecDeque::new(),
+            released: VecDeque::new(),
+            reads: VecDeque::new(),
+            writes: VecDeque::new(),
+            last_now: None,
+        }
+    }
+
+    /// Follows the budget (re-derived on every change over 2 %).
+    fn follow(&mut self, now: Instant) {
+        let rate = (self.shared.budget(now) * PACE_FACTOR).max(MIN_BPS * 2.0);
+        if (rate - self.rate).abs() > self.rate * 0.02 {
+            self.rate = rate;
+            let budget = self.bucket.budget_bits();
+            self.bucket = Pacer::new(rate).with_burst_bits(rate * BURST_S);
+            // Keep what was owed (a negative budget after a large packet), never more than a burst.
+            self.bucket
+                .consume(self.bucket.budget_bits() - budget.min(self.bucket.budget_bits()));
+            store(&self.shared.pacing_bps, rate);
+        }
+    }
+
+    fn stamp(&self, packet: &mut TaggedPacket, now: Instant) {
+        if let Packet::Rtp(rtp) = &mut packet.message.packet {
+            if let Some(Some(id)) = self.video.get(&rtp.header.ssrc) {
+                let _ = rtp.header.set_extension(*id, abs_send_time(self.shared.epoch, now));
+            }
+        }
+    }
+
+    /// Releases what the bucket affords at `now`: repairs first, then video.
+    fn release(&mut self, now: Instant) {
+        self.last_now = Some(self.last_now.map_or(now, |t| t.max(now)));
+        self.bucket.refill(now);
+        // The safety net: never hold more than MAX_BACKLOG_S of new video.
+        while self.backlog_bits > self.rate * MAX_BACKLOG_S {
+            let Some(old) = self.frames.pop_front() else { break };
+            self.backlog_bits -= rtp_bits(&old);
+        }
+        loop {
+            let queue = if self.repairs.is_empty() {
+                &mut self.frames
+            } else {
+                &mut self.repairs
+            };
+            let Some(head) = queue.front() else { break };
+            let bits = rtp_bits(head);
+            // A bit of slack: the refill is float arithmetic over nanoseconds.
+            if !self.bucket.can_release((bits - 1.0).max(0.0)) {
+                break;
+            }
+            let mut packet = queue.pop_front().expect("front just checked");
+            self.bucket.consume(bits);
+            self.backlog_bits = (self.backlog_bits - bits).max(0.0);
+            packet.now = now;
+            self.stamp(&mut packet, now);
+            self.released.push_back(packet);
+        }
+        self.shared
+            .backlog_bits
+            .store(self.backlog_bits as u64, Ordering::Relaxed);
+    }
+
+    fn on_report_blocks(&mut self, now: Instant, blocks: &[ReceptionReport]) {
+        for block in blocks {
+            if !self.video.contains_key(&block.ssrc) && !self.audio.contains(&block.ssrc) {
+                continue;
+            }
+            if self.video.contains_key(&block.ssrc) {
+                self.shared.on_loss(block.fraction_lost);
+            }
+            if block.last_sender_report == 0 {
+                continue;
+            }
+            if let Some((_, sent)) = self
+                .reports_sent
+                .iter()
+                .find(|(mid, _)| *mid == block.last_sender_report)
+            {
+                let held = Duration::from_secs_f64(f64::from(block.delay) / 65536.0);
+                let rtt = now.saturating_duration_since(*sent).saturating_sub(held);
+                let ms = (rtt.as_millis() as u32).max(1);
+                self.shared.rtt_ms.store(ms, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for CcPacer {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &msg.message.packet {
+            for p in packets {
+                let any = p.as_any();
+                if let Some(remb) = any.downcast_ref::<ReceiverEstimatedMaximumBitrate>() {
+                    self.shared.on_remb(msg.now, f64::from(remb.bitrate));
+                } else if let Some(rr) = any.downcast_ref::<ReceiverReport>() {
+                    self.on_report_blocks(msg.now, &rr.reports);
+                } else if let Some(sr) = any.downcast_ref::<SenderReport>() {
+                    self.on_report_blocks(msg.now, &sr.reports);
+                }
+            }
+        }
+        self.reads.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.reads.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        let now = msg.now;
+        let ssrc = match &msg.message.packet {
+            Packet::Rtcp(packets) => {
+                for p in packets {
+                    if let Some(sr) = p.as_any().downcast_ref::<SenderReport>() {
+                        self.reports_sent.push_back(((sr.ntp_time >> 16) as u32, now));
+                        if self.reports_sent.len() > 32 {
+                            self.reports_sent.pop_front();
+                        }
+                    }
+                }
+                self.writes.push_back(msg);
+                return Ok(());
+            }
+            Packet::Rtp(rtp) => rtp.header.ssrc,
+            _ => {
+                self.writes.push_back(msg);
+                return Ok(());
+            }
+        };
+        self.follow(now);
+        self.bucket.refill(now);
+        if !self.video.contains_key(&ssrc) {
+            // Audio (and anything unknown) is counted but never waits: a keyframe queued ahead of
+            // it would hold the voice for its whole drain time.
+            self.bucket.consume(rtp_bits(&msg));
+            self.writes.push_back(msg);
+            return Ok(());
+        }
+        self.backlog_bits += rtp_bits(&msg);
+        if msg.message.has(&Attribute::Retransmission) {
+            // On a link that loses more than one packet in ten, a retransmission is lost often
+            // enough that the frame waits another round trip (and a receiver that asks only once,
+            // as aiortc does, freezes until its buffer overflows): send it twice.
+            if self.shared.loss_q8.load(Ordering::Relaxed) > DOUBLE_REPAIRS_Q8 {
+                self.backlog_bits += rtp_bits(&msg);
+                self.repairs.push_back(TaggedPacket {
+                    now: msg.now,
+                    transport: msg.transport,
+                    message: msg.message.clone(),
+                });
+            }
+            self.repairs.push_back(msg);
+        } else {
+            self.frames.push_back(msg);
+        }
+        self.release(now);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.writes.pop_front().or_else(|| self.released.pop_front())
+    }
+
+    fn handle_timeout(&mut self, now: Instant) -> Result<(), Self::Error> {
+        self.follow(now);
+        self.release(now);
+        Ok(())
+    }
+
+    fn poll_timeout(&mut self) -> Option<Instant> {
+        let head = self.repairs.front().or_else(|| self.frames.front())?;
+        let at = self.bucket.releasable_at(rtp_bits(head))?;
+        Some(match self.last_now {
+            Some(last) if at <= last => last + Duration::from_micros(200),
+            _ => at,
+        })
+    }
+}
+
+impl Interceptor for CcPacer {
+    fn bind_local_stream(&mut self, info: &StreamInfo) {
+        if info.mime_type.to_ascii_lowercase().starts_with("video/") {
+            let abs = info
+                .rtp_header_extensions
+                .iter()
+                .find(|e| e.uri == rtc::sdp::extmap::ABS_SEND_TIME_URI)
+                .and_then(|e| u8::try_from(e.id).ok())
+                .filter(|id| *id != 0);
+            self.video.insert(info.ssrc, abs);
+        } else {
+            self.audio.insert(info.ssrc);
+        }
+    }
+
+    fn unbind_local_stream(&mut self, info: &StreamInfo) {
+        self.video.remove(&info.ssrc);
+        self.audio.remove(&info.ssrc);
+    }
+
+    fn bind_remote_stream(&mut self, _info: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _info: &StreamInfo) {}
+}
+
+#[cfg(test)]
+mod test {
+    use super::*;
+    use rtc::interceptor::AttributedPacket;
+    use rtc::rtp;
+    use rtc::shared::{TransportContext, TransportMessage};
+
+    const AUDIO: u32 = 1;
+    const VIDEO: u32 = 2;
+
+    fn rtp_packet(now: Instant, ssrc: u32, seq: u16, size: usize) -> TaggedPacket {
+        let packet = rtp::Packet {
+            header: rtp::header::Header {
+                ssrc,
+                sequence_number: seq,
+                ..Default::default()
+            },
+            payload: Bytes::from(vec![0u8; size]),
+        };
+        TransportMessage {
+            now,
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(Packet::Rtp(packet)),
+        }
+    }
+
+    fn pacer() -> (Arc<CcShared>, CcPacer) {
+        let shared = CcShared::new(2_000_000.0);
+        let mut pacer = CcPacer::new(shared.clone());
+        pacer.bind_local_stream(&StreamInfo {
+            ssrc: AUDIO,
+            mime_type: "audio/opus".into(),
+            ..Default::default()
+        });
+        pacer.bind_local_stream(&StreamInfo {
+            ssrc: VIDEO,
+            mime_type: "video/VP8".into(),
+            rtp_header_extensions: vec![rtc::interceptor::RTPHeaderExtension {
+                uri: rtc::sdp::extmap::ABS_SEND_TIME_URI.into(),
+                id: 3,
+            }],
+            ..Default::default()
+        });
+        (shared, pacer)
+    }
+
+    fn drain(p: &mut CcPacer) -> Vec<TaggedPacket> {
+        std::iter::from_fn(|| p.poll_write()).collect()
+    }
+
+    fn seq(p: &TaggedPacket) -> u16 {
+        match &p.message.packet {
+            Packet::Rtp(r) => r.header.sequence_number,
+            _ => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn audio_never_waits_behind_a_keyframe() {
+        let (shared, mut p) = pacer();
+        let t0 = Instant::now();
+        // A 30-packet keyframe: only a burst's worth leaves at once.
+        for i in 0..30 {
+            p.handle_write(rtp_packet(t0, VIDEO, i, 1100)).unwrap();
+        }
+        let first = drain(&mut p);
+        assert!(first.len() < 10, "video is paced ({} left at once)", first.len());
+        assert!(shared.backlog_s() > 0.1, "the backlog is published");
+        p.handle_write(rtp_packet(t0, AUDIO, 0, 100)).unwrap();
+        let out = drain(&mut p);
+        assert_eq!(out.len(), 1, "the audio packet went out at once");
+        assert!(matches!(&out[0].message.packet, Packet::Rtp(r) if r.header.ssrc == AUDIO));
+        // The rest follows at the pacing rate, stamped with their release instant.
+        let mut now = t0;
+        let mut sent = first.len();
+        while sent < 30 {
+            now = p.poll_timeout().expect("video is queued");
+            p.handle_timeout(now).unwrap();
+            for packet in drain(&mut p) {
+                assert_eq!(packet.now, now);
+                sent += 1;
+            }
+        }
+        let took = now - t0;
+        let expected = 30.0 * 1112.0 * 8.0 / (INITIAL_BPS * PACE_FACTOR);
+        assert!((took.as_secs_f64() - expected).abs() < 0.1, "paced over {took:?}");
+        assert!(shared.backlog_s() < 1e-9);
+    }
+
+    #[test]
+    fn retransmissions_go_before_new_video() {
+        let (_, mut p) = pacer();
+        let t0 = Instant::now();
+        for i in 0..30 {
+            p.handle_write(rtp_packet(t0, VIDEO, i, 1100)).unwrap();
+        }
+        drain(&mut p);
+        let mut repair = rtp_packet(t0, VIDEO, 1000, 1100);
+        repair.message.add(Attribute::Retransmission);
+        p.handle_write(repair).unwrap();
+        let now = p.poll_timeout().unwrap();
+        p.handle_timeout(now).unwrap();
+        let out = drain(&mut p);
+        assert_eq!(seq(&out[0]), 1000, "the repair jumped the queue");
+    }
+
+    #[test]
+    fn video_carries_abs_send_time() {
+        let (shared, mut p) = pacer();
+        let at = shared.epoch + Duration::from_millis(1500);
+        p.handle_write(rtp_packet(at, VIDEO, 0, 100)).unwrap();
+        let out = drain(&mut p);
+        let Packet::Rtp(r) = &out[0].message.packet else {
+            unreachable!()
+        };
+        let v = r.header.get_extension(3).expect("stamped");
+        let ticks = u32::from_be_bytes([0, v[0], v[1], v[2]]);
+        assert_eq!(ticks, (1.5 * f64::from(1 << 18)) as u32);
+    }
+
+    #[test]
+    fn remb_and_receiver_reports_set_the_budget() {
+        let (shared, mut p) = pacer();
+        let now = shared.epoch + Duration::from_millis(100);
+        assert!(
+            (shared.budget(now) - INITIAL_BPS).abs() < 1.0,
+            "before feedback: the initial rate"
+        );
+        let remb = ReceiverEstimatedMaximumBitrate {
+            sender_ssrc: 9,
+            bitrate: 300_000.0,
+            ssrcs: vec![VIDEO],
+        };
+        let mut msg = rtp_packet(now, VIDEO, 0, 0);
+        msg.message.packet = Packet::Rtcp(vec![Box::new(remb)]);
+        p.handle_read(msg).unwrap();
+        assert!(p.poll_read().is_some(), "observed, not consumed");
+        assert!((shared.budget(now) - 300_000.0).abs() < 1.0);
+        assert!(
+            (shared.budget(now + Duration::from_secs(5)) - INITIAL_BPS).abs() < 1.0,
+            "a stale REMB is not used"
+        );
+        // No feedback at all: 25 % loss in receiver reports brings the rate down.
+        let rr = ReceiverReport {
+            ssrc: 9,
+            reports: vec![ReceptionReport {
+                ssrc: VIDEO,
+                fraction_lost: 64,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut msg = rtp_packet(now, VIDEO, 0, 0);
+        msg.message.packet = Packet::Rtcp(vec![Box::new(rr)]);
+        p.handle_read(msg).unwrap();
+        assert!(shared.budget(now + Duration::from_secs(5)) < INITIAL_BPS * 0.9);
+    }
+
+    #[test]
+    fn round_trip_time_from_our_sender_reports() {
+        let (shared, mut p) = pacer();
+        let t0 = Instant::now();
+        let sr = SenderReport {
+            ssrc: VIDEO,
+            ntp_time: 0x1234_5678_9abc_0000,
+            ..Default::default()
+        };
+        let mut msg = rtp_packet(t0, VIDEO, 0, 0);
+        msg.message.packet = Packet::Rtcp(vec![Box::new(sr)]);
+        p.handle_write(msg).unwrap();
+        let rr = ReceiverReport {
+            ssrc: 9,
+            reports: vec![ReceptionReport {
+                ssrc: VIDEO,
+                last_sender_report: 0x5678_9abc,
+                delay: 65536 / 10, // held 100 ms at the peer
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let mut msg = rtp_packet(t0 + Duration::from_millis(180), VIDEO, 0, 0);
+        msg.message.packet = Packet::Rtcp(vec![Box::new(rr)]);
+        p.handle_read(msg).unwrap();
+        let rtt = shared.rtt().expect("measured").as_millis();
+        assert!((79..=81).contains(&rtt), "{rtt} ms");
+    }
+
+    fn report(id: u64, departure: Instant, arrival_ms: u64, arrived: bool) -> PacketReport {
+        PacketReport {
+            ssrc: VIDEO,
+            id,
+            rtp_sequence_number: id as u16,
+            is_twcc: true,
+            twcc_sequence_number: id as u16,
+            size: 1000,
+            arrived,
+            departure,
+            arrival: arrived.then(|| Duration::from_millis(arrival_ms)),
+            ecn: rtc::rtcp::transport_feedbacks::cc_feedback_report::Ecn::default(),
+        }
+    }
+
+    /// Feeds `secs` of 100 packets a second of 1000 bytes (800 kbit/s sent), each delayed by
+    /// `delay(i)` ms, every 10th lost when `lossy`; returns the published estimate.
+    fn run(
+        est: &mut EngineEstimator,
+        t0: Instant,
+        from: u64,
+        secs: u64,
+        delay: impl Fn(u64) -> u64,
+        lossy: bool,
+    ) -> f64 {
+        for i in from..from + secs * 100 {
+            let sent = t0 + Duration::from_millis(i * 10);
+            let arrived = !(lossy && i % 10 == 0);
+            est.on_reports(
+                sent + Duration::from_millis(60),
+                &[report(i, sent, i * 10 + 30 + delay(i), arrived)],
+            );
+        }
+        est.target_bitrate()
+    }
+
+    #[test]
+    fn the_estimate_never_runs_far_past_what_got_through() {
+        let shared = CcShared::new(10_000_000.0);
+        let mut est = EngineEstimator::new(shared.clone());
+        let t0 = shared.epoch;
+        let bps = run(&mut est, t0, 0, 30, |_| 0, false);
+        assert!(
+            bps <= 1.5 * 800_000.0 + 50_000.0 + 1.0,
+            "capped by the acked rate: {bps}"
+        );
+        assert!(bps > 800_000.0, "yet above it, to find more: {bps}");
+    }
+
+    #[test]
+    fn a_standing_queue_is_drained() {
+        let shared = CcShared::new(10_000_000.0);
+        let mut est = EngineEstimator::new(shared.clone());
+        let t0 = shared.epoch;
+        run(&mut est, t0, 0, 5, |_| 0, false);
+        // The queue fills to 300 ms over a second and stays full: no gradient, a standing queue.
+        let bps = run(&mut est, t0, 500, 4, |i| ((i - 500) * 3).min(300), false);
+        assert!(shared.queue_ms() >= 250, "queue seen: {} ms", shared.queue_ms());
+        assert!(bps <= 0.7 * 800_000.0 + 1.0, "clamped below the acked rate: {bps}");
+    }
+
+    #[test]
+    fn loss_without_a_queue_is_not_congestion() {
+        let shared = CcShared::new(10_000_000.0);
+        let mut est = EngineEstimator::new(shared.clone());
+        let bps = run(&mut est, shared.epoch, 0, 20, |_| 0, true);
+        assert!(bps >= INITIAL_BPS, "10 % random loss kept the rate: {bps}");
+    }
+}

@@ -1,0 +1,163 @@
+"""Video over the links users have: a capped downlink and heavy loss, with an aiortc peer behind
+an emulated access link (tests/link.py). What is asserted is behaviour (the server follows the
+peer's feedback, nothing queues for long, pictures keep coming and are never smeared); the figures
+for the same links, beside the original library's, come from bench/video_network.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import numpy as np
+import pytest
+from link import Link, shaped
+from peer import wait_for
+from video_peer import CounterTrack, band_at_bottom, connect_video, read_counter, shown
+
+pytestmark = pytest.mark.usefixtures("no_leaks")
+
+CAP = 500_000
+
+
+def flip(frame: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(frame[::-1])
+
+
+def gaps(times: list[float]) -> list[float]:
+    return [b - a for a, b in itertools.pairwise(times)]
+
+
+async def test_video_follows_a_capped_downlink(make_connections):
+    """500 kbit/s downlink with a 300 ms tail-drop queue, a textured 640x480 picture: the server's
+    video follows the peer's REMB under the cap, so the queue does not overflow once the estimate
+    has settled, and pictures keep arriving. (Before congestion control the server sent 1.5 Mbit/s
+    into this link and the picture froze for seconds.)"""
+    connections = make_connections(flip, mode="send-receive", modality="video")
+    link = Link(cap_bps=CAP, queue_s=0.3)
+    with shaped(link):
+        client, _ = await connect_video(connections.offer, "capped", track=CounterTrack(textured=True))
+        connections.set_input("capped")
+        await wait_for(lambda: len(client.frames) > 10, timeout=30)
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(6)  # the estimate settles
+        settled, first = loop.time(), len(client.frames)
+        await asyncio.sleep(8)
+        until = loop.time()
+        stats = connections.engine.get("capped").stats()
+        await client.close()
+    received = client.frames[first:]
+    assert stats["link_feedback"] == 2, "the estimate follows aiortc's REMB"
+    assert stats["link_estimate"] <= CAP * 1.1, stats
+    assert stats["video_out_bitrate"] < CAP, stats
+    used = link.kbps_since(settled, until)
+    assert used < CAP / 1000, f"{used:.0f} kbit/s offered to a {CAP // 1000} kbit/s link"
+    delivered = sum(1 for at, _ in link.delivered if at >= settled)
+    assert link.drops_since(settled) <= delivered // 100, (
+        f"{link.drops_since(settled)} of {delivered} datagrams tail-dropped after the estimate settled"
+    )
+    assert len(received) > 8 * 5, f"pictures keep coming: {len(received)} in 8 s"
+    assert max(gaps([settled] + [t for t, _ in received] + [until])) < 1.5, "no long freeze"
+    assert all(band_at_bottom(shown(f)) for _, f in received), "every picture is whole"
+
+
+async def test_lost_video_is_repaired_not_smeared(make_connections):
+    """10 % loss both ways with 0-30 ms jitter: lost packets are retransmitted and waited for, a
+    frame lost for good is not decoded past (a keyframe is asked for instead), and the handler's
+    pictures come back in order, every one of them whole."""
+    seen: list[int] = []
+
+    def record(frame: np.ndarray) -> np.ndarray:
+        seen.append(read_counter(frame, flipped=False))
+        return flip(frame)
+
+    connections = make_connections(record, mode="send-receive", modality="video")
+    with shaped(Link(loss=0.10, jitter_s=0.03)):
+        client, _ = await connect_video(connections.offer, "lossy")
+        connections.set_input("lossy")
+        await wait_for(lambda: len(client.frames) > 150, timeout=40)
+        stats = connections.engine.get("lossy").stats()
+        await client.close()
+    steps = [(b - a) % 256 for a, b in itertools.pairwise(seen)]
+    assert all(0 < s < 128 for s in steps), f"the handler saw pictures in order: {seen}"
+    assert stats["video_frames_in"] >= len(seen) > 100, stats
+    frames = [shown(f) for _, f in client.frames[30:]]
+    assert all(band_at_bottom(f) for f in frames), "no smeared picture reached the peer"
+    counters = [read_counter(f, flipped=True) for f in frames]
+    back = [(b - a) % 256 for a, b in itertools.pairwise(counters)]
+    assert all(s < 128 for s in back), f"and came back in order: {counters}"
+
+
+async def test_audio_is_protected_on_a_capped_downlink(make_connections):
+    """An audio-video call behind the same 500 kbit/s link: video takes what is left after audio,
+    so the echoed audio keeps coming, every 20 ms frame of it, while the video adapts."""
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+    from peer import ArrayAudioTrack, tone
+
+    from gradio_webrtc import AudioVideoStreamHandler
+
+    class Both(AudioVideoStreamHandler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.audio: list = []
+            self.video: list = []
+
+        def receive(self, frame):
+            self.audio.append(frame)
+
+        def emit(self):
+            return self.audio.pop(0) if self.audio else None
+
+        def video_receive(self, frame):
+            self.video.append(flip(frame))
+
+        def video_emit(self):
+            return self.video.pop() if self.video else None
+
+        def copy(self):
+            return Both()
+
+    connections = make_connections(Both(), mode="send-receive", modality="audio-video")
+    audio: list[tuple[float, int]] = []  # (arrival, RTP timestamp) of each audio frame
+    video: list[float] = []
+    loop = asyncio.get_running_loop()
+    link = Link(cap_bps=CAP, queue_s=0.3)
+    with shaped(link):
+        pc = RTCPeerConnection()
+        pc.createDataChannel("text")
+        pc.addTrack(ArrayAudioTrack(tone(440, 40.0, amplitude=0.3)))
+        pc.addTrack(CounterTrack(textured=True))
+        tasks = []
+
+        @pc.on("track")
+        def on_track(track):
+            async def grab() -> None:
+                while True:
+                    frame = await track.recv()
+                    if track.kind == "audio":
+                        audio.append((loop.time(), frame.pts))
+                    else:
+                        video.append(loop.time())
+
+            tasks.append(asyncio.ensure_future(grab()))
+
+        await pc.setLocalDescription(await pc.createOffer())
+        answer = await connections.offer({"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": "av"})
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+        await wait_for(lambda: len(video) > 10 and len(audio) > 50, timeout=30)
+        await asyncio.sleep(6)  # the estimate settles
+        settled = loop.time()
+        await asyncio.sleep(8)
+        until = loop.time()
+        stats = connections.engine.get("av").stats()
+        for t in tasks:
+            t.cancel()
+        await pc.close()
+    window = [pts for at, pts in audio if settled <= at <= until]
+    span = (window[-1] - window[0]) % 2**32 // 960 + 1  # 20 ms frames the server sent meanwhile
+    assert span > 8 / 0.02 * 0.9, f"audio kept flowing: {span} frames in 8 s"
+    assert len(set(window)) >= span * 0.99, f"{span - len(set(window))} of {span} audio frames lost"
+    arrivals = [settled] + [at for at, _ in audio if settled <= at <= until] + [until]
+    assert max(gaps(arrivals)) < 0.2, "no hole in the audio"
+    assert stats["video_out_bitrate"] < CAP - 40_000, stats  # audio's share is left out
+    assert len([t for t in video if t >= settled]) > 8 * 5, "and the video keeps coming"
