@@ -1,10 +1,11 @@
 /** Events and props of the WebRTC component; event names equal the Python `WebRTC.EVENTS` (+ toasts). */
 
-import type { WidgetProps } from "./shared/widget";
+import type { WidgetProps, WidgetValue } from "./shared/widget";
 
 export interface WebRTCEvents {
 	tick: never;
 	state_change: never;
+	submit: never;
 	start_recording: never;
 	stop_recording: never;
 	error: string;
@@ -13,4 +14,4 @@ export interface WebRTCEvents {
 }
 
 /** The component's own props: the widget's, less the label ones Gradio passes as shared props. */
-export type WebRTCProps = Omit<WidgetProps, "label" | "show_label"> & { value: string | null };
+export type WebRTCProps = Omit<WidgetProps, "label" | "show_label"> & { value: WidgetValue | null };

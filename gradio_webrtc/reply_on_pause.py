@@ -146,6 +146,8 @@ class ReplyOnPause(StreamHandler):
         submitted beside the microphone, or a button asks for an answer."""
         if self._end_utterance is not None:
             self._end_utterance()
+        elif not self._ended:  # the session is starting: it replies once it has
+            self._end_pending = True
 
     def hear(self, sample_rate: int, audio: Any, offset: int) -> None:
         """A piece of the utterance being spoken, int16 `(1, n)` (only when `streams_speech`)."""

@@ -134,6 +134,8 @@ class StreamHandlerBase(ABC):
         self._activity: asyncio.Event | None = None
         self._clear: Callable[[], None] | None = None
         self._end_utterance: Callable[[], None] | None = None
+        #: `trigger_response()` came before the session started: applied once it has.
+        self._end_pending = False
         self._ended = False
 
     # -- per-connection plumbing -------------------------------------------------------------
@@ -211,6 +213,9 @@ class StreamHandlerBase(ABC):
         self._end_utterance = end_utterance
         if self._phone_mode:
             self.args_set.set()
+        if self._end_pending and end_utterance is not None:
+            self._end_pending = False
+            loop.call_soon(end_utterance)  # once the runner's lanes exist
 
     def _session_ended(self) -> None:
         """Called by the session runner when the session is over: every wait returns, and the

@@ -483,9 +483,11 @@ class WebRTC(Component):
         inputs = list(inputs)
         n_outputs = 1 if isinstance(outputs, Block) else len(list(outputs or []))
 
-        def handler(webrtc_id: str, *args: Any, requester: Requester) -> Any:
+        def handler(webrtc_id: str | WebRTCData, *args: Any, requester: Requester) -> Any:
             # A Gradio event always names its sender: one without a session (a `queue=False`
             # call made without one) presents no owner, and reads only what its address made.
+            if isinstance(webrtc_id, WebRTCData):  # the textbox variant's value
+                webrtc_id = webrtc_id.webrtc_id
             item = self._connections.pop_outputs(webrtc_id, requester) if self._connections else None
             if item is None:
                 # Nothing queued (a duplicate event, or another session's id): outputs stay as they are.

@@ -76,7 +76,8 @@ def test_processed_webcam_frames_are_shown(page):
     assert (px["w"], px["h"]) == (W, H)
     # The camera has its white band on top; the server flipped it, so the page shows it at the bottom.
     assert px["bottom"] > 180 and px["top"] < 140, px
-    assert page.is_hidden(f"{widget('flip')} video.gwr-local"), "the processed stream replaces the preview"
+    # The processed stream takes the stage; the user's own picture is a picture-in-picture over it.
+    assert page.is_visible(f"{widget('flip')} video.gwr-local.gwr-pip")
 
 
 def test_receive_mode_video_plays(page):

@@ -243,6 +243,22 @@ async def test_trigger_response_replies_to_what_was_said_so_far(make_connections
     await client.close()
 
 
+def test_a_trigger_before_the_session_starts_is_kept():
+    """`trigger_response()` in the moment between the connection and its runner's start (an app
+    calling it from its own route right after connecting) is applied once the session starts."""
+    ended: list[int] = []
+    handler = ReplyOnPause(lambda audio: iter(())).copy()
+    handler.trigger_response()
+    loop = asyncio.new_event_loop()
+    try:
+        handler._attach(asyncio.Event(), loop, None, lambda: ended.append(1))
+        assert ended == [], "not before the runner's lanes exist"
+        loop.run_until_complete(asyncio.sleep(0))
+        assert ended == [1]
+    finally:
+        loop.close()
+
+
 # -- stop words found by transcribing (fastrtc's way) ------------------------------------------------
 
 

@@ -32,11 +32,24 @@ export interface ClientOptions {
 
 /** Longest wait for local ICE gathering before the offer is sent with the candidates found so far. */
 const GATHER_TIMEOUT_MS = 5000;
+/** A connected call from which nothing (media, RTCP, data) arrived for this long lost its server:
+ * the server's RTCP reports alone arrive every second, whatever the mode. */
+const SILENCE_LIMIT_MS = 3000;
+const WATCH_EVERY_MS = 1000;
+
+/** What the page says when a call that was up loses its server (not a TURN hint: it connected). */
+export const LOST_SERVER = "The connection to the server was lost.";
+/** What the page says when a connection never came up. */
+export const ICE_FAILED =
+	"The connection failed. If the server is remote, it may need a TURN server (rtc_configuration).";
 
 export class WebRTCClient {
 	private pc: RTCPeerConnection | null = null;
 	private channel: RTCDataChannel | null = null;
 	private state: ConnectionState = "idle";
+	/** The connection was up once: a later failure is a lost server, not a negotiation failure. */
+	private was_connected = false;
+	private watchdog = 0;
 	webrtc_id: string | null = null;
 
 	constructor(private readonly options: ClientOptions) {}
@@ -54,6 +67,7 @@ export class WebRTCClient {
 	/** Connects, sending `local` (if any) and receiving what the mode asks for. Returns the webrtc_id. */
 	async start(local: MediaStream | null): Promise<string> {
 		this.stop(false);
+		this.was_connected = false;
 		const { mode, modality } = this.options;
 		this.set_state("connecting");
 		let configuration: RTCConfiguration | null;
@@ -80,17 +94,18 @@ export class WebRTCClient {
 			if (this.pc !== pc) return;
 			switch (pc.connectionState) {
 				case "connected":
+					this.was_connected = true;
 					this.set_state("connected");
+					this.watch(pc);
 					break;
 				case "failed":
-					this.set_state(
-						"failed",
-						"The connection failed. If the server is remote, it may need a TURN server (rtc_configuration).",
-					);
+					this.fail(this.was_connected ? LOST_SERVER : ICE_FAILED);
 					break;
 				case "closed":
-				case "disconnected":
 					this.set_state("closed");
+					break;
+				case "disconnected":
+					// Often transient (a network change): the watchdog decides whether the server is gone.
 					break;
 			}
 		};
@@ -140,6 +155,35 @@ export class WebRTCClient {
 		await sender.setParameters({ ...params, ...extra } as RTCRtpSendParameters);
 	}
 
+	/** Reports a lost server within `SILENCE_LIMIT_MS` of its last packet: the bytes received on
+	 * the ICE transport stop growing (the browser's own verdict, "failed", takes ~30 s). */
+	private watch(pc: RTCPeerConnection): void {
+		window.clearInterval(this.watchdog);
+		let last_bytes = -1;
+		let last_change = performance.now();
+		this.watchdog = window.setInterval(async () => {
+			if (this.pc !== pc) {
+				window.clearInterval(this.watchdog);
+				return;
+			}
+			let bytes = 0;
+			try {
+				(await pc.getStats()).forEach((report: { type: string; bytesReceived?: number }) => {
+					if (report.type === "transport") bytes += report.bytesReceived ?? 0;
+				});
+			} catch {
+				return;
+			}
+			const now = performance.now();
+			if (bytes !== last_bytes) {
+				last_bytes = bytes;
+				last_change = now;
+			} else if (now - last_change >= SILENCE_LIMIT_MS && this.pc === pc && this.state === "connected") {
+				this.fail(LOST_SERVER);
+			}
+		}, WATCH_EVERY_MS);
+	}
+
 	private gathered(pc: RTCPeerConnection): Promise<void> {
 		if (pc.iceGatheringState === "complete") return Promise.resolve();
 		return new Promise((resolve) => {
@@ -177,6 +221,7 @@ export class WebRTCClient {
 	}
 
 	private teardown(): void {
+		window.clearInterval(this.watchdog);
 		const pc = this.pc;
 		this.pc = null;
 		this.channel = null;

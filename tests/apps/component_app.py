@@ -12,7 +12,9 @@ from typing import Any, ClassVar
 import gradio as gr
 import numpy as np
 
-from gradio_webrtc import AdditionalOutputs, ReplyOnPause, StreamHandler, WebRTC
+from gradio_webrtc import AdditionalOutputs, ReplyOnPause, StreamHandler, WebRTC, WebRTCData
+
+HERE = __import__("pathlib").Path(__file__).resolve().parent
 
 
 class Echo(StreamHandler):
@@ -102,6 +104,12 @@ def answer(audio: tuple[int, np.ndarray]) -> Any:
         yield 24000, (0.4 * 32767 * np.sin(2 * np.pi * 520 * t)).astype(np.int16).reshape(1, -1)
 
 
+def say_typed(data: WebRTCData) -> Any:
+    """The textbox variant (fastrtc's calling convention: one `WebRTCData`, the utterance in
+    `.audio`): each submitted text comes back as an AdditionalOutputs."""
+    yield AdditionalOutputs(f"typed: {data.textbox}")
+
+
 def bars() -> Any:
     """Receive mode video: 90 frames of a green picture with a moving white bar, ~30 fps."""
     for n in range(90):
@@ -172,7 +180,21 @@ with gr.Blocks(title="gradio_webrtc test page") as demo:
         limited = WebRTC(label="Rate limited", mode="send-receive", modality="audio", elem_id="limited")
     limited.stream(fn=Echo(), inputs=[limited], outputs=[limited], concurrency_limit=4, offers_per_minute=3)
 
-STREAMS = [echo, echo2, tone, player, timed, faulty, fresh, flip, movie, parrot, limited]
+    with gr.Row():
+        typed = WebRTC(
+            label="Typed",
+            mode="send-receive",
+            modality="audio",
+            elem_id="typed",
+            variant="textbox",
+            icon=str(HERE / "robot.svg"),
+            icon_radius=20,
+        )
+        typed_out = gr.Textbox(label="typed out", elem_id="typed-out")
+    typed.stream(fn=ReplyOnPause(say_typed), inputs=[typed], outputs=[typed], concurrency_limit=4)
+    typed.on_additional_outputs(lambda text: text, outputs=[typed_out], queue=False, show_progress="hidden")
+
+STREAMS = [echo, echo2, tone, player, timed, faulty, fresh, flip, movie, parrot, limited, typed]
 
 if __name__ == "__main__":
     import uvicorn
