@@ -67,19 +67,41 @@ def start_cluster() -> tuple[subprocess.Popen[str], str, dict[int, int]]:
     return proc, url, ports
 
 
+def speech_end(path: Path) -> float:
+    """Seconds from the start of the file to the end of its speech (it ends in silence)."""
+    import wave
+
+    import numpy as np
+
+    with wave.open(str(path)) as f:
+        audio = np.frombuffer(f.readframes(f.getnframes()), "<i2").astype(np.float32)
+        rate = f.getframerate()
+    loud = np.nonzero(np.abs(audio) > 0.02 * 32768)[0]
+    return float(loud[-1] + 1) / rate
+
+
+SPEECH_END = speech_end(SENTENCE)
+
+
 async def conversation(url: str) -> tuple[float, float, float]:
     from gradio_webrtc.testing import connect
 
     t0 = time.monotonic()
     async with connect(url, "Conversation") as call:
         setup = time.monotonic() - t0
+        arrived: list[float] = []
+
+        async def outputs_arrive() -> None:
+            while not call.additional_outputs:
+                await asyncio.sleep(0.001)
+            arrived.append(time.monotonic())
+
+        watcher = asyncio.create_task(outputs_arrive())
+        started = time.monotonic()
         await call.say(SENTENCE)
-        said = time.monotonic()
         reply = await call.reply(timeout=20)
-        while not call.additional_outputs:
-            await asyncio.sleep(0.002)
-        outputs = time.monotonic() - reply.started_at
-        return setup, reply.started_at - said, outputs
+        await asyncio.wait_for(watcher, 10)
+        return setup, reply.started_at - (started + SPEECH_END), arrived[0] - reply.started_at
 
 
 def p(values: list[float], q: float) -> str:
