@@ -81,6 +81,8 @@ class Replica:
         self._drained = threading.Event()
         self._then: list[Callable[[], None]] = []
         self._sigterms = 0
+        #: Which drain a waiting thread belongs to (a resumed drain's thread stops).
+        self._generation = 0
 
     @property
     def draining(self) -> bool:
@@ -104,25 +106,24 @@ class Replica:
         `GRADIO_WEBRTC_DRAIN_S`) passes, when they are ended with `RESTARTING`; then `then` runs.
         Returns an event set once no call is left. Draining again adds `then` to the same drain."""
         with self._lock:
-            if then is not None:
-                if self._drained.is_set() and self._draining:
-                    run_now = True
-                else:
-                    self._then.append(then)
-                    run_now = False
-            else:
-                run_now = False
+            run_now = then is not None and self._draining and self._drained.is_set()
+            if then is not None and not run_now:
+                self._then.append(then)
             if not self._draining:
                 deadline = drain_deadline() if deadline_s is None else deadline_s
                 self._draining = True
                 self._drained.clear()
+                self._generation += 1
                 logger.warning(
                     "draining: no new calls; %d live call(s) may go on for up to %.0f s",
                     limits.live_sessions(),
                     deadline,
                 )
                 threading.Thread(
-                    target=self._wait, args=(time.monotonic() + deadline,), name="gradio-webrtc-drain", daemon=True
+                    target=self._wait,
+                    args=(self._generation, time.monotonic() + deadline),
+                    name="gradio-webrtc-drain",
+                    daemon=True,
                 ).start()
         if run_now and then is not None:
             then()
@@ -135,11 +136,14 @@ class Replica:
             self._then.clear()
             self._sigterms = 0
 
-    def _wait(self, until: float) -> None:
-        while self._draining and limits.live_sessions() > 0 and time.monotonic() < until:
+    def _wait(self, generation: int, until: float) -> None:
+        def current() -> bool:
+            return self._draining and self._generation == generation
+
+        while current() and limits.live_sessions() > 0 and time.monotonic() < until:
             time.sleep(self.poll_s)
-        if not self._draining:
-            return  # resumed
+        if not current():
+            return  # resumed (and maybe drained again: that drain's thread goes on)
         left = limits.end_all(RESTARTING)
         if left:
             logger.warning("drain deadline reached: %d call(s) ended", left)
