@@ -163,6 +163,7 @@ bench: setup $(OTHER_LIBS)  ## audio echo (wire and in Chromium), video flip and
 	$(PY) bench/websocket_echo.py
 	$(PY) bench/video_flip.py
 	$(PY) bench/video_network.py
+	$(PY) bench/balancer.py
 	$(PY) bench/reply_latency.py
 
 clean:  ## remove build outputs
