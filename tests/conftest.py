@@ -231,3 +231,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if report.failed and outputs and url in outputs:
         report.sections.append(("the app's output", "".join(outputs[url])[-4000:]))
     return report
+
+
+@pytest.fixture(scope="module")
+def camera_browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Chromium whose fake camera shows `browser.write_y4m`'s picture."""
+    from browser import chromium, write_y4m
+
+    clip = tmp_path_factory.mktemp("media") / "camera.y4m"
+    write_y4m(clip)
+    with chromium(video_file=clip) as browser:
+        yield browser

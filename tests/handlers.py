@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from gradio_webrtc import AdditionalOutputs, AsyncStreamHandler, StreamHandler
+from gradio_webrtc import AdditionalOutputs, AsyncStreamHandler, AudioVideoStreamHandler, StreamHandler
 
 
 class Echo(StreamHandler):
@@ -126,3 +126,27 @@ class WithOutputs(Echo):
 
     def copy(self) -> WithOutputs:
         return WithOutputs()
+
+
+class FlipEcho(AudioVideoStreamHandler):
+    """Both tracks through one handler: audio echoed in order, the newest picture flipped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.audio: list[tuple[int, np.ndarray]] = []
+        self.video: list[np.ndarray] = []
+
+    def receive(self, frame: tuple[int, np.ndarray]) -> None:
+        self.audio.append(frame)
+
+    def emit(self) -> Any:
+        return self.audio.pop(0) if self.audio else None
+
+    def video_receive(self, frame: np.ndarray) -> None:
+        self.video.append(np.ascontiguousarray(frame[::-1]))
+
+    def video_emit(self) -> Any:
+        return self.video.pop() if self.video else None
+
+    def copy(self) -> FlipEcho:
+        return FlipEcho()

@@ -16,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-from browser import chromium
+from browser import chromium, wait_until_serving
 from conftest import ROOT, _free_tcp_port
 from relay import Relay
 
@@ -59,14 +59,7 @@ def test_video_follows_the_browsers_feedback_behind_a_capped_link(tmp_path):
     relay = Relay(cap_bps=CAP, queue_s=0.3)
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=5).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "the app did not start"
-                time.sleep(0.3)
+        wait_until_serving(url, server)
         with chromium(video_file=camera) as browser:
             page = browser.new_page()
 

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
-import numpy as np
 import pytest
-from browser import chromium
+from browser import CAMERA_H as H
+from browser import CAMERA_W as W
 from test_browser import ARTIFACTS, wait_until_free, widget
-
-W, H = 320, 240
 
 PIXELS_JS = """([selector]) => {
     const video = document.querySelector(selector);
@@ -32,25 +26,6 @@ PIXELS_JS = """([selector]) => {
     };
     return {w: canvas.width, h: canvas.height, top: row(0.05), bottom: row(0.95), mid: col(0.5)};
 }"""
-
-
-def write_y4m(path: Path, frames: int = 30) -> None:
-    """A camera picture: white band on top (the handler's flip moves it down), grey below."""
-    y = np.full((H, W), 90, np.uint8)
-    y[: H // 6] = 235
-    uv = np.full((H // 2, W // 2), 128, np.uint8)
-    with path.open("wb") as f:
-        f.write(f"YUV4MPEG2 W{W} H{H} F30:1 Ip A1:1 C420jpeg\n".encode())
-        for _ in range(frames):
-            f.write(b"FRAME\n" + y.tobytes() + uv.tobytes() + uv.tobytes())
-
-
-@pytest.fixture(scope="module")
-def camera_browser(tmp_path_factory) -> Iterator[Any]:
-    clip = tmp_path_factory.mktemp("media") / "camera.y4m"
-    write_y4m(clip)
-    with chromium(video_file=clip) as browser:
-        yield browser
 
 
 @pytest.fixture

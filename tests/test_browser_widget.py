@@ -13,14 +13,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from browser import chromium
 from test_browser import ARTIFACTS, wait_until_free, widget
-from test_browser_video import write_y4m
 
 PHONE = {"width": 390, "height": 844}
 APP = Path(__file__).parent / "apps" / "component_app.py"
@@ -45,14 +41,6 @@ INSIDE_JS = """(selector) => {
     }
     return {outside: out, left: box.left, right: box.right};
 }"""
-
-
-@pytest.fixture(scope="module")
-def camera_browser(tmp_path_factory) -> Iterator[Any]:
-    clip = tmp_path_factory.mktemp("media") / "camera.y4m"
-    write_y4m(clip)
-    with chromium(video_file=clip) as browser:
-        yield browser
 
 
 def open_page(browser: Any, app: Any, viewport: dict[str, int] | None = None) -> Any:

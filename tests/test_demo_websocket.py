@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-import urllib.request
 
-from browser import chromium
+from browser import chromium, wait_until_serving
 from conftest import ROOT, _free_tcp_port
 from speech import DATA
 
@@ -22,14 +20,7 @@ def test_the_websocket_demo_answers_a_spoken_sentence(tmp_path):
     )
     try:
         url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=5).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "the demo did not start"
-                time.sleep(0.3)
+        wait_until_serving(url, server)
         with chromium(audio_file=DATA / "one_sentence.wav") as browser:
             page = browser.new_page()
             page.goto(url)

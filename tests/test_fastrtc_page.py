@@ -7,10 +7,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 
-from browser import chromium
+from browser import chromium, wait_until_serving
 from conftest import ROOT, _free_tcp_port
 from speech import DATA
 
@@ -26,14 +24,7 @@ def test_a_fastrtc_page_gets_its_reply_and_outputs(tmp_path):
     )
     try:
         url = f"http://127.0.0.1:{port}/"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url, timeout=5).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline and server.poll() is None, "the app did not start"
-                time.sleep(0.3)
+        wait_until_serving(url, server)
         with chromium(audio_file=DATA / "one_sentence.wav") as browser:
             page = browser.new_page()
             page.goto(url)

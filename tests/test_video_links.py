@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import statistics
 
 import numpy as np
 import pytest
@@ -42,14 +43,16 @@ async def test_video_follows_a_capped_downlink(make_connections):
         loop = asyncio.get_running_loop()
         await asyncio.sleep(6)  # the estimate settles
         settled, first = loop.time(), len(client.frames)
-        await asyncio.sleep(8)
+        samples = []  # the estimate moves with each REMB: judged over the window, not one instant
+        for _ in range(16):
+            await asyncio.sleep(0.5)
+            samples.append(connections.engine.get("capped").stats())
         until = loop.time()
-        stats = connections.engine.get("capped").stats()
         await client.close()
     received = client.frames[first:]
-    assert stats["link_feedback"] == 2, "the estimate follows aiortc's REMB"
-    assert stats["link_estimate"] <= CAP * 1.1, stats
-    assert stats["video_out_bitrate"] < CAP, stats
+    assert all(s["link_feedback"] == 2 for s in samples), "the estimate follows aiortc's REMB"
+    assert statistics.median(s["link_estimate"] for s in samples) <= CAP * 1.1, samples[-1]
+    assert statistics.median(s["video_out_bitrate"] for s in samples) < CAP, samples[-1]
     used = link.kbps_since(settled, until)
     assert used < CAP / 1000, f"{used:.0f} kbit/s offered to a {CAP // 1000} kbit/s link"
     delivered = sum(1 for at, _ in link.delivered if at >= settled)
@@ -92,32 +95,10 @@ async def test_audio_is_protected_on_a_capped_downlink(make_connections):
     """An audio-video call behind the same 500 kbit/s link: video takes what is left after audio,
     so the echoed audio keeps coming, every 20 ms frame of it, while the video adapts."""
     from aiortc import RTCPeerConnection, RTCSessionDescription
+    from handlers import FlipEcho
     from peer import ArrayAudioTrack, tone
 
-    from gradio_webrtc import AudioVideoStreamHandler
-
-    class Both(AudioVideoStreamHandler):
-        def __init__(self) -> None:
-            super().__init__()
-            self.audio: list = []
-            self.video: list = []
-
-        def receive(self, frame):
-            self.audio.append(frame)
-
-        def emit(self):
-            return self.audio.pop(0) if self.audio else None
-
-        def video_receive(self, frame):
-            self.video.append(flip(frame))
-
-        def video_emit(self):
-            return self.video.pop() if self.video else None
-
-        def copy(self):
-            return Both()
-
-    connections = make_connections(Both(), mode="send-receive", modality="audio-video")
+    connections = make_connections(FlipEcho(), mode="send-receive", modality="audio-video")
     audio: list[tuple[float, int]] = []  # (arrival, RTP timestamp) of each audio frame
     video: list[float] = []
     loop = asyncio.get_running_loop()

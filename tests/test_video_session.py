@@ -106,32 +106,11 @@ async def test_receive_mode_generator_frames_arrive_in_order(make_connections):
 async def test_audio_video_through_one_handler(make_connections):
     """Both tracks flow through one AudioVideoStreamHandler: audio echoed, video flipped."""
     from aiortc import RTCPeerConnection, RTCSessionDescription
+    from handlers import FlipEcho
     from peer import ArrayAudioTrack, Recording, _record, tone
     from video_peer import CounterTrack
 
-    from gradio_webrtc import AudioVideoStreamHandler
-
-    class Both(AudioVideoStreamHandler):
-        def __init__(self):
-            super().__init__()
-            self.audio, self.video = [], []
-
-        def receive(self, frame):
-            self.audio.append(frame)
-
-        def emit(self):
-            return self.audio.pop(0) if self.audio else None
-
-        def video_receive(self, frame):
-            self.video.append(flip(frame))
-
-        def video_emit(self):
-            return self.video.pop() if self.video else None
-
-        def copy(self):
-            return Both()
-
-    connections = make_connections(Both(), mode="send-receive", modality="audio-video")
+    connections = make_connections(FlipEcho(), mode="send-receive", modality="audio-video")
     pc = RTCPeerConnection()
     pc.createDataChannel("text")
     pc.addTrack(ArrayAudioTrack(tone(440, 5.0)))
