@@ -29,17 +29,19 @@ import asyncio
 import contextlib
 import fractions
 import itertools
-import random
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import av
 import numpy as np
-from aioice.ice import StunProtocol
 from aiortc import RTCPeerConnection, RTCRtpSender
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from common import API, HERE, negotiate, pct, start_server, wait_drained
+
+sys.path.insert(0, str(HERE.parent / "tests"))
+from link import Link, shaped
 
 W, H, FPS = 640, 480, 30
 WARM_S = 5.0
@@ -125,64 +127,6 @@ class LiveTrack(MediaStreamTrack):
         return frame
 
 
-class Link:
-    """This process's network: loss and jitter both ways, a capped FIFO downlink."""
-
-    def __init__(self) -> None:
-        self.loss = 0.0
-        self.cap_bps: float | None = None
-        self.rng = random.Random(1)
-        self.free_at = 0.0
-        self.down_bytes = 0
-        self.dropped_queue = 0
-
-    def configure(self, loss: float, cap_bps: float | None) -> None:
-        self.loss, self.cap_bps, self.free_at = loss, cap_bps, 0.0
-        self.down_bytes = self.dropped_queue = 0
-
-    def later(self, fn: Any, *args: Any, size: int = 0, downlink: bool = False) -> None:
-        if self.rng.random() < self.loss:
-            return
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        delay = self.rng.uniform(0, JITTER_S)
-        if downlink:
-            if self.cap_bps:
-                start = max(now, self.free_at)
-                if start - now > QUEUE_S:
-                    self.dropped_queue += 1
-                    return  # tail drop: the queue holds QUEUE_S of data
-                self.free_at = start + (size + 28) * 8 / self.cap_bps
-                delay += self.free_at - now
-            self.down_bytes += size
-        loop.call_later(delay, _safely, fn, *args)
-
-
-def _safely(fn: Any, *args: Any) -> None:
-    with contextlib.suppress(Exception):
-        fn(*args)
-
-
-LINK = Link()
-_recv, _send_data, _send_stun = StunProtocol.datagram_received, StunProtocol.send_data, StunProtocol.send_stun
-
-
-def _recv_shaped(self: StunProtocol, data: Any, addr: Any) -> None:
-    LINK.later(_recv, self, data, addr, size=len(data), downlink=True)
-
-
-async def _send_shaped(self: StunProtocol, data: bytes, addr: Any) -> None:
-    LINK.later(lambda: self.transport.sendto(data, addr))
-
-
-def _stun_shaped(self: StunProtocol, message: Any, addr: Any) -> None:
-    LINK.later(_send_stun, self, message, addr)
-
-
-StunProtocol.datagram_received = _recv_shaped  # type: ignore[method-assign]
-StunProtocol.send_data = _send_shaped  # type: ignore[method-assign]
-StunProtocol.send_stun = _stun_shaped  # type: ignore[method-assign]
-
 #: First arrival time of each RTP timestamp of the received video.
 FIRST_ARRIVAL: dict[int, float] = {}
 
@@ -218,9 +162,16 @@ class Row:
 
 
 async def run_row(impl: str, base: str, setting: str, loss: float, cap: float | None, seconds: float) -> Row:
-    row = Row(impl, setting)
+    """One row, with this process's aiortc traffic through a fresh emulated link (the same
+    random pattern for both libraries)."""
+    link = Link(loss=loss, jitter_s=JITTER_S, cap_bps=cap, queue_s=QUEUE_S)
+    with shaped(link):
+        return await _run_row(link, Row(impl, setting), base, seconds)
+
+
+async def _run_row(link: Link, row: Row, base: str, seconds: float) -> Row:
+    impl = row.impl
     FIRST_ARRIVAL.clear()
-    LINK.configure(loss, cap)
     pc = RTCPeerConnection()
     pc.createDataChannel("text")
     track = LiveTrack()
@@ -261,10 +212,9 @@ async def run_row(impl: str, base: str, setting: str, loss: float, cap: float | 
         return row
     await asyncio.sleep(WARM_S)
     measuring_from = time.monotonic()
-    bytes0 = LINK.down_bytes
     await asyncio.sleep(seconds)
     t_end = time.monotonic()
-    row.down_kbps = (LINK.down_bytes - bytes0) * 8 / 1000 / (t_end - measuring_from)
+    row.down_kbps = link.kbps_since(measuring_from, t_end)
     if VERBOSE and impl == "rust":
         import json
         import urllib.request
@@ -272,7 +222,7 @@ async def run_row(impl: str, base: str, setting: str, loss: float, cap: float | 
         with urllib.request.urlopen(f"{base}/stats", timeout=5) as r:
             stats = json.load(r).get("session_stats", {}).get(webrtc_id, {})
         print({k: v for k, v in stats.items() if "video" in k}, flush=True)
-    row.queue_drops = LINK.dropped_queue
+    row.queue_drops = link.drops_since(measuring_from)
     for t in tasks:
         t.cancel()
     await pc.close()

@@ -3,8 +3,8 @@
 or mobile access link. Applied in aioice's datagram protocol, so only aiortc peers in this process
 see it; the server's sockets are untouched.
 
-This kernel has no `sch_netem`, hence the emulation in user space (bench/video_network.py does
-the same for the figures in the README).
+This kernel has no `sch_netem`, hence the emulation in user space (bench/video_network.py uses it
+for the figures in the README).
 """
 
 from __future__ import annotations
