@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::session::MediaSession;
+use crate::driver::MediaSession;
+use crate::session::CloseReason;
 use crate::{EngineError, EngineOptions, IceConfig, SessionOptions};
 
 struct Inner {
@@ -62,7 +63,7 @@ impl Engine {
         self.inner.closed.store(true, Ordering::SeqCst);
         let sessions: Vec<_> = self.sessions().values().cloned().collect();
         for s in sessions {
-            s.close("server shutting down");
+            s.close(CloseReason::ServerShutdown);
         }
     }
 
@@ -95,7 +96,7 @@ impl Engine {
         .await?;
         if !self.register(&session) {
             // Two offers with one id raced through negotiation; the first one registered wins.
-            session.close("duplicate id");
+            session.close(CloseReason::DuplicateId);
             return Err(EngineError::DuplicateId(webrtc_id.to_string()));
         }
         self.watch_connection(&session);
@@ -135,7 +136,7 @@ impl Engine {
             media,
         )?;
         if !self.register(&session) {
-            session.close("duplicate id");
+            session.close(CloseReason::DuplicateId);
             return Err(EngineError::DuplicateId(webrtc_id.to_string()));
         }
         Ok((session, transport))
@@ -193,7 +194,7 @@ impl Engine {
         let give_up = self.inner.options.ice_disconnected_timeout + self.inner.options.ice_failed_timeout;
         session.runtime().spawn(async move {
             if tokio::time::timeout(give_up, watchdog.connected()).await.is_err() {
-                watchdog.close("the connection was never established");
+                watchdog.close(CloseReason::NeverConnected);
             }
         });
     }

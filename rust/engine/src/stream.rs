@@ -18,7 +18,8 @@ use gradio_webrtc_media::outbound::Frame;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch, Mutex};
 
-use crate::session::{AudioSink, MediaOptions, MediaSession, SessionState, Transport};
+use crate::driver::{AudioSink, MediaSession, Transport};
+use crate::session::{MediaOptions, SessionState};
 use crate::EngineError;
 
 /// Outgoing audio frames the host may fall behind by (1 s) before the pacer waits for it.
@@ -325,6 +326,7 @@ impl StreamTransport {
 #[cfg(test)]
 mod test {
     use super::*;
+    use crate::session::CloseReason;
     use std::time::Duration;
 
     #[tokio::test(start_paused = true)]
@@ -370,7 +372,7 @@ mod test {
             "paced: {times:?}"
         );
         session.send_message("bye".into());
-        session.close("done");
+        session.close(CloseReason::Server("done".into()));
         assert_eq!(transport.next().await, Some(Outgoing::Message("bye".into())));
         assert_eq!(transport.next().await, None);
     }
@@ -395,6 +397,6 @@ mod test {
             .push_media_event(r#"{"event":"media","media":{"payload":"***"}}"#)
             .is_err());
         assert!(media_event(&[0xff], Some("MZ1")).contains(r#""streamSid":"MZ1""#));
-        session.close("done");
+        session.close(CloseReason::Server("done".into()));
     }
 }

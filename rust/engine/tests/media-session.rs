@@ -90,7 +90,7 @@ async fn pushed_pcm_reaches_the_handler_as_frames_at_its_rate() {
         frames += 1;
     }
     assert!((8..=10).contains(&frames), "{frames}");
-    session.close("done");
+    session.close(gradio_webrtc_engine::CloseReason::Server("done".into()));
     assert!(session.next_audio().await.is_none());
 }
 

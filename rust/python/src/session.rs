@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gradio_webrtc_engine::{MediaSession, Speech};
+use gradio_webrtc_engine::{CloseReason, MediaSession, Speech};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -65,7 +65,13 @@ impl PySession {
 
     #[getter]
     fn close_reason(&self) -> Option<String> {
-        self.inner.close_reason().map(str::to_string)
+        self.inner.close_reason().map(ToString::to_string)
+    }
+
+    /// A stable name for how the session ended (`peer_closed`, `time_limit`, `failed`, ...).
+    #[getter]
+    fn close_kind(&self) -> Option<&'static str> {
+        self.inner.close_reason().map(CloseReason::kind)
     }
 
     #[getter]
@@ -224,7 +230,9 @@ impl PySession {
 
     #[pyo3(signature = (reason = None))]
     fn close(&self, reason: Option<&str>) {
-        self.inner.close(reason.unwrap_or("closed by the server"));
+        self.inner.close(CloseReason::Server(
+            reason.unwrap_or("closed by the server").to_string(),
+        ));
     }
 
     fn fail(&self, reason: &str) {

@@ -1,41 +1,40 @@
-//! The output path: handler audio → a queue of 20 ms frames → a steady 20 ms cadence → the
-//! transport's [`AudioSink`] (Opus over RTP, μ-law over a WebSocket, a test's recorder).
+//! The output path: handler audio → a queue of 20 ms frames → a steady 20 ms cadence. The session
+//! says when the next tick is due and, at that tick, which frame (or silence) the transport sends;
+//! the driver does the sending.
 
-use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use gradio_webrtc_media::cadence::{Cadence, CadenceCounts, Decision, TICK};
 use gradio_webrtc_media::outbound::{Frame, OutputQueue};
-use tokio::sync::{watch, Notify};
-use tokio::time::Instant;
 
-use super::state::SessionState;
 use super::stats::SessionStats;
+use crate::EngineError;
 
-/// Where paced audio goes: a transport's encoder and writer. Called once per 20 ms tick.
-#[async_trait]
-pub trait AudioSink: Send {
-    /// Sends one tick: the handler's frame (at the queue's rate), or silence when there is none
-    /// (which a transport may send as nothing). Returns whether a packet went out. An error ends
-    /// the session with that reason (the transport is gone, or encoding failed).
-    async fn send(&mut self, frame: Option<&Frame>) -> Result<bool, String>;
+/// The schedule of a started output: ticks counted from `origin`.
+struct Pacer {
+    origin: Instant,
+    cadence: Cadence,
+    reported: CadenceCounts,
 }
 
-/// The queue and since when its first whole frame has been ready (the cadence stays a margin
-/// behind a live producer using that).
-pub(crate) struct Outgoing {
-    pub queue: OutputQueue,
-    pub ready_since: Option<Instant>,
+/// What the cadence decided at a tick.
+pub(crate) enum Tick {
+    /// Nothing to send now.
+    NotDue,
+    /// Send one packet: the next frame, or silence (None).
+    Packet(Option<Frame>),
 }
 
 /// The output path of one session.
 pub(crate) struct AudioOut {
-    pub outgoing: Mutex<Outgoing>,
-    /// Wakes an idle or waiting pacer when the handler queues audio.
-    pub queued: Notify,
-    /// Wakes `output_below` waiters when the queue shrank.
-    pub drained: Notify,
+    queue: OutputQueue,
+    /// Since when the first whole frame in the queue has been ready (the cadence stays a margin
+    /// behind a live producer using that).
+    ready_since: Option<Instant>,
+    /// None until the transport starts sending.
+    pacer: Option<Pacer>,
+    /// A frame became ready while the cadence wanted one before its deadline: decide at once.
+    woken_at: Option<Instant>,
 }
 
 impl AudioOut {
@@ -45,80 +44,97 @@ impl AudioOut {
         let mut queue = OutputQueue::new(rate);
         queue.set_latency_budget(budget);
         Self {
-            outgoing: Mutex::new(Outgoing {
-                queue,
-                ready_since: None,
-            }),
-            queued: Notify::new(),
-            drained: Notify::new(),
+            queue,
+            ready_since: None,
+            pacer: None,
+            woken_at: None,
         }
     }
 
-    pub fn lock(&self) -> std::sync::MutexGuard<'_, Outgoing> {
-        self.outgoing.lock().expect("output lock poisoned")
+    /// Starts ticking at `now`. `idle_phase` is where idle ticks drift to (the process's shared
+    /// grid, so idle sessions wake the runtime together), measured from `now`.
+    pub fn start(&mut self, now: Instant, idle_phase: Duration) {
+        if self.pacer.is_none() {
+            self.pacer = Some(Pacer {
+                origin: now,
+                cadence: Cadence::new(Duration::ZERO).align_idle_to(idle_phase),
+                reported: CadenceCounts::default(),
+            });
+        }
     }
 
     /// Seconds of audio queued and not yet sent.
     pub fn buffered(&self) -> f64 {
-        self.lock().queue.buffered_seconds()
+        self.queue.buffered_seconds()
     }
-}
 
-/// The instant every idle pacer of the process ticks in step with (plus whole ticks): idle
-/// sessions then wake the runtime once per tick all together, not once each. A fixed point of the
-/// clock, not state: set once, never changed.
-fn idle_grid() -> Instant {
-    static GRID: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    *GRID.get_or_init(Instant::now)
-}
-
-/// Sends one packet per 20 ms tick into `sink` until the session closes, on a [`Cadence`]: a
-/// talkspurt starts at once, then runs a few ms behind a live producer; a late frame is waited for
-/// briefly instead of being replaced by silence. Returns why it stopped early, if it did.
-pub(crate) async fn run_pacer(
-    out: &AudioOut,
-    stats: &SessionStats,
-    mut closing: watch::Receiver<SessionState>,
-    mut sink: Box<dyn AudioSink>,
-) -> Result<(), String> {
-    let origin = Instant::now();
-    let since_origin = |t: Instant| t.saturating_duration_since(origin);
-    let past_grid = origin.saturating_duration_since(idle_grid()).as_nanos() % TICK.as_nanos();
-    let mut cadence =
-        Cadence::new(Duration::ZERO).align_idle_to(TICK.saturating_sub(Duration::from_nanos(past_grid as u64)));
-    let mut reported = CadenceCounts::default();
-    loop {
-        let deadline = origin + cadence.deadline();
-        tokio::select! {
-            () = tokio::time::sleep_until(deadline) => {}
-            () = out.queued.notified(), if cadence.wants_frames() => {}
-            _ = closing.wait_for(|s| *s == SessionState::Closed) => return Ok(()),
-        }
-        let now = Instant::now();
-        let frame = {
-            let mut outgoing = out.lock();
-            let ready_since = outgoing.ready_since.map(since_origin);
-            if cadence.decide(since_origin(now), ready_since) == Decision::Wait {
-                continue;
+    /// Queues interleaved samples received at `now`.
+    pub fn push(&mut self, now: Instant, rate: u32, channels: usize, samples: &[f32]) -> Result<(), EngineError> {
+        self.queue.push(rate, channels, samples)?;
+        if self.queue.has_frame() {
+            self.ready_since.get_or_insert(now);
+            if self.pacer.as_ref().is_some_and(|p| p.cadence.wants_frames()) {
+                self.woken_at.get_or_insert(now);
             }
-            let (underruns, trimmed) = (outgoing.queue.underruns, outgoing.queue.trimmed);
-            let frame = outgoing.queue.next_frame().map_err(|e| format!("output audio: {e}"))?;
-            SessionStats::add(&stats.underruns, outgoing.queue.underruns - underruns);
-            SessionStats::add(&stats.output_frames_trimmed, outgoing.queue.trimmed - trimmed);
-            // The next queued frame (if any) counts as ready from now.
-            outgoing.ready_since = outgoing.queue.has_frame().then_some(now);
-            frame
+        }
+        Ok(())
+    }
+
+    /// Drops everything queued.
+    pub fn clear(&mut self) {
+        self.queue.clear();
+        self.ready_since = None;
+    }
+
+    /// See [`OutputQueue::set_latency_budget`].
+    pub fn set_budget(&mut self, frames: Option<usize>) {
+        self.queue.set_latency_budget(frames);
+    }
+
+    /// When [`AudioOut::tick`] must run next (None: not started).
+    pub fn deadline(&self) -> Option<Instant> {
+        let pacer = self.pacer.as_ref()?;
+        let due = pacer.origin + pacer.cadence.deadline();
+        Some(match self.woken_at {
+            Some(woken) if pacer.cadence.wants_frames() => due.min(woken),
+            _ => due,
+        })
+    }
+
+    /// Runs the cadence at `now`: whether a packet is due now, and which.
+    pub fn tick(&mut self, now: Instant, stats: &SessionStats) -> Result<Tick, EngineError> {
+        let Some(pacer) = self.pacer.as_mut() else {
+            return Ok(Tick::NotDue);
         };
-        out.drained.notify_waiters();
-        cadence.sent(since_origin(now), frame.is_some());
-        let counts = cadence.counts();
-        stats.count_cadence(reported, counts);
-        reported = counts;
+        let woken = self.woken_at.take().is_some() && pacer.cadence.wants_frames();
+        if !woken && now < pacer.origin + pacer.cadence.deadline() {
+            return Ok(Tick::NotDue);
+        }
+        let since = |t: Instant| t.saturating_duration_since(pacer.origin);
+        if pacer.cadence.decide(since(now), self.ready_since.map(since)) == Decision::Wait {
+            return Ok(Tick::NotDue);
+        }
+        let (underruns, trimmed) = (self.queue.underruns, self.queue.trimmed);
+        let frame = self.queue.next_frame()?;
+        SessionStats::add(&stats.underruns, self.queue.underruns - underruns);
+        SessionStats::add(&stats.output_frames_trimmed, self.queue.trimmed - trimmed);
+        // The next queued frame (if any) counts as ready from now.
+        self.ready_since = self.queue.has_frame().then_some(now);
+        pacer.cadence.sent(since(now), frame.is_some());
+        let counts = pacer.cadence.counts();
+        stats.count_cadence(pacer.reported, counts);
+        pacer.reported = counts;
         if frame.is_some() {
             SessionStats::add(&stats.audio_frames_out, 1);
         }
-        if sink.send(frame.as_ref()).await? {
-            SessionStats::add(&stats.packets_out, 1);
-        }
+        Ok(Tick::Packet(frame))
     }
+}
+
+/// Where idle ticks of a pacer started at `now` drift to, for a process grid at `grid`: the
+/// distance from `now` to the next point of the grid.
+#[must_use]
+pub fn idle_phase(grid: Instant, now: Instant) -> Duration {
+    let past = now.saturating_duration_since(grid).as_nanos() % TICK.as_nanos();
+    TICK.saturating_sub(Duration::from_nanos(past as u64))
 }

@@ -16,8 +16,8 @@ use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::rtp_transceiver::RtpSender;
 
+use crate::driver::{AudioSink, MediaSession};
 use crate::ids::random_u32;
-use crate::session::{AudioSink, MediaSession};
 
 /// The outgoing audio track, its SSRC (webrtc-rs needs it set to route packets) and, once
 /// negotiated, its sender.

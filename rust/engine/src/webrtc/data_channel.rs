@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 
-use crate::session::{MediaSession, SessionState};
+use crate::driver::MediaSession;
+use crate::session::{CloseReason, SessionState};
 
 pub(super) async fn run(session: Arc<MediaSession>, channel: Arc<dyn DataChannel>) {
     // Only the first channel carries the side protocol; later ones are read and ignored.
@@ -39,5 +40,5 @@ pub(super) async fn run(session: Arc<MediaSession>, channel: Arc<dyn DataChannel
     }
     // The browser closes the channel when the user presses stop or the tab goes away; ICE would
     // only notice ~15 s later, so this is the prompt end of the session.
-    session.close("closed by peer");
+    session.close(CloseReason::PeerClosed);
 }

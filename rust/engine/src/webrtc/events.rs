@@ -14,7 +14,8 @@ use webrtc::peer_connection::{PeerConnectionEventHandler, RTCIceGatheringState, 
 
 use super::audio::{OpusRtpSink, OutgoingAudio};
 use super::video::VideoSender;
-use crate::session::{MediaSession, SessionState};
+use crate::driver::MediaSession;
+use crate::session::{CloseReason, SessionState};
 
 /// Handles the events of one peer connection.
 pub(super) struct Events {
@@ -53,11 +54,11 @@ impl PeerConnectionEventHandler for Events {
             // (a page closed right after it connected, say). Waiting for "failed" would hold the
             // session, and a concurrency slot, 10 s longer for nothing.
             RTCPeerConnectionState::Disconnected if session.state() == SessionState::Connecting => {
-                session.close("the peer left before the connection was established");
+                session.close(CloseReason::PeerLeftEarly);
             }
             RTCPeerConnectionState::Disconnected => session.set_state(SessionState::Disconnected),
-            RTCPeerConnectionState::Failed => session.close("connection lost (ICE failed)"),
-            RTCPeerConnectionState::Closed => session.close("closed"),
+            RTCPeerConnectionState::Failed => session.close(CloseReason::ConnectionLost),
+            RTCPeerConnectionState::Closed => session.close(CloseReason::TransportClosed),
             _ => {}
         }
     }

@@ -28,7 +28,8 @@ use webrtc::peer_connection::{PeerConnection, RTCIceCandidateType, RTCSessionDes
 use webrtc::rtp_transceiver::RtpSender;
 
 use crate::config::{EngineOptions, IceConfig};
-use crate::session::{MediaOptions, MediaSession, Transport};
+use crate::driver::{MediaSession, Transport};
+use crate::session::MediaOptions;
 use crate::{EngineError, SessionOptions};
 
 pub(crate) use video::KeyframeRequests;

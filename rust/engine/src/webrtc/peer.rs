@@ -20,8 +20,8 @@ use super::events::Events;
 use super::video::VideoSender;
 use crate::codec::{self, CodecSpec};
 use crate::config::{EngineOptions, IceConfig};
+use crate::driver::MediaSession;
 use crate::ids::random_u32;
-use crate::session::MediaSession;
 use crate::EngineError;
 
 pub(super) fn setup(e: impl std::fmt::Display) -> EngineError {

@@ -28,7 +28,8 @@ use webrtc::rtp_transceiver::RtpSender;
 use super::assembler::{FrameAssembler, H264Depacketizer};
 use super::cc::{CcShared, Link};
 use super::playout::Playout;
-use crate::session::{MediaSession, SessionState, VideoSent, VideoSink};
+use crate::driver::{MediaSession, VideoSent, VideoSink};
+use crate::session::SessionState;
 use crate::EngineError;
 
 /// Receives one video track until it ends, keeping only the newest decoded picture. A codec this
