@@ -5,11 +5,12 @@ identified by the browser's `webrtc_id`. Media is decoded, resampled, framed and
 Python side only moves numpy frames in and out. Every blocking call releases the GIL.
 """
 
-from typing import Any, final
+from typing import Any, Literal, final
 
 import numpy as np
 
 __all__ = [
+    "PAGE_EVENTS",
     "Call",
     "DuplicateIdError",
     "Engine",
@@ -18,8 +19,10 @@ __all__ = [
     "IceConfigurationError",
     "InvalidOfferError",
     "NoUsableMediaError",
+    "PauseConfig",
     "Resampler",
     "Session",
+    "SessionConfig",
     "SetupError",
     "StreamTransport",
     "__version__",
@@ -110,26 +113,12 @@ class Engine:
         sdp: str,
         type: str,  # noqa: A002 - the wire field name
         webrtc_id: str,
+        config: SessionConfig,
         *,
-        send_audio: bool = True,
-        recv_audio: bool = True,
-        send_video: bool = False,
-        recv_video: bool = False,
-        input_sample_rate: int = 48000,
-        input_channels: int = 1,
-        time_limit: float | None = None,
         ice_servers: dict[str, Any] | None = None,
-        pause: dict[str, float] | None = None,
-        can_interrupt: bool = True,
-        stream_speech: bool = False,
     ) -> Session:
-        """Answers an SDP offer (after ICE gathering completes) and returns the new session.
-
-        `pause` turns on pause detection (`ReplyOnPause`): keys `audio_chunk_duration`,
-        `started_talking_threshold`, `speech_threshold`, `threshold`, `min_speech_duration`,
-        `speech_pad`, `max_continuous_speech` (seconds; threshold a probability). Input audio then
-        stays in the engine and `recv_utterance` returns whole utterances. With `stream_speech`,
-        `recv_speech` also gives each utterance in ~100 ms pieces while it is spoken.
+        """Answers an SDP offer (after ICE gathering completes) with a new session doing what
+        `config` says, over `ice_servers` if given (else the engine's).
 
         Raises:
             EngineError: malformed SDP, a `type` other than "offer", an id already in use, no
@@ -138,18 +127,11 @@ class Engine:
     def open_stream(
         self,
         webrtc_id: str,
+        config: SessionConfig,
         *,
         codec: str = "mulaw",
         in_rate: int = 8000,
         out_rate: int = 8000,
-        send_audio: bool = True,
-        recv_audio: bool = True,
-        input_sample_rate: int = 48000,
-        input_channels: int = 1,
-        time_limit: float | None = None,
-        pause: dict[str, float] | None = None,
-        can_interrupt: bool = True,
-        stream_speech: bool = False,
     ) -> tuple[Session, StreamTransport]:
         """A session carried by the caller (a WebSocket, a phone call) instead of WebRTC: `codec`
         ("mulaw" or "pcm16") payloads received at `in_rate` Hz and sent at `out_rate` Hz, paced
@@ -161,12 +143,8 @@ class Engine:
     async def place_call(
         self,
         call_id: str,
+        config: SessionConfig,
         *,
-        send_audio: bool = True,
-        recv_audio: bool = True,
-        send_video: bool = False,
-        recv_video: bool = False,
-        input_sample_rate: int = 48000,
         ice_servers: dict[str, Any] | None = None,
     ) -> tuple[Session, Call]:
         """Places a WebRTC call as the offerer (the test client, playing a browser's part): an Opus
@@ -178,6 +156,97 @@ class Engine:
     def get(self, webrtc_id: str) -> Session | None: ...
     def close(self) -> None:
         """Closes every session and refuses new ones."""
+
+#: The kinds of page event `Session.send_event` takes; the page's parser (`protocol.ts`) and the
+#: testing client read each of them.
+PAGE_EVENTS: list[str]
+
+@final
+class PauseConfig:
+    """The pause detector's options (seconds; `threshold` a probability), checked when made."""
+
+    def __new__(
+        cls,
+        *,
+        audio_chunk_duration: float | None = None,
+        started_talking_threshold: float | None = None,
+        speech_threshold: float | None = None,
+        threshold: float | None = None,
+        min_speech_duration: float | None = None,
+        speech_pad: float | None = None,
+        max_continuous_speech: float | None = None,
+    ) -> PauseConfig:
+        """Unset options take the engine's defaults (`pause_defaults()`).
+
+        Raises:
+            ValueError: a negative or NaN option.
+        """
+    @property
+    def audio_chunk_duration(self) -> float: ...
+    @property
+    def started_talking_threshold(self) -> float: ...
+    @property
+    def speech_threshold(self) -> float: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def min_speech_duration(self) -> float: ...
+    @property
+    def speech_pad(self) -> float: ...
+    @property
+    def max_continuous_speech(self) -> float: ...
+
+@final
+class SessionConfig:
+    """What one session does (its ICE servers come with the offer), checked when made."""
+
+    def __new__(
+        cls,
+        *,
+        send_audio: bool = True,
+        recv_audio: bool = True,
+        send_video: bool = False,
+        recv_video: bool = False,
+        input_sample_rate: int = 48000,
+        input_channels: int = 1,
+        time_limit: float | None = None,
+        pause: PauseConfig | None = None,
+        can_interrupt: bool = True,
+        stream_speech: bool = False,
+        protocol: Literal["0.0.31", "fastrtc"] = "0.0.31",
+    ) -> SessionConfig:
+        """`pause` turns on pause detection (`ReplyOnPause`): input audio stays in the engine and
+        whole utterances come out (`next_utterance`); with `stream_speech`, `next_speech` also
+        gives each utterance in ~100 ms pieces while it is spoken. `can_interrupt`: the user
+        talking during a reply stops it. `protocol`: how the page reads its events (0.0.31's
+        plain `tick`/`change`/`stopword`, or fastrtc's JSON).
+
+        Raises:
+            ValueError: a rate outside 4-192 kHz, channels other than 1 or 2, a time limit that
+                is not a positive number, an unknown protocol.
+        """
+    @property
+    def send_audio(self) -> bool: ...
+    @property
+    def recv_audio(self) -> bool: ...
+    @property
+    def send_video(self) -> bool: ...
+    @property
+    def recv_video(self) -> bool: ...
+    @property
+    def input_sample_rate(self) -> int: ...
+    @property
+    def input_channels(self) -> int: ...
+    @property
+    def time_limit(self) -> float | None: ...
+    @property
+    def pause(self) -> PauseConfig | None: ...
+    @property
+    def can_interrupt(self) -> bool: ...
+    @property
+    def stream_speech(self) -> bool: ...
+    @property
+    def protocol(self) -> Literal["0.0.31", "fastrtc"]: ...
 
 @final
 class Session:
@@ -201,6 +270,14 @@ class Session:
     def close_reason(self) -> str | None:
         """Why the session ended ("closed by peer", "connection lost (ICE failed)", "time limit
         reached", or a failure's reason)."""
+    @property
+    def close_kind(self) -> str | None:
+        """How the session ended, as a stable name: "peer_closed", "peer_left_early",
+        "connection_lost", "transport_closed", "never_connected", "time_limit", "duplicate_id",
+        "server_shutdown", "server" (the app closed it) or "failed"."""
+    @property
+    def protocol(self) -> Literal["0.0.31", "fastrtc"]:
+        """How this session's page reads its events (`SessionConfig.protocol`)."""
     @property
     def turn(self) -> str:
         """ "listening", "user_speaking" or "replying"."""
@@ -251,6 +328,14 @@ class Session:
         replies buffered ahead on purpose."""
     def send_message(self, text: str) -> None:
         """Sends text on the data channel; held until the channel opens."""
+    def send_event(self, kind: str, text: str | None = None) -> None:
+        """Sends the page an event of `kind` (one of `PAGE_EVENTS`), worded as this session's page
+        reads it: `text` is the message of `error`, `warning` and `end_stream`, the JSON data of
+        `update_connection`.
+
+        Raises:
+            ValueError: an unknown kind, or `update_connection` data that is not JSON.
+        """
     async def wait_closed(self) -> str:
         """Waits until the session has ended and returns the reason."""
     async def add_ice_candidate(self, candidate_json: str) -> None:

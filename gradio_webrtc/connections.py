@@ -21,9 +21,9 @@ from . import limits
 from ._engine import Engine, EngineError, check_webrtc_id
 from .clients import UNKNOWN_CLIENT as UNKNOWN
 from .clients import Requester, current_requester
-from .protocol import Protocol, page_event
+from .protocol import Protocol
 from .replica import RESTARTING, affinity_cookie, replica
-from .reply_on_pause import ReplyOnPause
+from .session_config import handler_rates, session_config
 from .session_runner import SessionRunner
 from .stream_handler import StreamHandlerBase, VideoStreamHandler
 
@@ -133,7 +133,7 @@ class Connection:
             )
             logger.warning("session %s: %s", self.session.webrtc_id, message)
             with contextlib.suppress(Exception):
-                self.session.send_message(json.dumps({"type": "warning", "message": message}))
+                self.session.send_event("warning", message)
         return notify
 
     def take_output(self) -> AdditionalOutputs | None:
@@ -146,7 +146,7 @@ class Connection:
             self.notices += max(0, more)
         for _ in range(more):
             with contextlib.suppress(Exception):
-                self.session.send_message(page_event("fetch_output", self.protocol))
+                self.session.send_event("fetch_output")
         return item
 
 
@@ -318,35 +318,19 @@ class Connections:
         self, webrtc_id: str, sdp: str, kind: str, owner: str | None, client: str | None
     ) -> dict[str, Any]:
         handler = self._handler_copy()
-        sends = self.mode != "send"  # the server sends media to the browser
-        receives = self.mode != "receive"
-        audio = self.modality in ("audio", "audio-video")
-        video = self.modality in ("video", "audio-video")
         try:
             per_session = await resolve_config(self.ice_servers) if self.ice_servers is not None else None
         except Exception as exc:
             logger.error("the server ICE configuration function failed: %s", type(exc).__name__)
             return failed("ice_configuration_failed", message="could not get the server's ICE servers")
         try:
-            session = await self.engine.accept_offer(
-                sdp,
-                kind,
-                webrtc_id,
-                send_audio=audio and sends,
-                recv_audio=audio and receives,
-                send_video=video and sends,
-                recv_video=video and receives,
-                input_sample_rate=getattr(handler, "input_sample_rate", 48000),
-                input_channels=2 if getattr(handler, "expected_layout", "mono") == "stereo" else 1,
-                time_limit=self.time_limit,
-                ice_servers=per_session,
-                pause=handler.pause_options() if isinstance(handler, ReplyOnPause) else None,
-                can_interrupt=getattr(handler, "can_interrupt", True),
-                stream_speech=getattr(handler, "streams_speech", False),
+            config = session_config(
+                handler, mode=self.mode, modality=self.modality, time_limit=self.time_limit, protocol=self.protocol
             )
+            session = await self.engine.accept_offer(sdp, kind, webrtc_id, config, ice_servers=per_session)
         except EngineError as exc:
             # Each kind of refusal has its own name, so the page can say what went wrong.
-            error = getattr(exc, "kind", "invalid_offer")
+            error = exc.kind
             logger.info("offer for %s refused (%s): %s", webrtc_id, error, exc)
             return failed(error, message=str(exc))
         self._adopt(session, handler, owner, client, protocol=self.protocol)
@@ -380,22 +364,13 @@ class Connections:
         if phone and isinstance(handler, StreamHandlerBase):
             handler.phone_mode = True
         try:
+            config = session_config(handler, mode=self.mode, time_limit=self.time_limit, protocol="fastrtc")
+            rates = handler_rates(handler)
             session, transport = self.engine.open_stream(
-                stream_id,
-                codec=codec,
-                in_rate=in_rate or getattr(handler, "input_sample_rate", 48000),
-                out_rate=out_rate or getattr(handler, "output_sample_rate", 24000),
-                send_audio=self.mode != "send",
-                recv_audio=self.mode != "receive",
-                input_sample_rate=getattr(handler, "input_sample_rate", 48000),
-                input_channels=2 if getattr(handler, "expected_layout", "mono") == "stereo" else 1,
-                time_limit=self.time_limit,
-                pause=handler.pause_options() if isinstance(handler, ReplyOnPause) else None,
-                can_interrupt=getattr(handler, "can_interrupt", True),
-                stream_speech=getattr(handler, "streams_speech", False),
+                stream_id, config, codec=codec, in_rate=in_rate or rates[0], out_rate=out_rate or rates[1]
             )
         except EngineError as exc:
-            error = getattr(exc, "kind", "invalid_offer")
+            error = exc.kind
             logger.info("stream %s refused (%s): %s", stream_id, error, exc)
             return failed(error, message=str(exc))
         self._adopt(session, handler, owner, client, protocol="fastrtc", websocket=websocket)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from contextvars import ContextVar
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 logger = logging.getLogger("gradio_webrtc")
 
@@ -14,6 +14,23 @@ class MessageSink(Protocol):
     """Anything that can carry a text message to the browser (the session's data channel)."""
 
     def send(self, message: str) -> None: ...
+
+
+@runtime_checkable
+class EventSink(MessageSink, Protocol):
+    """A message sink that also words the page's events itself (a session's channel: the engine
+    encodes each event for the page it talks to)."""
+
+    def send_event(self, kind: str, text: str | None = None) -> None: ...
+
+
+def send_event(sink: MessageSink, kind: str, text: str | None = None) -> None:
+    """Sends the page event `kind` through `sink`: worded by the engine where the sink is a
+    session's, else as the JSON every page reads (a stand-in channel of a test)."""
+    if isinstance(sink, EventSink):
+        sink.send_event(kind, text)
+    else:
+        sink.send(json.dumps({"type": kind, "message": text}))
 
 
 #: The data channel of the connection whose handler code is running in this thread or task.
@@ -55,7 +72,7 @@ def _push(kind: str, message: str) -> bool:
     if channel is None:
         return False
     try:
-        channel.send(json.dumps({"type": kind, "message": message}))
+        send_event(channel, kind, message)
     except Exception:  # a closed channel must not turn a warning into a crash
         logger.debug("could not deliver %s message", kind, exc_info=True)
         return False
@@ -81,7 +98,7 @@ def report_error(sink: MessageSink | None, message: str) -> None:
     if sink is None:
         return
     try:
-        sink.send(json.dumps({"type": "error", "message": message}))
+        send_event(sink, "error", message)
     except Exception:
         logger.debug("could not deliver error message", exc_info=True)
 

@@ -12,7 +12,6 @@ turn state as for its own detector, so barge-in and numbered replies behave the 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +24,6 @@ if TYPE_CHECKING:
     from .reply_on_pause import ReplyOnPause
 
 logger = logging.getLogger("gradio_webrtc")
-
-
-def _log(what: str) -> str:
-    return json.dumps({"type": "log", "data": what})
 
 
 class PythonPauses:
@@ -88,7 +83,7 @@ class PythonPauses:
             return
         if not self._talking and speech > a.started_talking_threshold:
             self._talking = True
-            self.session.send_message(_log("started_talking"))
+            self.session.send_event("started_talking")
             self.session.user_started_talking()  # barge-in, when a reply is playing
         if not self._talking:
             return
@@ -102,7 +97,7 @@ class PythonPauses:
         audio = np.concatenate(self._speech) if self._speech else np.zeros(0, np.int16)
         self._speech, self._spoken, self._talking = [], 0, False
         self.session.user_paused()
-        self.session.send_message(_log("pause_detected"))
+        self.session.send_event("pause_detected")
         self.utterances.put_nowait((self._rate, audio.astype(np.int16, copy=False).reshape(1, -1)))
 
     async def next_utterance(self) -> tuple[int, np.ndarray] | None:

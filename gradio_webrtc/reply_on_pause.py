@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._engine import pause_defaults
+from ._engine import PauseConfig, pause_defaults
 from .pause_detection import PauseDetectionModel, SileroVADModel, SileroVadOptions
 from .stream_handler import StreamHandler
 
@@ -111,22 +111,23 @@ class ReplyOnPause(StreamHandler):
         """The model pauses are detected with in Python, or None when the engine detects them."""
         return None if self.model is None or isinstance(self.model, SileroVADModel) else self.model
 
-    def pause_options(self) -> dict[str, float] | None:
+    def pause_options(self) -> PauseConfig | None:
         """The options the engine's pause detector takes, in seconds (None when a custom model
-        detects pauses: the engine then hands over every frame)."""
+        detects pauses: the engine then hands over every frame). Checked when made: a negative
+        threshold is a `ValueError` here."""
         if self.custom_model is not None:
             return None
         a = self.algo_options
         m = self.model_options if isinstance(self.model_options, SileroVadOptions) else SileroVadOptions()
-        return {
-            "audio_chunk_duration": float(a.audio_chunk_duration),
-            "started_talking_threshold": float(a.started_talking_threshold),
-            "speech_threshold": float(a.speech_threshold),
-            "threshold": float(m.threshold),
-            "min_speech_duration": m.min_speech_duration_ms / 1000,
-            "speech_pad": m.speech_pad_ms / 1000,
-            "max_continuous_speech": float(min(a.max_continuous_speech_s, m.max_speech_duration_s)),
-        }
+        return PauseConfig(
+            audio_chunk_duration=float(a.audio_chunk_duration),
+            started_talking_threshold=float(a.started_talking_threshold),
+            speech_threshold=float(a.speech_threshold),
+            threshold=float(m.threshold),
+            min_speech_duration=m.min_speech_duration_ms / 1000,
+            speech_pad=m.speech_pad_ms / 1000,
+            max_continuous_speech=float(min(a.max_continuous_speech_s, m.max_speech_duration_s)),
+        )
 
     def call(self, audio: tuple[int, Any]) -> Any:
         """Starts `fn` for one utterance (with the other inputs when it takes them). With a

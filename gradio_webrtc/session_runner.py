@@ -16,19 +16,18 @@ import asyncio
 import contextlib
 import contextvars
 import inspect
-import json
 import logging
 import os
 import queue
 import threading
 import time
 from concurrent.futures import Executor, Future
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .outputs import AdditionalOutputs, CloseStream, WebRTCError, current_channel, report_error, split_output
-from .protocol import Protocol, page_event
+from .protocol import Protocol
 from .python_pauses import PythonPauses
 from .reply_on_pause import ReplyOnPause
 from .stream_handler import (
@@ -200,9 +199,9 @@ class SessionChannel:
     def send(self, message: str) -> None:
         self._session.send_message(message)
 
-    def event(self, kind: Literal["send_input", "fetch_output", "stopword"]) -> str:
-        """The text of a page event in this connection's protocol."""
-        return page_event(kind, self.protocol)
+    def send_event(self, kind: str, text: str | None = None) -> None:
+        """Sends a page event (`_engine.PAGE_EVENTS`), worded by the engine for this page."""
+        self._session.send_event(kind, text)
 
     @property
     def readyState(self) -> str:  # noqa: N802 - the browser/aiortc attribute name
@@ -476,14 +475,14 @@ class SessionRunner:
         # The owner of the outputs decides whether the page needs a notice (it paces them).
         notify = self._on_additional_outputs(extra) if self._on_additional_outputs is not None else True
         if notify is not False:
-            self.channel.send(self.channel.event("fetch_output"))
+            self.channel.send_event("fetch_output")
 
     def close_stream(self, message: str) -> None:
         """The handler asked to end the stream (`CloseStream`): the page is told (`end_stream`),
         the audio already queued plays out, then the session closes with `message`."""
         if self._closing is not None or self.session.closed:
             return
-        self.session.send_message(json.dumps({"type": "end_stream", "data": message}))
+        self.session.send_event("end_stream", message)
 
         async def close() -> None:
             await self.session.output_below(0.001)
@@ -728,7 +727,7 @@ class SessionRunner:
         refused once the user talked over it, so an interruption needs no flag here.
         """
         session = self.session
-        session.send_message(json.dumps({"type": "log", "data": "response_starting"}))
+        session.send_event("response_starting")
         turn = session.begin_reply()
         interrupted = False
         items = self._items(reply)

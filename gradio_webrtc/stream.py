@@ -21,6 +21,7 @@ how each route is bounded and bound to its client).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -30,7 +31,7 @@ from .connections import Connections, UnknownConnectionError, resolve_config
 from .credentials import turn_from_environment
 from .outputs import AdditionalOutputs
 from .replica import serve_in_gradio_apps
-from .utils import WebRTCData, create_message
+from .utils import WebRTCData
 from .webrtc import WebRTC
 
 if TYPE_CHECKING:
@@ -170,7 +171,7 @@ class Stream:
         key = webrtc_id.webrtc_id if isinstance(webrtc_id, WebRTCData) else webrtc_id
         connection = self.connections.get(key)
         if connection is not None:
-            connection.session.send_message(create_message("update_connection", desired_state))
+            connection.session.send_event("update_connection", json.dumps(desired_state))
 
     async def fetch_latest_output(self, webrtc_id: str) -> AdditionalOutputs:
         """The next `AdditionalOutputs` of a connection, waiting up to 10 s for one.

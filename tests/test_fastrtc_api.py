@@ -193,14 +193,28 @@ def test_the_handlers_arguments_in_fastrtcs_order():
     )
 
 
-def test_fastrtc_speaks_json_and_gradio_webrtc_plain_strings():
+async def test_fastrtc_speaks_json_and_gradio_webrtc_plain_strings():
     import fastrtc
 
     import gradio_webrtc
-    from gradio_webrtc.protocol import page_event
+    from gradio_webrtc._engine import Engine, SessionConfig
 
-    assert page_event("send_input", "fastrtc") == fastrtc.utils.create_message("send_input", [])
-    assert page_event("send_input", "0.0.31") == "tick"
+    engine = Engine()
+    try:
+        for protocol, expected in (("fastrtc", fastrtc.utils.create_message("send_input", [])), ("0.0.31", "tick")):
+            config = SessionConfig(protocol=protocol)
+            session, transport = engine.open_stream(f"words-{protocol}", config, codec="pcm16")
+            session.send_event("send_input")
+            item = None
+            while item is None or item[0] != "message":
+                item = await transport.next()
+            if protocol == "fastrtc":
+                assert json.loads(item[1]) == json.loads(expected)
+            else:
+                assert item[1] == expected
+            session.close()
+    finally:
+        engine.close()
     assert fastrtc.WebRTC.PROTOCOL == "fastrtc" and gradio_webrtc.WebRTC.PROTOCOL == "0.0.31"
 
 

@@ -168,7 +168,9 @@ def test_positional_arguments_keep_the_original_order():
     for h in (handler, copy):
         assert (h.algo_options, h.model_options, h.startup_fn) == (algo, vad, None)
         assert (h.output_sample_rate, h.output_frame_size, h.input_sample_rate) == (16000, 320, 8000)
-        assert h.pause_options()["audio_chunk_duration"] == 0.5 and h.pause_options()["threshold"] == 0.6
+        options = h.pause_options()
+        assert options is not None
+        assert options.audio_chunk_duration == 0.5 and abs(options.threshold - 0.6) < 1e-6
 
 
 def goertzel_power(x: np.ndarray, hz: float, rate: int = RATE) -> float:

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 from gradio_client.utils import apply_diff
 
-from .._engine import Engine
+from .._engine import Engine, SessionConfig
 
 __all__ = ["Call", "NeverArrivedError", "Reply", "connect"]
 
@@ -228,6 +228,29 @@ class _GradioApi:
         await self.http.aclose()
 
 
+#: What each page event's text means to the page: 0.0.31's plain words and fastrtc's JSON types,
+#: normalised to one name (the engine's `PAGE_EVENTS` words them; `test_page_events` checks both).
+_PLAIN_KINDS = {"tick": "send_input", "change": "fetch_output", "stopword": "stopword"}
+_JSON_KINDS = ("send_input", "fetch_output", "stopword", "log", "error", "warning", "end_stream", "update_connection")
+
+
+def read_page_event(raw: str) -> tuple[str, str]:
+    """Reads one side-channel message as the page does: `(kind, text)`, where kind is one of
+    `send_input`, `fetch_output`, `stopword`, `log`, `error`, `warning`, `end_stream`,
+    `update_connection`, or `other` (kept, never an error), and text its message or data."""
+    if raw in _PLAIN_KINDS:
+        return _PLAIN_KINDS[raw], ""
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        return "other", raw
+    if not isinstance(message, dict) or message.get("type") not in _JSON_KINDS:
+        return "other", raw
+    body = message.get("message", message.get("data"))
+    text = body if isinstance(body, str) else "" if body is None or body == [] else json.dumps(body)
+    return str(message["type"]), text
+
+
 class Call:
     """One call to an app's `WebRTC` component. Use it through `connect`."""
 
@@ -289,14 +312,14 @@ class Call:
         self._engine = Engine(bind_addresses=["127.0.0.1"] if local else None)
         audio = self.modality in ("audio", "audio-video")
         video = self.modality in ("video", "audio-video")
-        self.session, self._call = await self._engine.place_call(
-            self.webrtc_id,
+        # The page's side of the call: it sends what the server receives, and the reverse.
+        config = SessionConfig(
             send_audio=audio and self.mode != "receive",
             recv_audio=audio and self.mode != "send",
             send_video=video and self.mode != "receive",
             recv_video=video and self.mode != "send",
-            ice_servers=self._ice,
         )
+        self.session, self._call = await self._engine.place_call(self.webrtc_id, config, ice_servers=self._ice)
         answer = await api.offer({"sdp": self._call.offer, "type": "offer", "webrtc_id": self.webrtc_id})
         if answer.get("type") != "answer":
             self.session.close()
@@ -339,15 +362,15 @@ class Call:
                 message = raw
             self.messages.append(message)
             self._message_arrived.set()
-            kind = message.get("type") if isinstance(message, dict) else message
-            if kind in ("tick", "send_input"):
+            kind, text = read_page_event(raw)
+            if kind == "send_input":
                 await self._tick()
-            elif kind in ("change", "fetch_output"):
+            elif kind == "fetch_output":
                 self._outputs_wanted += 1
                 if self._outputs_task is None or self._outputs_task.done():
                     self._outputs_task = asyncio.create_task(self._fetch_outputs())
             elif kind == "error":
-                self.errors.append(str(message.get("message") or message.get("data")))
+                self.errors.append(text)
 
     async def _tick(self) -> None:
         dependency = self._api.dependency("tick")

@@ -178,6 +178,8 @@ pub struct SessionOptions {
     /// With pause detection: also deliver each utterance while it is spoken, in ~100 ms pieces
     /// ([`crate::Speech::Partial`]), so that a stop word can be spotted before the user pauses.
     pub stream_speech: bool,
+    /// How the page reads the events that ask it for something (`tick` or `send_input`).
+    pub wording: crate::session::Wording,
 }
 
 impl Default for SessionOptions {
@@ -194,6 +196,7 @@ impl Default for SessionOptions {
             pause: None,
             can_interrupt: true,
             stream_speech: false,
+            wording: crate::session::Wording::Plain,
         }
     }
 }

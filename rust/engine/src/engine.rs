@@ -125,6 +125,7 @@ impl Engine {
             pause: options.pause.clone(),
             can_interrupt: options.can_interrupt,
             stream_speech: options.stream_speech,
+            wording: options.wording,
             time_limit: options.time_limit,
         };
         let (session, transport) = crate::stream::StreamTransport::open(

@@ -44,7 +44,7 @@ pub use error::EngineError;
 pub use ids::{validate_id, MAX_ID_LEN};
 pub use session::{
     AudioFrame, CloseReason, MediaOptions, OutputFrame, PageEvent, SessionCore, SessionState, SessionStats, Speech,
-    TurnState, VideoFrame,
+    TurnState, VideoFrame, Wording,
 };
 pub use webrtc::{open_client, ClientCall};
 

@@ -4,12 +4,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use gradio_webrtc_engine::media::PauseOptions;
-use gradio_webrtc_engine::{Engine, EngineOptions, IceConfig, SessionOptions};
+use gradio_webrtc_engine::{Engine, EngineOptions, IceConfig};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
 
+use crate::config::PySessionConfig;
 use crate::session::PySession;
 use crate::{runtime, to_py_err};
 
@@ -37,41 +36,6 @@ fn ice_from_py(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<IceConfig>> 
     let json: String = value.py().import("json")?.call_method1("dumps", (value,))?.extract()?;
     let parsed: serde_json::Value = serde_json::from_str(&json).map_err(|e| PyValueError::new_err(e.to_string()))?;
     IceConfig::from_json(&parsed).map(Some).map_err(to_py_err)
-}
-
-fn time_limit_from_py(time_limit: Option<f64>) -> PyResult<Option<Duration>> {
-    match time_limit {
-        Some(t) if !(t.is_finite() && t > 0.0) => Err(PyValueError::new_err(format!(
-            "time_limit must be a positive number, got {t}"
-        ))),
-        Some(t) => Ok(Some(Duration::from_secs_f64(t))),
-        None => Ok(None),
-    }
-}
-
-/// Reads `ReplyOnPause`'s options (seconds; `threshold` a probability); missing keys keep defaults.
-fn pause_from_py(d: &Bound<'_, PyDict>) -> PyResult<PauseOptions> {
-    let mut o = PauseOptions::default();
-    for (key, value) in d.iter() {
-        let key: String = key.extract()?;
-        let v: f64 = value.extract()?;
-        if v.is_nan() || v < 0.0 {
-            return Err(PyValueError::new_err(format!(
-                "pause option {key} must be a non-negative number, got {v}"
-            )));
-        }
-        match key.as_str() {
-            "audio_chunk_duration" => o.audio_chunk_duration = v.max(0.032),
-            "started_talking_threshold" => o.started_talking_threshold = v,
-            "speech_threshold" => o.speech_threshold = v,
-            "threshold" => o.threshold = v as f32,
-            "min_speech_duration" => o.min_speech_duration = v,
-            "speech_pad" => o.speech_pad = v,
-            "max_continuous_speech" => o.max_continuous_speech = v,
-            other => return Err(PyValueError::new_err(format!("unknown pause option {other:?}"))),
-        }
-    }
-    Ok(o)
 }
 
 #[pyclass(frozen, name = "Engine", module = "gradio_webrtc._engine")]
@@ -121,121 +85,73 @@ impl PyEngine {
         Ok(Self { engine, key })
     }
 
-    #[pyo3(signature = (sdp, r#type, webrtc_id, *, send_audio=true, recv_audio=true, send_video=false, recv_video=false, input_sample_rate=48000, input_channels=1, time_limit=None, ice_servers=None, pause=None, can_interrupt=true, stream_speech=false))]
-    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // mirrors the Python keyword API
+    /// Answers `sdp` with a new session `webrtc_id` doing what `config` says, over `ice_servers`
+    /// if given (else the engine's).
+    #[pyo3(signature = (sdp, r#type, webrtc_id, config, *, ice_servers=None))]
     fn accept_offer<'py>(
         &self,
         py: Python<'py>,
         sdp: String,
         r#type: String,
         webrtc_id: String,
-        send_audio: bool,
-        recv_audio: bool,
-        send_video: bool,
-        recv_video: bool,
-        input_sample_rate: u32,
-        input_channels: usize,
-        time_limit: Option<f64>,
+        config: &PySessionConfig,
         ice_servers: Option<&Bound<'py, PyAny>>,
-        pause: Option<&Bound<'py, PyDict>>,
-        can_interrupt: bool,
-        stream_speech: bool,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let options = SessionOptions {
-            send_audio,
-            recv_audio,
-            send_video,
-            recv_video,
-            input_sample_rate,
-            input_channels,
-            time_limit: time_limit_from_py(time_limit)?,
-            ice: ice_from_py(ice_servers)?,
-            pause: pause.map(pause_from_py).transpose()?,
-            can_interrupt,
-            stream_speech,
-        };
+        let mut options = config.inner.clone();
+        options.ice = ice_from_py(ice_servers)?;
+        let protocol = config.protocol;
         let engine = self.engine.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let (session, answer) = engine
                 .accept_offer(&sdp, &r#type, &webrtc_id, options)
                 .await
                 .map_err(to_py_err)?;
-            Ok(PySession::new(session, answer))
+            Ok(PySession::new(session, answer, protocol))
         })
     }
 
-    /// A stream session: `codec` ("mulaw" or "pcm16") payloads received at `in_rate` Hz and sent at
-    /// `out_rate` Hz, carried by the caller (a WebSocket, a phone call). Returns
-    /// `(Session, StreamTransport)`.
-    #[pyo3(signature = (webrtc_id, *, codec="mulaw", in_rate=8000, out_rate=8000, send_audio=true, recv_audio=true, input_sample_rate=48000, input_channels=1, time_limit=None, pause=None, can_interrupt=true, stream_speech=false))]
-    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // mirrors the Python keyword API
-    fn open_stream<'py>(
+    /// A session carried by the caller's own channel: `codec` payloads at `in_rate`/`out_rate`.
+    #[pyo3(signature = (webrtc_id, config, *, codec="mulaw", in_rate=8000, out_rate=8000))]
+    fn open_stream(
         &self,
-        py: Python<'py>,
         webrtc_id: &str,
+        config: &PySessionConfig,
         codec: &str,
         in_rate: u32,
         out_rate: u32,
-        send_audio: bool,
-        recv_audio: bool,
-        input_sample_rate: u32,
-        input_channels: usize,
-        time_limit: Option<f64>,
-        pause: Option<&Bound<'py, PyDict>>,
-        can_interrupt: bool,
-        stream_speech: bool,
     ) -> PyResult<(PySession, crate::stream::PyStreamTransport)> {
-        let options = SessionOptions {
-            send_audio,
-            recv_audio,
-            input_sample_rate,
-            input_channels,
-            time_limit: time_limit_from_py(time_limit)?,
-            pause: pause.map(pause_from_py).transpose()?,
-            can_interrupt,
-            stream_speech,
-            ..SessionOptions::default()
-        };
         let codec = gradio_webrtc_engine::stream::PayloadCodec::parse(codec).map_err(to_py_err)?;
         let engine = self.engine.clone();
         let _guard = runtime::handle().enter();
         let (session, transport) = engine
-            .open_stream(webrtc_id, codec, (in_rate, out_rate), &options)
+            .open_stream(webrtc_id, codec, (in_rate, out_rate), &config.inner)
             .map_err(to_py_err)?;
-        let _ = py;
         Ok((
-            PySession::new(session, String::new()),
+            PySession::new(session, String::new(), config.protocol),
             crate::stream::PyStreamTransport::new(transport),
         ))
     }
 
-    /// Places a WebRTC call as the offerer (the test client). Awaitable: `(Session, Call)`.
-    #[pyo3(signature = (call_id, *, send_audio=true, recv_audio=true, send_video=false, recv_video=false, input_sample_rate=48000, ice_servers=None))]
-    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)] // mirrors the Python keyword API
+    /// Calls a peer (the testing client's side): the session's offer goes out, `call` takes the
+    /// answer.
+    #[pyo3(signature = (call_id, config, *, ice_servers=None))]
     fn place_call<'py>(
         &self,
         py: Python<'py>,
         call_id: String,
-        send_audio: bool,
-        recv_audio: bool,
-        send_video: bool,
-        recv_video: bool,
-        input_sample_rate: u32,
+        config: &PySessionConfig,
         ice_servers: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let options = SessionOptions {
-            send_audio,
-            recv_audio,
-            send_video,
-            recv_video,
-            input_sample_rate,
-            ice: ice_from_py(ice_servers)?,
-            ..SessionOptions::default()
-        };
+        let mut options = config.inner.clone();
+        options.ice = ice_from_py(ice_servers)?;
+        let protocol = config.protocol;
         let engine = self.engine.clone();
         pyo3_async_runtimes::tokio::future_into_py(py, async move {
             let (session, call) = engine.place_call(&call_id, &options).await.map_err(to_py_err)?;
-            Ok((PySession::new(session, String::new()), crate::call::PyCall::new(call)))
+            Ok((
+                PySession::new(session, String::new(), protocol),
+                crate::call::PyCall::new(call),
+            ))
         })
     }
 
@@ -248,7 +164,9 @@ impl PyEngine {
     }
 
     fn get(&self, webrtc_id: &str) -> Option<PySession> {
-        self.engine.get(webrtc_id).map(|s| PySession::new(s, String::new()))
+        self.engine
+            .get(webrtc_id)
+            .map(|s| PySession::new(s, String::new(), "0.0.31"))
     }
 
     fn close(&self) {

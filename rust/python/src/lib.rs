@@ -5,6 +5,7 @@
 //! coroutines are tokio futures bridged by pyo3-async-runtimes. No media or protocol logic lives here.
 
 mod call;
+mod config;
 mod convert;
 mod engine;
 mod resample;
@@ -164,5 +165,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(shutdown, m)?)?;
     engine::init_pymodule(m)?;
     session::init_pymodule(m)?;
+    config::init_pymodule(m)?;
+    m.add("PAGE_EVENTS", gradio_webrtc_engine::PageEvent::KINDS.to_vec())?;
     Ok(())
 }

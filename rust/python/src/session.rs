@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use gradio_webrtc_engine::{CloseReason, MediaSession, Speech};
+use gradio_webrtc_engine::{CloseReason, MediaSession, PageEvent, Speech};
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -14,11 +15,16 @@ use crate::{runtime, to_py_err};
 pub(crate) struct PySession {
     inner: Arc<MediaSession>,
     answer: String,
+    protocol: &'static str,
 }
 
 impl PySession {
-    pub(crate) fn new(inner: Arc<MediaSession>, answer: String) -> Self {
-        Self { inner, answer }
+    pub(crate) fn new(inner: Arc<MediaSession>, answer: String, protocol: &'static str) -> Self {
+        Self {
+            inner,
+            answer,
+            protocol,
+        }
     }
 }
 
@@ -197,6 +203,27 @@ impl PySession {
 
     fn send_message(&self, text: String) {
         self.inner.send_message(text);
+    }
+
+    /// Sends the page an event of `kind` (one of `PAGE_EVENTS`), worded as this session's page
+    /// reads it; `text` is its message (`error`, `warning`, `end_stream`) or JSON data
+    /// (`update_connection`).
+    #[pyo3(signature = (kind, text=None))]
+    fn send_event(&self, kind: &str, text: Option<&str>) -> PyResult<()> {
+        let event = PageEvent::from_kind(kind, text).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "unknown page event {kind:?} (or update_connection data that is not JSON); known: {}",
+                PageEvent::KINDS.join(", ")
+            ))
+        })?;
+        self.inner.send_event(event);
+        Ok(())
+    }
+
+    /// How this session's page reads its events: `"0.0.31"` (plain `tick`/`change`) or `"fastrtc"`.
+    #[getter]
+    fn protocol(&self) -> &'static str {
+        self.protocol
     }
 
     fn wait_closed<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {

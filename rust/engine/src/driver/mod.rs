@@ -23,7 +23,7 @@ pub use sinks::{AudioSink, Transport, VideoSent, VideoSink};
 
 use crate::session::{
     idle_phase, AudioFrame, CloseReason, MediaOptions, Output, PageEvent, SessionCore, SessionState, SessionStats,
-    Speech, TurnState, VideoFrame,
+    Speech, TurnState, VideoFrame, Wording,
 };
 use crate::EngineError;
 
@@ -53,6 +53,7 @@ struct Deferred {
 pub struct MediaSession {
     id: String,
     runtime: Handle,
+    wording: Wording,
     core: Mutex<SessionCore>,
     stats: Arc<SessionStats>,
     /// Mirrors the core's state for waiters; becomes `Closed` after the close hooks ran.
@@ -89,6 +90,7 @@ impl MediaSession {
         let session = Arc::new(Self {
             id,
             runtime,
+            wording: options.wording,
             core: Mutex::new(core),
             stats,
             state: watch::channel(SessionState::Connecting).0,
@@ -140,7 +142,7 @@ impl MediaSession {
         match output {
             Output::Audio(frame) => deferred.audio.push(frame),
             Output::Event(event) => {
-                let _ = self.outbox.send(event.encode());
+                let _ = self.outbox.send(event.encode(self.wording));
             }
             Output::FrameReady => self.frames_ready.notify_one(),
             Output::SpeechReady => self.speech_ready.notify_one(),

@@ -5,31 +5,106 @@
 
 use std::fmt;
 
+/// How a page reads its events: the three that ask or tell the page something (inputs wanted,
+/// outputs waiting, a stop word) were plain strings in `gradio_webrtc` 0.0.31 and are JSON in
+/// fastrtc; every other event is JSON in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wording {
+    /// `tick`, `change`, `stopword` (the `WebRTC` component of `gradio_webrtc`; its page reads both).
+    #[default]
+    Plain,
+    /// `{"type": "send_input", "data": []}`, ... (fastrtc's component, every `Stream` route).
+    Json,
+}
+
 /// A message for the page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PageEvent {
+    /// The server wants the handler's inputs (the page runs the app's input event): `tick`.
+    SendInput,
+    /// Additional outputs wait (the page runs the app's output event): `change`.
+    FetchOutput,
+    /// A stop word was heard: `stopword`.
+    Stopword,
     /// Pause detection heard the user start talking: `{"type": "log", "data": "started_talking"}`.
     StartedTalking,
     /// Pause detection decided the user finished: `{"type": "log", "data": "pause_detected"}`.
     PauseDetected,
+    /// The handler's reply starts: `{"type": "log", "data": "response_starting"}`.
+    ResponseStarting,
     /// The server ends the stream: `{"type": "end_stream", "data": why}` (the page stops).
     EndStream(String),
     /// Something failed: `{"type": "error", "message": why}` (the page shows it).
     Error(String),
+    /// A warning toast: `{"type": "warning", "message": what}`.
+    Warning(String),
+    /// The server changes what the page sends: `{"type": "update_connection", "data": {...}}`
+    /// (the data as JSON text).
+    UpdateConnection(String),
     /// A message the handler's side composed (already JSON or plain text), sent as it is.
     Text(String),
 }
 
 impl PageEvent {
-    /// The text sent over the side channel.
+    /// The name of every kind of event, as `PageEvent::from_kind` takes it and pages read it.
+    pub const KINDS: [&'static str; 10] = [
+        "send_input",
+        "fetch_output",
+        "stopword",
+        "started_talking",
+        "pause_detected",
+        "response_starting",
+        "end_stream",
+        "error",
+        "warning",
+        "update_connection",
+    ];
+
+    /// The event of kind `kind` with its `text` (the reason, the message, or the JSON data; None
+    /// for kinds that carry nothing). None for an unknown kind, or data that is not JSON.
     #[must_use]
-    pub fn encode(&self) -> String {
-        let json = match self {
-            PageEvent::StartedTalking => serde_json::json!({"type": "log", "data": "started_talking"}),
-            PageEvent::PauseDetected => serde_json::json!({"type": "log", "data": "pause_detected"}),
-            PageEvent::EndStream(why) => serde_json::json!({"type": "end_stream", "data": why}),
-            PageEvent::Error(why) => serde_json::json!({"type": "error", "message": why}),
-            PageEvent::Text(text) => return text.clone(),
+    pub fn from_kind(kind: &str, text: Option<&str>) -> Option<Self> {
+        let text_or = |default: &str| text.unwrap_or(default).to_string();
+        Some(match kind {
+            "send_input" => PageEvent::SendInput,
+            "fetch_output" => PageEvent::FetchOutput,
+            "stopword" => PageEvent::Stopword,
+            "started_talking" => PageEvent::StartedTalking,
+            "pause_detected" => PageEvent::PauseDetected,
+            "response_starting" => PageEvent::ResponseStarting,
+            "end_stream" => PageEvent::EndStream(text_or("Stream closed")),
+            "error" => PageEvent::Error(text_or("An error occurred")),
+            "warning" => PageEvent::Warning(text_or("Warning issued.")),
+            "update_connection" => {
+                let data = text_or("{}");
+                serde_json::from_str::<serde_json::Value>(&data).ok()?;
+                PageEvent::UpdateConnection(data)
+            }
+            _ => return None,
+        })
+    }
+
+    /// The text sent over the side channel to a page that reads `wording`.
+    #[must_use]
+    pub fn encode(&self, wording: Wording) -> String {
+        let json = match (self, wording) {
+            (PageEvent::SendInput, Wording::Plain) => return "tick".into(),
+            (PageEvent::FetchOutput, Wording::Plain) => return "change".into(),
+            (PageEvent::Stopword, Wording::Plain) => return "stopword".into(),
+            (PageEvent::SendInput, Wording::Json) => serde_json::json!({"type": "send_input", "data": []}),
+            (PageEvent::FetchOutput, Wording::Json) => serde_json::json!({"type": "fetch_output", "data": []}),
+            (PageEvent::Stopword, Wording::Json) => serde_json::json!({"type": "stopword", "data": ""}),
+            (PageEvent::StartedTalking, _) => serde_json::json!({"type": "log", "data": "started_talking"}),
+            (PageEvent::PauseDetected, _) => serde_json::json!({"type": "log", "data": "pause_detected"}),
+            (PageEvent::ResponseStarting, _) => serde_json::json!({"type": "log", "data": "response_starting"}),
+            (PageEvent::EndStream(why), _) => serde_json::json!({"type": "end_stream", "data": why}),
+            (PageEvent::Error(why), _) => serde_json::json!({"type": "error", "message": why}),
+            (PageEvent::Warning(what), _) => serde_json::json!({"type": "warning", "message": what}),
+            (PageEvent::UpdateConnection(data), _) => {
+                let data: serde_json::Value = serde_json::from_str(data).unwrap_or_default();
+                serde_json::json!({"type": "update_connection", "data": data})
+            }
+            (PageEvent::Text(text), _) => return text.clone(),
         };
         json.to_string()
     }
@@ -101,7 +176,7 @@ mod test {
 
     #[test]
     fn events_encode_as_the_pages_read_them() {
-        let parse = |e: PageEvent| serde_json::from_str::<serde_json::Value>(&e.encode()).unwrap();
+        let parse = |e: PageEvent| serde_json::from_str::<serde_json::Value>(&e.encode(Wording::Json)).unwrap();
         assert_eq!(parse(PageEvent::PauseDetected)["data"], "pause_detected");
         assert_eq!(parse(PageEvent::StartedTalking)["type"], "log");
         let end = parse(PageEvent::EndStream("Time limit reached".into()));
@@ -112,7 +187,7 @@ mod test {
         let error = parse(PageEvent::Error("a \"quoted\" reason".into()));
         assert_eq!(error["message"], "a \"quoted\" reason");
         assert_eq!(
-            PageEvent::Text("{\"type\": \"send_input\"}".into()).encode(),
+            PageEvent::Text("{\"type\": \"send_input\"}".into()).encode(Wording::Plain),
             "{\"type\": \"send_input\"}"
         );
     }

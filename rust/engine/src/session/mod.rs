@@ -40,7 +40,7 @@ use gradio_webrtc_media::pause::PauseOptions;
 
 pub use audio_in::{AudioFrame, Speech};
 pub use audio_out::idle_phase;
-pub use events::{CloseReason, PageEvent};
+pub use events::{CloseReason, PageEvent, Wording};
 pub use gradio_webrtc_media::outbound::Frame as OutputFrame;
 pub use state::SessionState;
 pub use stats::SessionStats;
@@ -86,6 +86,8 @@ pub struct MediaOptions {
     pub stream_speech: bool,
     /// Close the session this long after it connected.
     pub time_limit: Option<Duration>,
+    /// How the page reads the events that ask it for something.
+    pub wording: Wording,
 }
 
 impl Default for MediaOptions {
@@ -100,6 +102,7 @@ impl Default for MediaOptions {
             can_interrupt: true,
             stream_speech: false,
             time_limit: None,
+            wording: Wording::Plain,
         }
     }
 }

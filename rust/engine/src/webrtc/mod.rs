@@ -242,6 +242,7 @@ pub(crate) async fn accept_offer(
         pause: options.pause.clone(),
         can_interrupt: options.can_interrupt,
         stream_speech: options.stream_speech,
+        wording: options.wording,
         time_limit: options.time_limit,
     };
     let session = MediaSession::new(webrtc_id.to_string(), Handle::current(), &media)?;
