@@ -276,6 +276,11 @@ class Session:
         "connection_lost", "transport_closed", "never_connected", "time_limit", "duplicate_id",
         "server_shutdown", "server" (the app closed it) or "failed"."""
     @property
+    def failure_kind(self) -> str | None:
+        """What could not go on, when the session failed: "peer_media" (the peer's media could
+        not be decoded), "input_too_fast", "send_media" (the transport or an encoder broke),
+        "no_codec" or "server" (`fail()` from the server's side)."""
+    @property
     def protocol(self) -> Literal["0.0.31", "fastrtc"]:
         """How this session's page reads its events (`SessionConfig.protocol`)."""
     @property

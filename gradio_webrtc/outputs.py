@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import logging
 from contextvars import ContextVar
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from ._engine import Session
+    from .protocol import Protocol as PageProtocol
 
 logger = logging.getLogger("gradio_webrtc")
 
@@ -22,6 +26,27 @@ class EventSink(MessageSink, Protocol):
     encodes each event for the page it talks to)."""
 
     def send_event(self, kind: str, text: str | None = None) -> None: ...
+
+
+class SessionChannel:
+    """The data channel of a session, shaped like the original's (`send(text)`), speaking the
+    connection's protocol for the page events that differ: gradio_webrtc 0.0.31's plain strings
+    (`tick`, `change`, `stopword`) or fastrtc's JSON (`{"type": "send_input", "data": []}`, ...)."""
+
+    def __init__(self, session: Session, protocol: PageProtocol = "0.0.31") -> None:
+        self._session = session
+        self.protocol = protocol
+
+    def send(self, message: str) -> None:
+        self._session.send_message(message)
+
+    def send_event(self, kind: str, text: str | None = None) -> None:
+        """Sends a page event (`_engine.PAGE_EVENTS`), worded by the engine for this page."""
+        self._session.send_event(kind, text)
+
+    @property
+    def readyState(self) -> str:  # noqa: N802 - the browser/aiortc attribute name
+        return "closed" if self._session.closed else "open"
 
 
 def send_event(sink: MessageSink, kind: str, text: str | None = None) -> None:

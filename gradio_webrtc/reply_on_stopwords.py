@@ -271,7 +271,7 @@ class ReplyOnStopWords(ReplyOnPause):
         at = detector.feed(sample_rate, audio.reshape(-1))
         if at is not None:
             self._heard = at
-            self._send_event("stopword")
+            self.send_page_event("stopword")
 
     def call(self, audio: tuple[int, Any]) -> Any:
         """The reply to one utterance, or None when it is not addressed to us."""
@@ -300,7 +300,7 @@ class ReplyOnStopWords(ReplyOnPause):
         else:
             at = self.detector.detect(rate, samples)
         if at is not None:
-            self._send_event("stopword")
+            self.send_page_event("stopword")
         return at
 
     def copy(self) -> ReplyOnStopWords:

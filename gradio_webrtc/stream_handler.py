@@ -88,6 +88,20 @@ def _resolve(future: asyncio.Future[None]) -> None:
         future.set_result(None)
 
 
+@dataclass(frozen=True)
+class SessionControls:
+    """What a handler gets of its session when the session runner starts it (`attach_session`)."""
+
+    #: Set to wake the runner's output lane (new inputs, a new frame).
+    activity: asyncio.Event
+    #: The server's event loop, where the runner's lanes run.
+    loop: asyncio.AbstractEventLoop
+    #: Drops the audio queued to play (`clear_queue`).
+    clear: Callable[[], None] | None = None
+    #: Ends the utterance being collected now (`ReplyOnPause.trigger_response`), from any thread.
+    end_utterance: Callable[[], None] | None = None
+
+
 class StreamHandlerBase(ABC):
     """State shared by every handler: audio formats, the latest extra inputs and the data channel.
 
@@ -131,7 +145,7 @@ class StreamHandlerBase(ABC):
         self._channel: MessageSink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._phone_mode = False
-        # Set by the session runner (`_attach`): wakes its output lane; drops queued output.
+        # Set by the session runner (`attach_session`): wakes its output lane; drops queued output.
         self._activity: asyncio.Event | None = None
         self._clear: Callable[[], None] | None = None
         self._end_utterance: Callable[[], None] | None = None
@@ -199,27 +213,21 @@ class StreamHandlerBase(ABC):
         if not self._phone_mode:
             self.args_set.clear()
 
-    def _attach(
-        self,
-        activity: asyncio.Event,
-        loop: asyncio.AbstractEventLoop,
-        clear: Callable[[], None] | None = None,
-        end_utterance: Callable[[], None] | None = None,
-    ) -> None:
-        """Called by the session runner on the server loop when the session starts: the lane to
-        wake, the loop, and the session's controls (drop queued output; end the utterance)."""
-        self._loop = loop
-        self._activity = activity
-        self._clear = clear
-        self._end_utterance = end_utterance
+    def attach_session(self, controls: SessionControls) -> None:
+        """Binds this handler to its session (the session runner calls it on the server loop when
+        the session starts): the lane to wake, the loop, and the session's controls."""
+        self._loop = controls.loop
+        self._activity = controls.activity
+        self._clear = controls.clear
+        self._end_utterance = controls.end_utterance
         if self._phone_mode:
             self.args_set.set()
-        if self._end_pending and end_utterance is not None:
+        if self._end_pending and controls.end_utterance is not None:
             self._end_pending = False
-            loop.call_soon(end_utterance)  # once the runner's lanes exist
+            controls.loop.call_soon(controls.end_utterance)  # once the runner's lanes exist
 
-    def _session_ended(self) -> None:
-        """Called by the session runner when the session is over: every wait returns, and the
+    def detach_session(self) -> None:
+        """The session is over (the session runner calls it): every wait returns, and the
         session's controls are dropped (they reach back into the runner: a reference cycle that
         would keep the session until Python's next full collection)."""
         self._ended = True
@@ -255,8 +263,9 @@ class StreamHandlerBase(ABC):
     async def send_message(self, message: str) -> None:
         self.send_message_sync(message)
 
-    def _send_event(self, kind: Literal["send_input", "fetch_output", "stopword"]) -> None:
-        """A page event in the connection's protocol (0.0.31's plain strings or fastrtc's JSON)."""
+    def send_page_event(self, kind: Literal["send_input", "fetch_output", "stopword"]) -> None:
+        """Sends the page one of its requests (inputs wanted, outputs waiting, a stop word heard),
+        worded as the connection's page reads it (0.0.31's plain strings or fastrtc's JSON)."""
         channel = self._channel
         if channel is None:
             return
@@ -268,7 +277,7 @@ class StreamHandlerBase(ABC):
     async def fetch_args(self) -> None:
         """Asks the browser for the current values of the extra inputs (a `tick`)."""
         if not self._phone_mode:
-            self._send_event("send_input")
+            self.send_page_event("send_input")
 
     async def wait_for_args(self) -> None:
         """Asks for the extra inputs and waits until they arrive (or the session ends); a phone
@@ -285,7 +294,7 @@ class StreamHandlerBase(ABC):
         if self._phone_mode:
             self.args_set.set()
             return
-        self._send_event("send_input")
+        self.send_page_event("send_input")
         self.args_set.wait()
 
     # -- lifecycle hooks ---------------------------------------------------------------------

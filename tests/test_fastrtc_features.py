@@ -20,6 +20,7 @@ from stream_server import TwilioCall, open_client
 
 import gradio_webrtc
 from gradio_webrtc import AdditionalOutputs, CloseStream, ReplyOnPause, Stream, get_current_context
+from gradio_webrtc.stream_handler import SessionControls
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 
@@ -251,7 +252,7 @@ def test_a_trigger_before_the_session_starts_is_kept():
     handler.trigger_response()
     loop = asyncio.new_event_loop()
     try:
-        handler._attach(asyncio.Event(), loop, None, lambda: ended.append(1))
+        handler.attach_session(SessionControls(asyncio.Event(), loop, None, lambda: ended.append(1)))
         assert ended == [], "not before the runner's lanes exist"
         loop.run_until_complete(asyncio.sleep(0))
         assert ended == [1]

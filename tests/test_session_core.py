@@ -19,7 +19,8 @@ import pytest
 from handlers import Echo
 from peer import RATE, connect, onset, tone, wait_for
 
-from gradio_webrtc.session_runner import SessionRunner, WorkerPool
+from gradio_webrtc.session_runner import SessionRunner
+from gradio_webrtc.worker_pool import WorkerPool
 
 pytestmark = pytest.mark.usefixtures("no_leaks")
 

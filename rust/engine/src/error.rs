@@ -24,6 +24,9 @@ pub enum EngineError {
     /// The peer sent media faster than real time (more than its burst ahead of the clock).
     #[error("{0}")]
     TooFast(String),
+    /// Media could not be sent to the peer: its transport is gone or an encoder failed.
+    #[error("{0}")]
+    Transport(String),
     /// The engine was closed.
     #[error("the engine is closed")]
     Closed,
@@ -42,6 +45,7 @@ impl EngineError {
             EngineError::Setup(_) => "setup_failed",
             EngineError::BadMedia(_) => "bad_media",
             EngineError::TooFast(_) => "input_too_fast",
+            EngineError::Transport(_) => "transport_failed",
             EngineError::Closed => "server_shutting_down",
         }
     }

@@ -43,8 +43,8 @@ pub use engine::Engine;
 pub use error::EngineError;
 pub use ids::{validate_id, MAX_ID_LEN};
 pub use session::{
-    AudioFrame, CloseReason, MediaOptions, OutputFrame, PageEvent, SessionCore, SessionState, SessionStats, Speech,
-    TurnState, VideoFrame, Wording,
+    AudioFrame, CloseReason, Failure, FailureKind, MediaOptions, OutputFrame, PageEvent, SessionCore, SessionState,
+    SessionStats, Speech, TurnState, VideoFrame, Wording,
 };
 pub use webrtc::{open_client, ClientCall};
 

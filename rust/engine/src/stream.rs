@@ -19,7 +19,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch, Mutex};
 
 use crate::driver::{AudioSink, MediaSession, Transport};
-use crate::session::{MediaOptions, SessionState};
+use crate::session::{Failure, FailureKind, MediaOptions, SessionState};
 use crate::EngineError;
 
 /// Outgoing audio frames the host may fall behind by (1 s) before the pacer waits for it.
@@ -145,7 +145,7 @@ struct ChannelSink {
 
 #[async_trait]
 impl AudioSink for ChannelSink {
-    async fn send(&mut self, frame: Option<&Frame>) -> Result<bool, String> {
+    async fn send(&mut self, frame: Option<&Frame>) -> Result<bool, EngineError> {
         let paced = match frame {
             Some(frame) => {
                 self.talking = true;
@@ -162,7 +162,7 @@ impl AudioSink for ChannelSink {
             .send(paced)
             .await
             .map(|()| true)
-            .map_err(|_| "the stream's reader is gone".to_string())
+            .map_err(|_| EngineError::Transport("the stream's reader is gone".into()))
     }
 }
 
@@ -204,7 +204,7 @@ async fn decode_incoming(
         };
         let Some(payload) = payload else { return };
         if let Err(e) = session.push_audio(rate, 1, &codec.decode(&payload)) {
-            session.fail(&e.to_string());
+            session.fail(Failure::from(e));
             return;
         }
     }
@@ -277,7 +277,7 @@ impl StreamTransport {
             Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
             Err(mpsc::error::TrySendError::Full(_)) => {
                 let reason = "the peer sent audio faster than it can be processed";
-                self.session.fail(reason);
+                self.session.fail(Failure::new(FailureKind::InputTooFast, reason));
                 Err(EngineError::TooFast(reason.into()))
             }
         }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use gradio_webrtc_engine::{AudioSink, MediaOptions, MediaSession, OutputFrame, Speech, TurnState};
+use gradio_webrtc_engine::{AudioSink, EngineError, MediaOptions, MediaSession, OutputFrame, Speech, TurnState};
 use gradio_webrtc_media::convert::tone;
 use gradio_webrtc_media::pause::PauseOptions;
 use tokio::runtime::Handle;
@@ -28,7 +28,7 @@ struct Sink {
 
 #[async_trait]
 impl AudioSink for Sink {
-    async fn send(&mut self, frame: Option<&OutputFrame>) -> Result<bool, String> {
+    async fn send(&mut self, frame: Option<&OutputFrame>) -> Result<bool, EngineError> {
         self.out.0.lock().unwrap().push((self.start.elapsed(), frame.cloned()));
         Ok(true)
     }
@@ -201,10 +201,10 @@ struct Breaks(u32);
 
 #[async_trait]
 impl AudioSink for Breaks {
-    async fn send(&mut self, _frame: Option<&OutputFrame>) -> Result<bool, String> {
+    async fn send(&mut self, _frame: Option<&OutputFrame>) -> Result<bool, EngineError> {
         self.0 = self.0.saturating_sub(1);
         if self.0 == 0 {
-            Err("the socket went away".into())
+            Err(EngineError::Transport("the socket went away".into()))
         } else {
             Ok(true)
         }

@@ -61,6 +61,7 @@ pub(crate) fn to_py_err(e: gradio_webrtc_engine::EngineError) -> PyErr {
     let message = e.to_string();
     let err = match e {
         E::BadMedia(m) | E::TooFast(m) => return pyo3::exceptions::PyValueError::new_err(m),
+        E::Transport(m) => return pyo3::exceptions::PyConnectionError::new_err(m),
         E::InvalidOffer(_) => InvalidOfferError::new_err(message),
         E::NoMedia(_) => NoUsableMediaError::new_err(message),
         E::DuplicateId(_) => DuplicateIdError::new_err(message),

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use gradio_webrtc_engine::{CloseReason, MediaSession, PageEvent, Speech};
+use gradio_webrtc_engine::{CloseReason, Failure, FailureKind, MediaSession, PageEvent, Speech};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -263,7 +263,17 @@ impl PySession {
     }
 
     fn fail(&self, reason: &str) {
-        self.inner.fail(reason);
+        self.inner.fail(Failure::new(FailureKind::Server, reason));
+    }
+
+    /// What could not go on, when the session failed: `peer_media`, `input_too_fast`,
+    /// `send_media`, `no_codec` or `server`.
+    #[getter]
+    fn failure_kind(&self) -> Option<&'static str> {
+        self.inner
+            .close_reason()
+            .and_then(CloseReason::failure)
+            .map(|f| f.kind.as_str())
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {

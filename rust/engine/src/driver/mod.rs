@@ -22,8 +22,8 @@ use tokio::sync::{mpsc, watch, Notify};
 pub use sinks::{AudioSink, Transport, VideoSent, VideoSink};
 
 use crate::session::{
-    idle_phase, AudioFrame, CloseReason, MediaOptions, Output, PageEvent, SessionCore, SessionState, SessionStats,
-    Speech, TurnState, VideoFrame, Wording,
+    idle_phase, AudioFrame, CloseReason, Failure, FailureKind, MediaOptions, Output, PageEvent, SessionCore,
+    SessionState, SessionStats, Speech, TurnState, VideoFrame, Wording,
 };
 use crate::EngineError;
 
@@ -275,8 +275,8 @@ impl MediaSession {
     /// Ends the session because something could not go on: the peer is told
     /// (`{"type": "error", "message": reason}`) and the session closes with `reason` a moment
     /// later. The one failure path of every task.
-    pub fn fail(&self, reason: &str) {
-        self.with_core(|core, now| core.fail(now, reason));
+    pub fn fail(&self, failure: Failure) {
+        self.with_core(|core, now| core.fail(now, failure));
     }
 
     /// Waits until the session has ended; returns the reason.
@@ -648,7 +648,10 @@ async fn drive(session: Weak<MediaSession>, wake: Arc<Notify>) {
                 Ok(false) => {}
                 Err(reason) => {
                     sink = None;
-                    session.fail(&format!("sending audio failed: {reason}"));
+                    session.fail(Failure::new(
+                        FailureKind::SendMedia,
+                        format!("sending audio failed: {reason}"),
+                    ));
                 }
             }
         }

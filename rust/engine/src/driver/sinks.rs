@@ -13,7 +13,10 @@ pub trait AudioSink: Send {
     /// Sends one tick: the handler's frame (at the queue's rate), or silence when there is none
     /// (which a transport may send as nothing). Returns whether a packet went out. An error ends
     /// the session with that reason (the transport is gone, or encoding failed).
-    async fn send(&mut self, frame: Option<&Frame>) -> Result<bool, String>;
+    ///
+    /// # Errors
+    /// `Transport` when the packet cannot go out (the session then fails).
+    async fn send(&mut self, frame: Option<&Frame>) -> Result<bool, EngineError>;
 }
 
 /// Where the handler's pictures go: a transport's encoder and writer.

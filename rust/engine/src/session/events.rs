@@ -110,6 +110,72 @@ impl PageEvent {
     }
 }
 
+/// What kind of thing could not go on, when a session fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The peer's media could not be decoded or processed.
+    PeerMedia,
+    /// The peer sent media faster than real time.
+    InputTooFast,
+    /// Media could not be encoded or sent to the peer (the transport is gone, an encoder broke).
+    SendMedia,
+    /// The peer accepted no codec this server can send.
+    NoCodec,
+    /// The server's side could not go on (a handler's lane stopped, a limit ended it).
+    Server,
+}
+
+impl FailureKind {
+    /// A stable name (Python's `Session.failure_kind`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::PeerMedia => "peer_media",
+            FailureKind::InputTooFast => "input_too_fast",
+            FailureKind::SendMedia => "send_media",
+            FailureKind::NoCodec => "no_codec",
+            FailureKind::Server => "server",
+        }
+    }
+}
+
+/// Why a session failed: what kind of thing, and the words the peer and the log get.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// What could not go on.
+    pub kind: FailureKind,
+    /// For the person using the app (sent to the page as `{"type": "error"}`).
+    pub message: String,
+}
+
+impl Failure {
+    /// A failure of `kind` saying `message`.
+    #[must_use]
+    pub fn new(kind: FailureKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<crate::EngineError> for Failure {
+    fn from(e: crate::EngineError) -> Self {
+        let kind = match e {
+            crate::EngineError::TooFast(_) => FailureKind::InputTooFast,
+            crate::EngineError::Transport(_) => FailureKind::SendMedia,
+            _ => FailureKind::PeerMedia,
+        };
+        Failure::new(kind, e.to_string())
+    }
+}
+
 /// Why a session ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CloseReason {
@@ -132,7 +198,7 @@ pub enum CloseReason {
     /// The server's side ended it (the app, a limit, the end of a stream), with its words.
     Server(String),
     /// Something could not go on; the peer was told (`{"type": "error"}`).
-    Failed(String),
+    Failed(Failure),
 }
 
 impl CloseReason {
@@ -154,6 +220,17 @@ impl CloseReason {
     }
 }
 
+impl CloseReason {
+    /// The failure, when the session failed.
+    #[must_use]
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            CloseReason::Failed(failure) => Some(failure),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -165,7 +242,8 @@ impl fmt::Display for CloseReason {
             CloseReason::TimeLimit => "time limit reached",
             CloseReason::DuplicateId => "duplicate id",
             CloseReason::ServerShutdown => "server shutting down",
-            CloseReason::Server(why) | CloseReason::Failed(why) => why,
+            CloseReason::Server(why) => why,
+            CloseReason::Failed(failure) => &failure.message,
         })
     }
 }

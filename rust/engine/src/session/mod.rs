@@ -40,7 +40,7 @@ use gradio_webrtc_media::pause::PauseOptions;
 
 pub use audio_in::{AudioFrame, Speech};
 pub use audio_out::idle_phase;
-pub use events::{CloseReason, PageEvent, Wording};
+pub use events::{CloseReason, Failure, FailureKind, PageEvent, Wording};
 pub use gradio_webrtc_media::outbound::Frame as OutputFrame;
 pub use state::SessionState;
 pub use stats::SessionStats;
@@ -269,7 +269,7 @@ impl SessionCore {
                 self.emit(Output::Drained);
                 self.emit(Output::Audio(frame));
             }
-            Err(e) => self.fail(now, &format!("output audio: {e}")),
+            Err(e) => self.fail(now, Failure::new(FailureKind::SendMedia, format!("output audio: {e}"))),
         }
     }
 
@@ -349,16 +349,16 @@ impl SessionCore {
     /// Ends the session because something could not go on: the peer is told
     /// (`{"type": "error", "message": reason}`) and the session closes with `reason` a moment
     /// later ([`GOODBYE`]). The one failure path of every task.
-    pub fn fail(&mut self, now: Instant, reason: &str) {
+    pub fn fail(&mut self, now: Instant, failure: Failure) {
         if self.is_closed() || self.failed {
             return;
         }
-        log::debug!("session {} failed: {reason}", self.id);
+        log::debug!("session {} failed ({}): {failure}", self.id, failure.kind.as_str());
         self.failed = true;
         self.say_goodbye(
             now,
-            PageEvent::Error(reason.to_string()),
-            CloseReason::Failed(reason.to_string()),
+            PageEvent::Error(failure.message.clone()),
+            CloseReason::Failed(failure),
         );
     }
 

@@ -278,8 +278,9 @@ fn the_time_limit_says_goodbye_then_closes() {
 fn a_failure_tells_the_peer_then_closes_once() {
     let mut h = Harness::started(&MediaOptions::default());
     h.advance(ms(50));
-    h.core.fail(h.now, "the encoder broke");
-    h.core.fail(h.now, "a second reason");
+    h.core
+        .fail(h.now, Failure::new(FailureKind::SendMedia, "the encoder broke"));
+    h.core.fail(h.now, Failure::new(FailureKind::Server, "a second reason"));
     h.drain();
     assert!(h.core.failed());
     assert_eq!(h.events(), vec![PageEvent::Error("the encoder broke".into())]);
@@ -288,7 +289,10 @@ fn a_failure_tells_the_peer_then_closes_once() {
     h.advance(ms(1));
     assert_eq!(
         h.closed(),
-        vec![(ms(150), CloseReason::Failed("the encoder broke".into()))]
+        vec![(
+            ms(150),
+            CloseReason::Failed(Failure::new(FailureKind::SendMedia, "the encoder broke"))
+        )]
     );
     assert_eq!(h.core.close_reason().map(CloseReason::kind), Some("failed"));
 }
@@ -439,7 +443,9 @@ fn run(steps: &[Step], can_interrupt: bool) -> Result<(), TestCaseError> {
             Step::Pause => h.core.user_paused(),
             Step::Trigger => h.core.end_utterance(),
             Step::Clear => h.core.clear_output(),
-            Step::Fail => h.core.fail(h.now, "scripted failure"),
+            Step::Fail => h
+                .core
+                .fail(h.now, Failure::new(FailureKind::Server, "scripted failure")),
             Step::Hangup => h.core.close(CloseReason::PeerClosed),
         }
         h.drain();

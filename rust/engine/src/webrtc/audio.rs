@@ -18,6 +18,8 @@ use webrtc::rtp_transceiver::RtpSender;
 
 use crate::driver::{AudioSink, MediaSession};
 use crate::ids::random_u32;
+use crate::session::{Failure, FailureKind};
+use crate::EngineError;
 
 /// The outgoing audio track, its SSRC (webrtc-rs needs it set to route packets) and, once
 /// negotiated, its sender.
@@ -59,7 +61,10 @@ pub(super) async fn run_inbound(session: Arc<MediaSession>, track: Arc<dyn Track
     let mut decoder = match RtpOpusDecoder::new(channels) {
         Ok(d) => d,
         Err(e) => {
-            session.fail(&format!("cannot decode the peer's audio: {e}"));
+            session.fail(Failure::new(
+                FailureKind::PeerMedia,
+                format!("cannot decode the peer's audio: {e}"),
+            ));
             return;
         }
     };
@@ -71,7 +76,7 @@ pub(super) async fn run_inbound(session: Arc<MediaSession>, track: Arc<dyn Track
                 let samples = decoder.push(header.sequence_number, header.timestamp, &packet.payload);
                 if !samples.is_empty() {
                     if let Err(e) = session.push_audio(WIRE_RATE, channels, samples) {
-                        session.fail(&format!("processing the peer's audio failed: {e}"));
+                        session.fail(Failure::from(e));
                         return;
                     }
                 }
@@ -125,11 +130,11 @@ impl OpusRtpSink {
 
 #[async_trait]
 impl AudioSink for OpusRtpSink {
-    async fn send(&mut self, frame: Option<&Frame>) -> Result<bool, String> {
+    async fn send(&mut self, frame: Option<&Frame>) -> Result<bool, EngineError> {
         let packet = self
             .opus
             .packet(frame)
-            .map_err(|e| format!("Opus encoding failed: {e}"))?;
+            .map_err(|e| EngineError::Transport(format!("Opus encoding failed: {e}")))?;
         // Every tick moves the sender's clock on, whether a packet goes out or (DTX) none does.
         let timestamp = self.timestamp;
         self.timestamp = timestamp.wrapping_add(WIRE_FRAME as u32);
@@ -154,7 +159,7 @@ impl AudioSink for OpusRtpSink {
             .track
             .write_rtp(rtp_packet)
             .await
-            .map_err(|e| format!("the audio track is gone: {e}"))?;
+            .map_err(|e| EngineError::Transport(format!("the audio track is gone: {e}")))?;
         self.seq = self.seq.wrapping_add(1);
         Ok(true)
     }

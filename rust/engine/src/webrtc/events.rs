@@ -15,7 +15,7 @@ use webrtc::peer_connection::{PeerConnectionEventHandler, RTCIceGatheringState, 
 use super::audio::{OpusRtpSink, OutgoingAudio};
 use super::video::VideoSender;
 use crate::driver::MediaSession;
-use crate::session::{CloseReason, SessionState};
+use crate::session::{CloseReason, Failure, FailureKind, SessionState};
 
 /// Handles the events of one peer connection.
 pub(super) struct Events {
@@ -95,7 +95,10 @@ impl Events {
             session.runtime().clone().spawn(async move {
                 match OpusRtpSink::new(out, bitrate).await {
                     Ok(sink) => session.start_audio_output(Box::new(sink)),
-                    Err(reason) => session.fail(&format!("cannot send audio: {reason}")),
+                    Err(reason) => session.fail(Failure::new(
+                        FailureKind::NoCodec,
+                        format!("cannot send audio: {reason}"),
+                    )),
                 }
             });
         }

@@ -29,7 +29,7 @@ use super::assembler::{FrameAssembler, H264Depacketizer};
 use super::cc::{CcShared, Link};
 use super::playout::Playout;
 use crate::driver::{MediaSession, VideoSent, VideoSink};
-use crate::session::SessionState;
+use crate::session::{Failure, FailureKind, SessionState};
 use crate::EngineError;
 
 /// Receives one video track until it ends, keeping only the newest decoded picture. A codec this
@@ -40,8 +40,9 @@ pub(super) async fn run_inbound(session: Arc<MediaSession>, track: Arc<dyn Track
     match crate::codec::video_codec(&mime) {
         Some(Codec::Vp8) => depacketize(session, track, ssrc, Codec::Vp8, Vp8Packet::default(), cc).await,
         Some(Codec::H264) => depacketize(session, track, ssrc, Codec::H264, H264Depacketizer::default(), cc).await,
-        None => session.fail(&format!(
-            "the browser sends video as {mime:?}, which this server cannot decode"
+        None => session.fail(Failure::new(
+            FailureKind::PeerMedia,
+            format!("the browser sends video as {mime:?}, which this server cannot decode"),
         )),
     }
 }
@@ -57,7 +58,10 @@ async fn depacketize<T: Depacketizer>(
     let mut decoder: Box<dyn VideoDecoder> = match codec.decoder() {
         Ok(d) => d,
         Err(e) => {
-            session.fail(&format!("cannot decode the peer's video: {e}"));
+            session.fail(Failure::new(
+                FailureKind::PeerMedia,
+                format!("cannot decode the peer's video: {e}"),
+            ));
             return;
         }
     };
@@ -128,7 +132,7 @@ async fn depacketize<T: Depacketizer>(
                 }
                 Ok(None) => {}
                 Err(e @ gradio_webrtc_media::Error::PictureTooLarge(..)) => {
-                    session.fail(&e.to_string());
+                    session.fail(Failure::new(FailureKind::PeerMedia, e.to_string()));
                     return;
                 }
                 Err(e) => {
@@ -251,12 +255,18 @@ impl VideoSender {
         let codec = match self.sender.get_parameters().await {
             Ok(params) => params.rtp_parameters.codecs.first().map(|c| c.payload_type),
             Err(e) => {
-                session.fail(&format!("no negotiated video codec: {e}"));
+                session.fail(Failure::new(
+                    FailureKind::NoCodec,
+                    format!("no negotiated video codec: {e}"),
+                ));
                 return;
             }
         };
         let Some(payload_type) = codec else {
-            session.fail("the browser accepted no video codec this server can send");
+            session.fail(Failure::new(
+                FailureKind::NoCodec,
+                "the browser accepted no video codec this server can send",
+            ));
             return;
         };
         let _ = self.payload_type.set(payload_type);
