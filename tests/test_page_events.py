@@ -4,6 +4,8 @@ client's — checked against every kind it can send."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import subprocess
 from pathlib import Path
@@ -143,3 +145,27 @@ def test_a_handler_becomes_one_session_config():
     assert (video.send_video, video.recv_video, video.pause, video.protocol) == (True, False, None, "fastrtc")
     stop = session_config(ReplyOnStopWords(reply, stop_words=["computer"]), mode="send", modality="audio-video")
     assert (stop.send_audio, stop.recv_audio, stop.recv_video) == (False, True, True)
+
+
+async def test_how_a_session_ended_is_typed():
+    engine = Engine()
+    try:
+        closed, _ = engine.open_stream("closed-by-app", SessionConfig(), codec="pcm16")
+        closed.close("done here")
+        assert await closed.wait_closed() == "done here"
+        assert (closed.close_kind, closed.failure_kind, closed.failed) == ("server", None, False)
+
+        failed, _ = engine.open_stream("failed-by-app", SessionConfig(), codec="pcm16")
+        failed.fail("the model is gone")
+        assert await failed.wait_closed() == "the model is gone"
+        assert (failed.close_kind, failed.failure_kind, failed.failed) == ("failed", "server", True)
+
+        flooded, transport = engine.open_stream("too-fast", SessionConfig(input_sample_rate=8000), codec="pcm16")
+        # Ten seconds of audio at once, again and again: far ahead of real time.
+        with contextlib.suppress(ValueError):  # the queue may also refuse it
+            for _ in range(20):
+                transport.push(bytes(160_000))
+        await asyncio.wait_for(flooded.wait_closed(), 10)
+        assert (flooded.close_kind, flooded.failure_kind) == ("failed", "input_too_fast")
+    finally:
+        engine.close()

@@ -19,6 +19,7 @@ import pytest
 from handlers import Echo
 from peer import RATE, connect, onset, tone, wait_for
 
+import gradio_webrtc.lanes
 from gradio_webrtc.session_runner import SessionRunner
 from gradio_webrtc.worker_pool import WorkerPool
 
@@ -97,12 +98,12 @@ async def test_a_runner_failure_reaches_the_page_shuts_the_handler_down_and_free
     copies: list[Shy] = []
     monkeypatch.setattr(Shy, "copy", lambda self: copies.append(Shy()) or copies[-1])
 
-    async def broken_output(self: SessionRunner, is_async: bool) -> None:
+    async def broken_output(runner: SessionRunner, is_async: bool) -> None:
         await asyncio.sleep(0.3)
         raise RuntimeError("the output lane broke")
 
     # Fault injection into our own runner (not the handler): the one failure path must take over.
-    monkeypatch.setattr(SessionRunner, "_audio_output", broken_output)
+    monkeypatch.setattr(gradio_webrtc.lanes, "audio_output", broken_output)
     connections = make_connections(handler)
     caplog.set_level(logging.INFO, logger="gradio_webrtc")
     client, _ = await connect(connections.offer, webrtc_id="broken", samples=tone(440, 2))
