@@ -6,6 +6,7 @@ the FastPhone service redirected to a local stand-in):
 
 from __future__ import annotations
 
+import signal
 import sys
 
 import numpy as np
@@ -18,6 +19,10 @@ def answer(audio):
 
 
 if __name__ == "__main__":
+    # The test stops this app with Ctrl-C (SIGINT). A test run started in the background of a shell
+    # (`make test &`, `nohup`) ignores SIGINT and its children inherit that: Python then installs
+    # no KeyboardInterrupt handler, and Ctrl-C would never arrive. Take the default back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     port = int(sys.argv[1])
     stream = Stream(ReplyOnPause(answer, input_sample_rate=8000), modality="audio", mode="send-receive")
     stream.fastphone(token="hf_test_token", port=port, public_url=f"https://phone-{port}.example.net")
