@@ -37,9 +37,11 @@ __all__ = [
 __version__: str
 
 class EngineError(Exception):
-    """A request the engine could not serve; `kind` names which (one subclass per kind)."""
+    """A request the engine could not serve; `kind` names which (one subclass per kind), `message`
+    says why in words for the person using the app."""
 
     kind: str
+    message: str
 
 class InvalidOfferError(EngineError):
     """The offer could not be parsed or applied (`kind` "invalid_offer")."""

@@ -23,6 +23,7 @@ from .clients import UNKNOWN_CLIENT as UNKNOWN
 from .clients import Requester, current_requester
 from .protocol import Protocol
 from .replica import RESTARTING, affinity_cookie, replica
+from .reply_on_pause import ReplyOnPause
 from .session_config import handler_rates, session_config
 from .session_runner import SessionRunner
 from .stream_handler import StreamHandlerBase, VideoStreamHandler
@@ -503,10 +504,10 @@ class Connections:
             connection = self._connection(webrtc_id, requester)
         except UnknownConnectionError:
             return False
-        trigger = getattr(connection.handler, "trigger_response", None)
-        if not callable(trigger):
+        handler = connection.handler
+        if not isinstance(handler, ReplyOnPause):
             return False
-        trigger()
+        handler.trigger_response()
         return True
 
     # -- fastrtc's dict of connections: `webrtc_id in stream.connections`, `stream.connections[id]`

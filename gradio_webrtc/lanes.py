@@ -27,6 +27,7 @@ from .stream_handler import (
 )
 
 if TYPE_CHECKING:
+    import asyncio
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     from .session_runner import SessionRunner
@@ -61,13 +62,26 @@ def lanes_for(runner: SessionRunner) -> list[tuple[str, Awaitable[None]]]:
     raise TypeError(f"cannot run {describe(handler)} as a stream handler")
 
 
-async def audio_input(runner: SessionRunner, is_async: bool) -> None:
-    while (frame := await runner.session.next_audio()) is not None:
+async def feed(
+    runner: SessionRunner,
+    next_item: Callable[[], Awaitable[Any]],
+    receive: Callable[..., Any],
+    name: str,
+    woken: asyncio.Event,
+    is_async: bool,
+) -> None:
+    """An input lane: each item the session gives goes to the handler's `receive` (reported if it
+    raises), then the matching output lane is woken."""
+    while (item := await next_item()) is not None:
         try:
-            await runner.call(runner.handler.receive, frame, is_async=is_async)
+            await runner.call(receive, item, is_async=is_async)
         except Exception as exc:
-            runner.report(exc, "receive()")
-        runner.activity.set()
+            runner.report(exc, name)
+        woken.set()
+
+
+async def audio_input(runner: SessionRunner, is_async: bool) -> None:
+    await feed(runner, runner.session.next_audio, runner.handler.receive, "receive()", runner.activity, is_async)
 
 
 async def audio_output(runner: SessionRunner, is_async: bool) -> None:
@@ -97,12 +111,10 @@ async def audio_output(runner: SessionRunner, is_async: bool) -> None:
 
 
 async def video_input(runner: SessionRunner, is_async: bool) -> None:
-    while (frame := await runner.session.next_video()) is not None:
-        try:
-            await runner.call(runner.handler.video_receive, frame, is_async=is_async)
-        except Exception as exc:
-            runner.report(exc, "video_receive()")
-        runner.video_activity.set()
+    handler = runner.handler
+    await feed(
+        runner, runner.session.next_video, handler.video_receive, "video_receive()", runner.video_activity, is_async
+    )
 
 
 async def video_output(runner: SessionRunner, is_async: bool) -> None:

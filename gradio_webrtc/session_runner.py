@@ -36,7 +36,7 @@ from .outputs import (
 )
 from .protocol import Protocol
 from .reply_on_pause import ReplyOnPause
-from .stream_handler import SessionControls, StreamHandlerBase
+from .stream_handler import SessionControls, StreamHandlerBase, VideoStreamHandler
 from .utils import Context, current_context
 from .worker_pool import worker_pool
 
@@ -106,7 +106,8 @@ class SessionRunner:
         self.channel = SessionChannel(session, protocol)
         self.context = Context(session.webrtc_id, websocket)
         #: Most pictures a second generated video is sent at.
-        self.fps = float(fps or getattr(handler, "fps", None) or MAX_FPS)
+        own_fps = handler.fps if isinstance(handler, (StreamHandlerBase, VideoStreamHandler)) else None
+        self.fps = float(fps or own_fps or MAX_FPS)
         #: Set once the handler yielded `CloseStream`: the session ends after its audio.
         self.closing: asyncio.Task[None] | None = None
         #: The Python pause detector, when `ReplyOnPause(model=...)` brings its own model.

@@ -169,3 +169,16 @@ async def test_how_a_session_ended_is_typed():
         assert (flooded.close_kind, flooded.failure_kind) == ("failed", "input_too_fast")
     finally:
         engine.close()
+
+
+def test_engine_errors_carry_their_kind_and_message():
+    from gradio_webrtc._engine import InvalidOfferError
+
+    engine = Engine()
+    try:
+        with pytest.raises(InvalidOfferError) as refused:
+            engine.open_stream("not a valid id!", SessionConfig(), codec="pcm16")
+        assert refused.value.kind == "invalid_offer"
+        assert "webrtc_id" in refused.value.message and refused.value.message == str(refused.value)
+    finally:
+        engine.close()

@@ -28,6 +28,7 @@ mod fuzz;
 pub mod heap;
 pub mod inbound;
 pub mod lowdelay;
+pub mod mel;
 pub mod mulaw;
 pub mod opus;
 pub mod outbound;

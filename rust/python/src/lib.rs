@@ -54,7 +54,7 @@ pyo3::create_exception!(
 pyo3::create_exception!(_engine, EngineClosedError, EngineError, "The engine is shutting down.");
 
 /// Maps engine errors onto Python exceptions: bad media is a `ValueError`, each other kind its own
-/// `EngineError` subclass, with the kind's name in `.kind`.
+/// `EngineError` subclass, with the kind's name in `.kind` and its words in `.message`.
 pub(crate) fn to_py_err(e: gradio_webrtc_engine::EngineError) -> PyErr {
     use gradio_webrtc_engine::EngineError as E;
     let kind = e.kind();
@@ -62,15 +62,16 @@ pub(crate) fn to_py_err(e: gradio_webrtc_engine::EngineError) -> PyErr {
     let err = match e {
         E::BadMedia(m) | E::TooFast(m) => return pyo3::exceptions::PyValueError::new_err(m),
         E::Transport(m) => return pyo3::exceptions::PyConnectionError::new_err(m),
-        E::InvalidOffer(_) => InvalidOfferError::new_err(message),
-        E::NoMedia(_) => NoUsableMediaError::new_err(message),
-        E::DuplicateId(_) => DuplicateIdError::new_err(message),
-        E::InvalidConfig(_) => IceConfigurationError::new_err(message),
-        E::Setup(_) => SetupError::new_err(message),
-        E::Closed => EngineClosedError::new_err(message),
+        E::InvalidOffer(_) => InvalidOfferError::new_err(message.clone()),
+        E::NoMedia(_) => NoUsableMediaError::new_err(message.clone()),
+        E::DuplicateId(_) => DuplicateIdError::new_err(message.clone()),
+        E::InvalidConfig(_) => IceConfigurationError::new_err(message.clone()),
+        E::Setup(_) => SetupError::new_err(message.clone()),
+        E::Closed => EngineClosedError::new_err(message.clone()),
     };
     Python::attach(|py| {
         let _ = err.value(py).setattr("kind", kind);
+        let _ = err.value(py).setattr("message", &message);
     });
     err
 }
