@@ -372,7 +372,8 @@ class Session:
         `audio_frames_concealed`, `audio_dtx_frames`), output pacing (`late_frames`, `output_gaps`,
         `output_frames_trimmed`), video, streamed speech (`speech_pieces_dropped`,
         `utterances_dropped`), the turn (`turn`, `interrupts`), queue depths (`input_queued`,
-        `output_buffered`), state, selected candidate types."""
+        `output_buffered`), seconds since the peer last sent anything (`input_idle_s`), state,
+        selected candidate types."""
 
 @final
 class Call:

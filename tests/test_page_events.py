@@ -182,3 +182,18 @@ def test_engine_errors_carry_their_kind_and_message():
         assert "webrtc_id" in refused.value.message and refused.value.message == str(refused.value)
     finally:
         engine.close()
+
+
+def test_media_errors_are_value_errors_with_a_kind():
+    import numpy as np
+
+    engine = Engine()
+    try:
+        session, _ = engine.open_stream("bad-audio", SessionConfig(), codec="pcm16")
+        with pytest.raises(ValueError) as refused:
+            session.send_audio(48000, np.zeros((3, 3, 3), np.float32))
+        assert refused.value.kind == "bad_audio", refused.value
+        assert "input_idle_s" in session.stats()
+        session.close()
+    finally:
+        engine.close()

@@ -21,6 +21,9 @@ pub enum EngineError {
     /// Media handed in by a handler could not be used.
     #[error("{0}")]
     BadMedia(String),
+    /// Media could not be processed: the media library's own error, kept typed.
+    #[error(transparent)]
+    Media(#[from] gradio_webrtc_media::Error),
     /// The peer sent media faster than real time (more than its burst ahead of the clock).
     #[error("{0}")]
     TooFast(String),
@@ -43,16 +46,10 @@ impl EngineError {
             EngineError::DuplicateId(_) => "connection_already_exists",
             EngineError::InvalidConfig(_) => "invalid_ice_configuration",
             EngineError::Setup(_) => "setup_failed",
-            EngineError::BadMedia(_) => "bad_media",
+            EngineError::BadMedia(_) | EngineError::Media(_) => "bad_media",
             EngineError::TooFast(_) => "input_too_fast",
             EngineError::Transport(_) => "transport_failed",
             EngineError::Closed => "server_shutting_down",
         }
-    }
-}
-
-impl From<gradio_webrtc_media::Error> for EngineError {
-    fn from(e: gradio_webrtc_media::Error) -> Self {
-        EngineError::BadMedia(e.to_string())
     }
 }

@@ -20,6 +20,20 @@ pub enum Error {
     PictureTooLarge(u32, u32),
 }
 
+impl Error {
+    /// A stable name for the kind of problem (Python's `ValueError.kind`).
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Opus(_) => "opus",
+            Error::Resample(_) => "resample",
+            Error::BadAudio(_) => "bad_audio",
+            Error::BadVideo(_) => "bad_video",
+            Error::PictureTooLarge(..) => "picture_too_large",
+        }
+    }
+}
+
 impl From<::opus::Error> for Error {
     fn from(e: ::opus::Error) -> Self {
         Error::Opus(e.to_string())

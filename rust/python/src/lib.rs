@@ -61,6 +61,13 @@ pub(crate) fn to_py_err(e: gradio_webrtc_engine::EngineError) -> PyErr {
     let message = e.to_string();
     let err = match e {
         E::BadMedia(m) | E::TooFast(m) => return pyo3::exceptions::PyValueError::new_err(m),
+        E::Media(media) => {
+            let err = pyo3::exceptions::PyValueError::new_err(message);
+            Python::attach(|py| {
+                let _ = err.value(py).setattr("kind", media.kind());
+            });
+            return err;
+        }
         E::Transport(m) => return pyo3::exceptions::PyConnectionError::new_err(m),
         E::InvalidOffer(_) => InvalidOfferError::new_err(message.clone()),
         E::NoMedia(_) => NoUsableMediaError::new_err(message.clone()),

@@ -285,6 +285,7 @@ impl PySession {
         }
         d.set_item("interrupts", self.inner.interrupts())?;
         d.set_item("input_queued", self.inner.input_queued())?;
+        d.set_item("input_idle_s", self.inner.input_idle())?;
         d.set_item("output_buffered", self.inner.output_buffered())?;
         let session = self.inner.clone();
         let pair = runtime::block_on(py, Some(1.0), async move { session.candidate_types().await })

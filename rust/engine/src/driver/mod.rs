@@ -377,6 +377,13 @@ impl MediaSession {
         self.next_from(&self.frames_ready, SessionCore::take_frame).await
     }
 
+    /// Seconds since the peer last sent audio, a picture or a message (since the start, if never).
+    #[must_use]
+    pub fn input_idle(&self) -> f64 {
+        let last = self.core.lock().expect("session core poisoned").last_input();
+        now().saturating_duration_since(last).as_secs_f64()
+    }
+
     /// Input frames waiting for the handler.
     #[must_use]
     pub fn input_queued(&self) -> usize {
@@ -514,7 +521,7 @@ impl MediaSession {
 
     /// A decoded picture from the peer (packed BGR); replaces one the handler has not taken.
     pub fn put_video(&self, width: u32, height: u32, bgr: Vec<u8>) {
-        self.with_core(|core, _| core.handle_video(width, height, bgr));
+        self.with_core(|core, now| core.handle_video(now, width, height, bgr));
     }
 
     /// The newest received picture (older ones not taken meanwhile are skipped), or None once the
@@ -578,7 +585,7 @@ impl MediaSession {
 
     /// A text message from the peer (dropped if the reader is 256 behind).
     pub fn push_message(&self, text: String) {
-        self.with_core(|core, _| core.handle_message(text));
+        self.with_core(|core, now| core.handle_message(now, text));
     }
 
     /// The outgoing messages, for the transport channel that carries them (taken once).

@@ -150,6 +150,8 @@ pub struct SessionCore {
     goodbye: Option<(Instant, CloseReason)>,
     /// When the session was made: the clock input audio is paced against.
     created: Instant,
+    /// When the peer last sent anything (audio, a picture, a message).
+    last_input: Instant,
     audio_in: Option<AudioIn>,
     speech: VecDeque<Speech>,
     audio_out: Option<AudioOut>,
@@ -202,6 +204,7 @@ impl SessionCore {
             time_limit_at: None,
             goodbye: None,
             created: now,
+            last_input: now,
             audio_in,
             speech: VecDeque::new(),
             audio_out,
@@ -299,6 +302,12 @@ impl SessionCore {
         self.close_reason.as_ref()
     }
 
+    /// When the peer last sent audio, a picture or a message.
+    #[must_use]
+    pub fn last_input(&self) -> Instant {
+        self.last_input
+    }
+
     /// True if the session ended (or is ending) because something failed.
     #[must_use]
     pub fn failed(&self) -> bool {
@@ -394,6 +403,7 @@ impl SessionCore {
         if self.is_closed() {
             return Ok(());
         }
+        self.last_input = now;
         let replying = self.turn.state() == TurnState::Replying;
         let at = now.saturating_duration_since(self.created).as_secs_f64();
         let Some(input) = self.audio_in.as_mut() else {
@@ -605,11 +615,13 @@ impl SessionCore {
 
     // -- video -------------------------------------------------------------------------------
 
-    /// A decoded picture from the peer (packed BGR); replaces one the handler has not taken.
-    pub fn handle_video(&mut self, width: u32, height: u32, bgr: Vec<u8>) {
+    /// A decoded picture from the peer (packed BGR) at `now`; replaces one the handler has not
+    /// taken.
+    pub fn handle_video(&mut self, now: Instant, width: u32, height: u32, bgr: Vec<u8>) {
         if self.is_closed() {
             return;
         }
+        self.last_input = now;
         SessionStats::add(&self.stats.video_frames_in, 1);
         if self.video_in.put(width, height, bgr) {
             SessionStats::add(&self.stats.video_frames_skipped, 1);
@@ -631,11 +643,12 @@ impl SessionCore {
         }
     }
 
-    /// A text message from the peer (dropped if the reader is [`INBOX`] behind).
-    pub fn handle_message(&mut self, text: String) {
+    /// A text message from the peer at `now` (dropped if the reader is [`INBOX`] behind).
+    pub fn handle_message(&mut self, now: Instant, text: String) {
         if self.is_closed() || self.inbox.len() >= INBOX {
             return;
         }
+        self.last_input = now;
         self.inbox.push_back(text);
         self.emit(Output::MessageReady);
     }

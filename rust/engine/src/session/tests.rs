@@ -341,13 +341,17 @@ fn a_reply_buffered_ahead_keeps_its_budget_and_a_live_stream_does_not_grow() {
 fn latest_picture_wins_and_messages_wait_in_a_bounded_inbox() {
     let mut h = Harness::started(&MediaOptions::default());
     for i in 0..3u8 {
-        h.core.handle_video(2, 1, vec![i; 6]);
+        h.core.handle_video(h.now, 2, 1, vec![i; 6]);
     }
+    h.advance(ms(30));
+    h.core.handle_message(h.now, "hello".into());
+    assert_eq!(h.core.last_input(), h.now, "the peer's last word counts as input");
+    assert_eq!(h.core.take_message().as_deref(), Some("hello"));
     let picture = h.core.take_picture().unwrap();
     assert_eq!((picture.seq, picture.bgr[0]), (3, 2));
     assert!(h.core.take_picture().is_none());
     for i in 0..300 {
-        h.core.handle_message(format!("m{i}"));
+        h.core.handle_message(h.now, format!("m{i}"));
     }
     let mut taken = Vec::new();
     while let Some(m) = h.core.take_message() {
