@@ -95,8 +95,6 @@ class Connection:
     client: str | None = None
     #: Receive mode: the generator was asked to start (by the first inputs).
     started: bool = False
-    #: How this connection's page events are worded (`protocol.py`).
-    protocol: Protocol = "0.0.31"
     #: The WebSocket it came through, if any (the handler's `get_current_context().websocket`).
     websocket: Any = None
     #: "change" notices sent to the page and not yet answered by a fetch (`OUTPUT_NOTICES`).
@@ -334,7 +332,7 @@ class Connections:
             error = exc.kind
             logger.info("offer for %s refused (%s): %s", webrtc_id, error, exc)
             return failed(error, message=str(exc))
-        self._adopt(session, handler, owner, client, protocol=self.protocol)
+        self._adopt(session, handler, owner, client)
         return session.answer
 
     async def open_stream(
@@ -374,7 +372,7 @@ class Connections:
             error = exc.kind
             logger.info("stream %s refused (%s): %s", stream_id, error, exc)
             return failed(error, message=str(exc))
-        self._adopt(session, handler, owner, client, protocol="fastrtc", websocket=websocket)
+        self._adopt(session, handler, owner, client, websocket=websocket)
         return session, transport
 
     def _adopt(
@@ -384,15 +382,12 @@ class Connections:
         owner: str | None = None,
         client: str | None = None,
         *,
-        protocol: Protocol = "0.0.31",
         websocket: Any = None,
     ) -> Connection:
         """Registers a new session; its handler starts once the peer is connected (receive mode:
         on its first inputs), so an offer that never connects runs no handler code."""
         assert self._loop is not None
-        connection = Connection(
-            session=session, handler=handler, owner=owner, client=client, protocol=protocol, websocket=websocket
-        )
+        connection = Connection(session=session, handler=handler, owner=owner, client=client, websocket=websocket)
         self.connections[session.webrtc_id] = connection
         for waiter in self._arrivals:
             if not waiter.done():
@@ -433,7 +428,6 @@ class Connections:
             mode=self.mode,
             get_args=lambda: connection.args,
             show_error=self.show_error,
-            protocol=connection.protocol,
             websocket=connection.websocket,
             fps=self.handler.fps if isinstance(self.handler, VideoStreamHandler) else None,
         )

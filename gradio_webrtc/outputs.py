@@ -29,13 +29,17 @@ class EventSink(MessageSink, Protocol):
 
 
 class SessionChannel:
-    """The data channel of a session, shaped like the original's (`send(text)`), speaking the
-    connection's protocol for the page events that differ: gradio_webrtc 0.0.31's plain strings
-    (`tick`, `change`, `stopword`) or fastrtc's JSON (`{"type": "send_input", "data": []}`, ...)."""
+    """The data channel of a session, shaped like the original's (`send(text)`); page events are
+    worded by the engine as the session's page reads them (gradio_webrtc 0.0.31's plain `tick`,
+    `change`, `stopword`, or fastrtc's JSON)."""
 
-    def __init__(self, session: Session, protocol: PageProtocol = "0.0.31") -> None:
+    def __init__(self, session: Session) -> None:
         self._session = session
-        self.protocol = protocol
+
+    @property
+    def protocol(self) -> PageProtocol:
+        """How the page reads its events (the session's `SessionConfig.protocol`)."""
+        return self._session.protocol
 
     def send(self, message: str) -> None:
         self._session.send_message(message)

@@ -34,7 +34,6 @@ from .outputs import (
     report_error,
     split_output,
 )
-from .protocol import Protocol
 from .reply_on_pause import ReplyOnPause
 from .stream_handler import SessionControls, StreamHandlerBase, VideoStreamHandler
 from .utils import Context, current_context
@@ -74,7 +73,6 @@ class SessionRunner:
             returning False means the page needs no "change" notice for it (it paces them).
         show_error: whether a handler's exception text may reach the page (Gradio's `show_error`);
             otherwise the page hears that the handler failed and the log keeps the text.
-        protocol: how page events are worded (`protocol.py`).
         websocket: the WebSocket the session came through, if any (`get_current_context()`).
         fps: the most pictures a second generated video is sent at (default: the handler's `fps`,
             else `MAX_FPS`).
@@ -90,7 +88,6 @@ class SessionRunner:
         mode: str = "send-receive",
         get_args: Callable[[], list[Any] | None] | None = None,
         show_error: Callable[[], bool] = lambda: False,
-        protocol: Protocol = "0.0.31",
         websocket: Any = None,
         fps: float | None = None,
     ) -> None:
@@ -103,7 +100,7 @@ class SessionRunner:
         self._last_reported: dict[str, float] = {}
         self.handler = handler
         self.loop = loop
-        self.channel = SessionChannel(session, protocol)
+        self.channel = SessionChannel(session)
         self.context = Context(session.webrtc_id, websocket)
         #: Most pictures a second generated video is sent at.
         own_fps = handler.fps if isinstance(handler, (StreamHandlerBase, VideoStreamHandler)) else None
