@@ -15,7 +15,7 @@ PY6 := $(VENV6)/bin/python
 GRADIO5 := gradio>=5.46,<6
 GRADIO6 := gradio>=6,<7
 TEST_DEPS := numpy lameenc "aiortc>=1.9" "pytest>=8" "pytest-asyncio>=0.24" "pytest-timeout>=2.3" psutil playwright httpx \
-	"pocketsphinx>=5" websockets kubernetes-validate
+	"pocketsphinx>=5" websockets kubernetes-validate "onnxruntime>=1.20.1"
 # fastrtc's speech models (the `stt`/`tts` extras' packages) and onnx to build their stand-in weights.
 SPEECH_DEPS := fastrtc-moonshine-onnx kokoro-onnx "onnxruntime>=1.20.1" onnx cartesia
 # maturin builds the engine; zig (from PyPI) links the release wheel against an old glibc
@@ -115,7 +115,8 @@ setup: system-deps build-dev frontend  ## everything needed to run the demo and 
 demo: setup  ## start the main demo (open the printed URL, press Record, allow the microphone)
 	$(PY) demo/app.py
 
-test-rust:  ## cargo tests of rust/media and rust/engine
+# The Smart Turn tests load ONNX Runtime's library from the venv's onnxruntime wheel.
+test-rust: $(VENV)/.deps  ## cargo tests of rust/media and rust/engine
 	cargo test --release --workspace --exclude gradio-webrtc-python
 
 # The libraries we replace, each in its own venv under bench/ (from PyPI): the benchmarks run them

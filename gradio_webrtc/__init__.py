@@ -33,6 +33,7 @@ from .stream_handler import (
     VideoStreamHandler,
 )
 from .text_to_speech import CartesiaTTSOptions, KokoroTTSOptions, get_tts_model
+from .turn_detection import SmartTurn, TurnDetector
 from .utils import (
     WebRTCData,
     aggregate_bytes_to_16bit,
@@ -71,11 +72,13 @@ __all__ = [
     "ReplyOnPause",
     "ReplyOnStopWords",
     "SileroVadOptions",
+    "SmartTurn",
     "SpeechToTextStopWords",
     "StopWordDetector",
     "Stream",
     "StreamHandler",
     "StreamHandlerBase",
+    "TurnDetector",
     "UIArgs",
     "VideoEmitType",
     "VideoStreamHandler",

@@ -13,6 +13,7 @@ __all__ = [
     "PAGE_EVENTS",
     "Call",
     "DuplicateIdError",
+    "EndOfTurnConfig",
     "Engine",
     "EngineClosedError",
     "EngineError",
@@ -24,6 +25,7 @@ __all__ = [
     "Session",
     "SessionConfig",
     "SetupError",
+    "SmartTurnModel",
     "StreamTransport",
     "__version__",
     "check_sample_rate",
@@ -164,6 +166,52 @@ class Engine:
 PAGE_EVENTS: list[str]
 
 @final
+class SmartTurnModel:
+    """Smart Turn v3.2 (compiled into the engine) on ONNX Runtime's shared library at `library`
+    (the onnxruntime wheel's `capi/libonnxruntime.so.1.x`, at least 1.20; the first library loaded
+    serves the whole process)."""
+
+    def __new__(cls, library: str) -> SmartTurnModel:
+        """Loads the library and the model.
+
+        Raises:
+            RuntimeError: the library could not be loaded (missing, too old) or the model made.
+        """
+    def probability(self, rate: int, audio: np.ndarray) -> float:
+        """The probability that `audio` (mono, `rate` Hz, int16 or float; the last 8 s count) is a
+        finished turn. Releases the GIL (~50 ms on one core).
+
+        Raises:
+            ValueError: a rate out of range or an unsupported dtype.
+        """
+
+@final
+class EndOfTurnConfig:
+    """An end-of-turn detector joined to pause detection: asked after `silence` seconds of
+    silence; a turn it calls unfinished (probability below `threshold`) is held up to
+    `max_silence` seconds. The detector is a `SmartTurnModel` (run without Python) or any callable
+    `(rate, int16 array (1, N)) -> probability`, called on one of the engine's worker threads."""
+
+    def __new__(
+        cls,
+        detector: SmartTurnModel | Any,
+        *,
+        silence: float = 0.2,
+        max_silence: float = 2.0,
+        threshold: float = 0.5,
+    ) -> EndOfTurnConfig:
+        """Raises:
+        ValueError: `silence` not positive, `max_silence < silence`, `threshold` outside 0-1,
+            or a detector that is neither.
+        """
+    @property
+    def silence(self) -> float: ...
+    @property
+    def max_silence(self) -> float: ...
+    @property
+    def threshold(self) -> float: ...
+
+@final
 class PauseConfig:
     """The pause detector's options (seconds; `threshold` a probability), checked when made."""
 
@@ -177,6 +225,7 @@ class PauseConfig:
         min_speech_duration: float | None = None,
         speech_pad: float | None = None,
         max_continuous_speech: float | None = None,
+        end_of_turn: EndOfTurnConfig | None = None,
     ) -> PauseConfig:
         """Unset options take the engine's defaults (`pause_defaults()`).
 
@@ -197,6 +246,8 @@ class PauseConfig:
     def speech_pad(self) -> float: ...
     @property
     def max_continuous_speech(self) -> float: ...
+    @property
+    def end_of_turn(self) -> EndOfTurnConfig | None: ...
 
 @final
 class SessionConfig:
@@ -371,7 +422,8 @@ class Session:
         audio (`audio_packets_in`, `audio_padding_packets`, `audio_late_packets`, `packets_lost`,
         `audio_frames_concealed`, `audio_dtx_frames`), output pacing (`late_frames`, `output_gaps`,
         `output_frames_trimmed`), video, streamed speech (`speech_pieces_dropped`,
-        `utterances_dropped`), the turn (`turn`, `interrupts`), queue depths (`input_queued`,
+        `utterances_dropped`), the turn (`turn`, `interrupts`), the end-of-turn model (`turn_checks`,
+        `turns_held`, `turn_checks_failed`, `turn_check_micros`), queue depths (`input_queued`,
         `output_buffered`), seconds since the peer last sent anything (`input_idle_s`), state,
         selected candidate types."""
 

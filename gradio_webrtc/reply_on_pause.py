@@ -25,6 +25,7 @@ from typing import Any, Literal
 from ._engine import PauseConfig, pause_defaults
 from .pause_detection import PauseDetectionModel, SileroVADModel, SileroVadOptions
 from .stream_handler import StreamHandler
+from .turn_detection import TurnDetector, turn_config
 
 #: The engine's defaults for the pause rule: the one copy of them (seconds; `threshold` a probability).
 _DEFAULTS = pause_defaults()
@@ -67,6 +68,10 @@ class ReplyOnPause(StreamHandler):
         model: a `PauseDetectionModel` to detect pauses with instead of the engine's Silero VAD
             (fastrtc's rule: its `vad()` is called from a worker thread on back-to-back chunks of
             `audio_chunk_duration`). `get_silero_model()` is the engine's own: same as None.
+        turn_detector: an end-of-turn model that decides, at a short silence, whether the user is
+            done (`SmartTurn()`, or a callable `(rate, audio) -> probability` of your own): the
+            reply comes sooner after a finished request and not into a thinking pause. See
+            `gradio_webrtc.turn_detection`. Needs the engine's pause detection (not `model`).
     """
 
     def __init__(
@@ -83,12 +88,20 @@ class ReplyOnPause(StreamHandler):
         startup_fn: Callable[..., Any] | None = None,
         needs_args: bool = False,
         model: PauseDetectionModel | None = None,
+        turn_detector: TurnDetector | Callable[..., Any] | None = None,
     ) -> None:
         super().__init__(expected_layout, output_sample_rate, output_frame_size, input_sample_rate)
         if not callable(fn):
             raise TypeError(f"ReplyOnPause needs a generator function, got {type(fn).__name__}")
         if model is not None and not isinstance(model, PauseDetectionModel):
             raise TypeError(f"model must have vad() and warmup() (a PauseDetectionModel), got {type(model).__name__}")
+        self.turn_detector = turn_detector
+        #: The end-of-turn stage as the engine takes it (checked, and the model loaded, here).
+        self.end_of_turn = turn_config(turn_detector)
+        if self.end_of_turn is not None and model is not None and not isinstance(model, SileroVADModel):
+            raise ValueError(
+                "turn_detector works with the engine's pause detection; it cannot be combined with a model= of your own"
+            )
         self.fn = fn
         self.startup_fn = startup_fn
         self.algo_options = algo_options or AlgoOptions()
@@ -127,6 +140,7 @@ class ReplyOnPause(StreamHandler):
             min_speech_duration=m.min_speech_duration_ms / 1000,
             speech_pad=m.speech_pad_ms / 1000,
             max_continuous_speech=float(min(a.max_continuous_speech_s, m.max_speech_duration_s)),
+            end_of_turn=self.end_of_turn,
         )
 
     def call(self, audio: tuple[int, Any]) -> Any:
@@ -173,6 +187,7 @@ class ReplyOnPause(StreamHandler):
             "startup_fn": self.startup_fn,
             "needs_args": self.needs_args,
             "model": self.model,
+            "turn_detector": self.turn_detector,
         }
 
     def copy(self) -> ReplyOnPause:

@@ -27,6 +27,7 @@ import numpy as np
 from ._engine import Resampler
 from .pause_detection import PauseDetectionModel
 from .reply_on_pause import AlgoOptions, ReplyOnPause, SileroVadOptions
+from .turn_detection import TurnDetector
 
 #: An utterance needs this much audio after the stop word to be a request in itself.
 MIN_REQUEST_S = 0.5
@@ -213,6 +214,8 @@ class ReplyOnStopWords(ReplyOnPause):
         stop_words: the wake words or phrases.
         detector: a `StopWordDetector` (optionally streaming); default
             `PocketSphinxDetector(stop_words)`.
+        turn_detector: as for `ReplyOnPause`: the request after the stop word ends when the
+            end-of-turn model says it is finished.
         Other arguments: as `ReplyOnPause`.
     """
 
@@ -232,6 +235,7 @@ class ReplyOnStopWords(ReplyOnPause):
         startup_fn: Callable[..., Any] | None = None,
         needs_args: bool = False,
         model: PauseDetectionModel | None = None,
+        turn_detector: TurnDetector | Callable[..., Any] | None = None,
     ) -> None:
         super().__init__(
             fn,
@@ -245,6 +249,7 @@ class ReplyOnStopWords(ReplyOnPause):
             input_sample_rate=input_sample_rate,
             needs_args=needs_args,
             model=model,
+            turn_detector=turn_detector,
         )
         self.stop_words = list(stop_words)
         self.detector = detector if detector is not None else PocketSphinxDetector(self.stop_words)

@@ -35,7 +35,8 @@ class ReplyOnPause(_core.ReplyOnPause):
     `(fn, startup_fn, algo_options, model_options, can_interrupt, expected_layout,
     output_sample_rate, output_frame_size, input_sample_rate, model, needs_args)`).
 
-    The pause is found by the engine's Silero VAD in Rust unless `model` is a model of your own.
+    The pause is found by the engine's Silero VAD in Rust unless `model` is a model of your own;
+    `turn_detector=SmartTurn()` (keyword-only, not in fastrtc) adds the end-of-turn model.
     """
 
     def __init__(
@@ -51,6 +52,8 @@ class ReplyOnPause(_core.ReplyOnPause):
         input_sample_rate: int = 48000,
         model: PauseDetectionModel | None = None,
         needs_args: bool = False,
+        *,
+        turn_detector: Any = None,
     ) -> None:
         super().__init__(
             fn,
@@ -64,6 +67,7 @@ class ReplyOnPause(_core.ReplyOnPause):
             startup_fn=startup_fn,
             needs_args=needs_args,
             model=model,
+            turn_detector=turn_detector,
         )
 
     def copy(self) -> ReplyOnPause:
@@ -79,4 +83,5 @@ class ReplyOnPause(_core.ReplyOnPause):
             self.input_sample_rate,
             self.model,
             self.needs_args,
+            turn_detector=self.turn_detector,
         )

@@ -67,6 +67,7 @@ class ReplyOnStopWords(_core.ReplyOnStopWords):
         needs_args: bool = False,
         *,
         detector: Any = None,
+        turn_detector: Any = None,
     ) -> None:
         super().__init__(
             fn,
@@ -82,6 +83,7 @@ class ReplyOnStopWords(_core.ReplyOnStopWords):
             startup_fn=startup_fn,
             needs_args=needs_args,
             model=model,
+            turn_detector=turn_detector,
         )
 
     @property
@@ -108,4 +110,5 @@ class ReplyOnStopWords(_core.ReplyOnStopWords):
             self.model,
             self.needs_args,
             detector=copy_detector() if callable(copy_detector) else self.detector,
+            turn_detector=self.turn_detector,
         )

@@ -53,7 +53,8 @@ pub use webrtc::{open_client, ClientCall};
 pub mod media {
     pub use gradio_webrtc_media::convert::{f32_to_i16_into, i16_to_f32};
     pub use gradio_webrtc_media::lowdelay::LowDelayResampler;
-    pub use gradio_webrtc_media::pause::PauseOptions;
+    pub use gradio_webrtc_media::pause::{EndOfTurnOptions, PauseOptions};
+    pub use gradio_webrtc_media::smart_turn::{SmartTurn, TurnDetector};
     pub use gradio_webrtc_media::vad;
-    pub use gradio_webrtc_media::{check_rate, RATES};
+    pub use gradio_webrtc_media::{check_rate, Error, RATES};
 }

@@ -267,7 +267,7 @@ impl StreamTransport {
     /// `BadMedia` for an odd-length pcm16 payload (nothing else changes); `TooFast` when the peer
     /// has outrun the decoder by `INCOMING` payloads (the session ends).
     pub fn push(&self, payload: Vec<u8>) -> Result<(), EngineError> {
-        if self.codec == PayloadCodec::Pcm16 && payload.len() % 2 != 0 {
+        if self.codec == PayloadCodec::Pcm16 && !payload.len().is_multiple_of(2) {
             return Err(EngineError::BadMedia(
                 "a pcm16 payload has an even number of bytes".into(),
             ));

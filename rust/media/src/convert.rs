@@ -51,7 +51,7 @@ pub fn interleave(shape: &[usize], data: &[f32], layout: Option<Layout>) -> Resu
     };
     let packed = |data: &[f32]| -> Result<(usize, Vec<f32>), Error> {
         if layout == Some(Layout::Stereo) {
-            if data.len() % 2 != 0 {
+            if !data.len().is_multiple_of(2) {
                 return Err(Error::BadAudio(format!(
                     "packed stereo audio needs an even number of samples, got {}",
                     data.len()

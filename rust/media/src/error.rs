@@ -18,6 +18,9 @@ pub enum Error {
     /// A peer's picture is larger than [`crate::video::MAX_PIXELS`]: it is not decoded.
     #[error("the peer's video is {0}x{1}, larger than this server decodes ({max} pixels)", max = crate::video::MAX_PIXELS)]
     PictureTooLarge(u32, u32),
+    /// An end-of-turn model could not be loaded or run (`crate::smart_turn`).
+    #[error("{0}")]
+    Model(String),
 }
 
 impl Error {
@@ -30,6 +33,7 @@ impl Error {
             Error::BadAudio(_) => "bad_audio",
             Error::BadVideo(_) => "bad_video",
             Error::PictureTooLarge(..) => "picture_too_large",
+            Error::Model(_) => "model",
         }
     }
 }

@@ -35,6 +35,7 @@ pub mod outbound;
 pub mod pace;
 pub mod pause;
 pub mod resample;
+pub mod smart_turn;
 pub mod vad;
 pub mod video;
 

@@ -304,7 +304,7 @@ impl OpusPackets {
             return Ok(silent(&SILENCE_PACKET));
         }
         let in_dtx = self.idle_ticks - DTX_AFTER_TICKS - 1;
-        Ok(if in_dtx % DTX_EVERY_TICKS == 0 {
+        Ok(if in_dtx.is_multiple_of(DTX_EVERY_TICKS) {
             silent(&DTX_PACKET)
         } else {
             None

@@ -22,10 +22,24 @@
 //!
 //! With [`Utterances::stream_speech`], the utterance is also handed out while it is spoken
 //! ([`UtteranceEvent::Speech`]), e.g. for a keyword spotter that should not wait for the pause.
+//!
+//! # The end-of-turn stage
+//!
+//! With [`PauseOptions::end_of_turn`], silence alone no longer ends the turn. After
+//! [`EndOfTurnOptions::silence`] seconds of it (a run of non-speech windows) the detector emits
+//! [`PauseEvent::Candidate`]: the caller asks an end-of-turn model whether the utterance so far is
+//! finished, off the media path, and answers with [`PauseDetector::decide`]. "Complete" ends the
+//! utterance at once (sooner than the rule's ~0.5 s); "incomplete" keeps listening until
+//! [`EndOfTurnOptions::max_silence`] of silence, or until speech resumes, which continues the same
+//! utterance (its next silence is asked about again). An answer that never comes also ends the
+//! turn at `max_silence`; one that comes after speech resumed is stale and ignored; a model that
+//! could not answer ([`Verdict::Unknown`]) leaves the decision to the rule.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use crate::lowdelay::LowDelayResampler;
+use crate::smart_turn::TurnDetector;
 use crate::vad::{SileroVad, WINDOW};
 use crate::Error;
 
@@ -49,6 +63,66 @@ pub struct PauseOptions {
     pub speech_pad: f64,
     /// Longest utterance (seconds, 60 by default); reaching it forces a pause.
     pub max_continuous_speech: f64,
+    /// The end-of-turn stage (see the module documentation); None: the rule alone.
+    pub end_of_turn: Option<EndOfTurnOptions>,
+}
+
+/// How an end-of-turn model takes part in pause detection, in seconds.
+#[derive(Debug, Clone)]
+pub struct EndOfTurnOptions {
+    /// Silence after which the model is asked whether the turn is over.
+    pub silence: f64,
+    /// The longest silence the turn is held when the model says it is not over.
+    pub max_silence: f64,
+    /// A probability at least this is "complete".
+    pub threshold: f32,
+    /// The model; the session runs it off the media path.
+    pub detector: Arc<dyn TurnDetector>,
+}
+
+impl PartialEq for EndOfTurnOptions {
+    fn eq(&self, other: &Self) -> bool {
+        self.silence == other.silence
+            && self.max_silence == other.max_silence
+            && self.threshold == other.threshold
+            && std::ptr::addr_eq(Arc::as_ptr(&self.detector), Arc::as_ptr(&other.detector))
+    }
+}
+
+/// An end-of-turn model's answer about one candidate pause.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The turn is over: the utterance ends now.
+    Complete,
+    /// The user is not done: keep listening.
+    Incomplete,
+    /// The model could not answer (it failed): the rule decides.
+    Unknown,
+}
+
+impl Verdict {
+    /// The verdict for `probability` (None: no answer) at `threshold`.
+    #[must_use]
+    pub fn from_probability(probability: Option<f32>, threshold: f32) -> Self {
+        match probability {
+            Some(p) if p >= threshold => Verdict::Complete,
+            Some(_) => Verdict::Incomplete,
+            None => Verdict::Unknown,
+        }
+    }
+}
+
+/// Where the end-of-turn stage is in the current silence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Not asked about this silence (yet).
+    NotAsked,
+    /// Candidate `n` was asked about; no answer yet.
+    Pending(u64),
+    /// The model said "not over": hold until `max_silence`.
+    Incomplete,
+    /// The model could not answer: the rule decides.
+    Unknown,
 }
 
 impl Default for PauseOptions {
@@ -63,6 +137,7 @@ impl Default for PauseOptions {
             // Finite, so that a peer that never pauses cannot grow its utterance without bound
             // (~4 MB per minute at 16 kHz): a minute of unbroken speech is answered as it stands.
             max_continuous_speech: 60.0,
+            end_of_turn: None,
         }
     }
 }
@@ -76,6 +151,9 @@ pub enum PauseEvent {
     StartedTalking,
     /// The user stopped: the utterance is complete.
     Pause,
+    /// End-of-turn stage: the user has been silent for `EndOfTurnOptions::silence`; ask the model
+    /// about the utterance so far and answer with [`PauseDetector::decide`] (this number).
+    Candidate(u64),
 }
 
 /// The pure state machine over VAD probabilities.
@@ -87,6 +165,11 @@ pub struct PauseDetector {
     previous: bool,
     talking: bool,
     talking_steps: usize,
+    /// Non-speech windows in a row while talking.
+    quiet: usize,
+    /// Number of the last candidate pause.
+    candidates: u64,
+    check: Check,
 }
 
 impl PauseDetector {
@@ -100,6 +183,9 @@ impl PauseDetector {
             previous: false,
             talking: false,
             talking_steps: 0,
+            quiet: 0,
+            candidates: 0,
+            check: Check::NotAsked,
         }
     }
 
@@ -132,14 +218,62 @@ impl PauseDetector {
         }
         self.talking_steps += 1;
         let too_long = self.talking_steps as f64 * STEP >= o.max_continuous_speech;
-        if speech_seconds < o.speech_threshold || too_long {
-            self.talking = false;
-            self.window.clear();
-            self.run = 0;
-            self.previous = false;
-            return PauseEvent::Pause;
+        let rule = speech_seconds < o.speech_threshold;
+        let Some(eot) = &o.end_of_turn else {
+            return if rule || too_long {
+                self.pause()
+            } else {
+                PauseEvent::None
+            };
+        };
+        if speech {
+            // Speech resumed: the same utterance goes on, and its next silence is asked about.
+            self.quiet = 0;
+            self.check = Check::NotAsked;
+        } else {
+            self.quiet += 1;
+        }
+        // Steps, not seconds, so that a silence of exactly N windows compares exactly.
+        let steps = |seconds: f64| (seconds / STEP - 1e-6).ceil().max(1.0) as usize;
+        if too_long || self.quiet >= steps(eot.max_silence) || (self.check == Check::Unknown && rule) {
+            return self.pause();
+        }
+        if self.check == Check::NotAsked && self.quiet >= steps(eot.silence) {
+            self.candidates += 1;
+            self.check = Check::Pending(self.candidates);
+            return PauseEvent::Candidate(self.candidates);
         }
         PauseEvent::None
+    }
+
+    /// The model's answer about candidate `candidate`: [`PauseEvent::Pause`] if it ends the
+    /// utterance now; nothing for a stale answer (speech resumed since, or the turn already
+    /// ended) or one that keeps listening.
+    pub fn decide(&mut self, candidate: u64, verdict: Verdict) -> PauseEvent {
+        if !self.talking || self.check != Check::Pending(candidate) {
+            return PauseEvent::None;
+        }
+        match verdict {
+            Verdict::Complete => self.pause(),
+            Verdict::Incomplete => {
+                self.check = Check::Incomplete;
+                PauseEvent::None
+            }
+            Verdict::Unknown => {
+                self.check = Check::Unknown;
+                PauseEvent::None
+            }
+        }
+    }
+
+    fn pause(&mut self) -> PauseEvent {
+        self.talking = false;
+        self.window.clear();
+        self.run = 0;
+        self.previous = false;
+        self.quiet = 0;
+        self.check = Check::NotAsked;
+        PauseEvent::Pause
     }
 
     /// Forgets everything (a new turn).
@@ -155,6 +289,14 @@ pub enum UtteranceEvent {
     StartedTalking,
     /// A complete utterance at the input rate (mono samples in [-1, 1]).
     Utterance(Vec<f32>),
+    /// End-of-turn stage: ask the model whether the utterance so far (`samples`, at the input
+    /// rate) is a finished turn; answer with [`Utterances::decide`]`(candidate, ..)`.
+    Candidate {
+        /// The number to answer with.
+        candidate: u64,
+        /// The utterance from its start (pad included) to now.
+        samples: Vec<f32>,
+    },
     /// With [`Utterances::stream_speech`]: the next samples of the utterance being spoken (the
     /// pad and the speech that started it, then each pushed piece). Concatenated from the last
     /// `StartedTalking`, they are exactly the `Utterance` that follows.
@@ -271,11 +413,30 @@ impl Utterances {
                     events.push(UtteranceEvent::Utterance(std::mem::take(&mut self.utterance)));
                     self.preroll.clear();
                 }
+                PauseEvent::Candidate(candidate) => events.push(UtteranceEvent::Candidate {
+                    candidate,
+                    samples: self.utterance.clone(),
+                }),
                 PauseEvent::None => {}
             }
         }
         self.pending.drain(..used);
         Ok(events)
+    }
+
+    /// The end-of-turn model's answer about `candidate`: the complete utterance if that ends it.
+    pub fn decide(&mut self, candidate: u64, verdict: Verdict) -> Option<Vec<f32>> {
+        if self.detector.decide(candidate, verdict) == PauseEvent::Pause {
+            self.preroll.clear();
+            return Some(std::mem::take(&mut self.utterance));
+        }
+        None
+    }
+
+    /// The options of the end-of-turn stage, if there is one.
+    #[must_use]
+    pub fn end_of_turn(&self) -> Option<&EndOfTurnOptions> {
+        self.detector.options.end_of_turn.as_ref()
     }
 }
 
@@ -305,6 +466,91 @@ mod test {
         assert_eq!(events[0].0, 16 + 7);
         // Pause when the last 0.6 s (19 steps) hold < 0.1 s (< 4 steps) of speech: 16 steps after speech ends.
         assert_eq!(events[1], (16 + 47 + 15, PauseEvent::Pause));
+    }
+
+    /// A detector that is never called: [`PauseDetector`] only asks; its caller runs the model.
+    #[derive(Debug)]
+    struct Unused;
+
+    impl TurnDetector for Unused {
+        fn probability(&self, _: u32, _: &[f32]) -> Result<f32, Error> {
+            unreachable!("the pause detector never runs the model")
+        }
+    }
+
+    fn with_model(silence: f64, max_silence: f64) -> PauseDetector {
+        PauseDetector::new(PauseOptions {
+            end_of_turn: Some(EndOfTurnOptions {
+                silence,
+                max_silence,
+                threshold: 0.5,
+                detector: Arc::new(Unused),
+            }),
+            ..PauseOptions::default()
+        })
+    }
+
+    #[test]
+    fn a_complete_verdict_ends_the_utterance_at_the_short_silence() {
+        let mut d = with_model(0.2, 2.0);
+        let events = run(&mut d, &[vec![0.9; 30], vec![0.02; 10]].concat());
+        // 0.2 s is 7 windows of 32 ms: the candidate comes on the 7th silent window.
+        assert_eq!(
+            events,
+            vec![(7, PauseEvent::StartedTalking), (30 + 6, PauseEvent::Candidate(1))]
+        );
+        assert_eq!(d.decide(1, Verdict::Complete), PauseEvent::Pause);
+        assert!(!d.talking());
+        assert_eq!(d.decide(1, Verdict::Complete), PauseEvent::None, "answered once");
+    }
+
+    #[test]
+    fn an_incomplete_verdict_holds_the_turn_past_the_rule_until_max_silence() {
+        let mut d = with_model(0.2, 1.0);
+        let asked = run(&mut d, &[vec![0.9; 30], vec![0.02; 7]].concat());
+        assert_eq!(asked.last(), Some(&(36, PauseEvent::Candidate(1))));
+        assert_eq!(d.decide(1, Verdict::Incomplete), PauseEvent::None);
+        // The rule would have paused 16 windows into the silence; the turn is held to 1.0 s
+        // (32 windows), then ends without asking again.
+        let events = run(&mut d, &[0.02; 40]);
+        assert_eq!(events, vec![(32 - 7 - 1, PauseEvent::Pause)]);
+    }
+
+    #[test]
+    fn speech_after_a_held_pause_continues_the_utterance_and_old_answers_are_stale() {
+        let mut d = with_model(0.2, 2.0);
+        run(&mut d, &[vec![0.9; 30], vec![0.02; 7]].concat());
+        // No answer yet; the user goes on talking: the same utterance (no new start).
+        let resumed = run(&mut d, &[vec![0.9; 20], vec![0.02; 7]].concat());
+        assert_eq!(
+            resumed,
+            vec![(26, PauseEvent::Candidate(2))],
+            "asked again about the new silence"
+        );
+        assert_eq!(
+            d.decide(1, Verdict::Complete),
+            PauseEvent::None,
+            "an answer about an old silence"
+        );
+        assert!(d.talking());
+        assert_eq!(d.decide(2, Verdict::Complete), PauseEvent::Pause);
+    }
+
+    #[test]
+    fn no_answer_ends_the_turn_at_max_silence_and_a_failed_model_leaves_it_to_the_rule() {
+        let mut silent = with_model(0.2, 1.5);
+        let events = run(&mut silent, &[vec![0.9; 30], vec![0.02; 60]].concat());
+        // 1.5 s is 47 windows.
+        assert_eq!(events.last(), Some(&(30 + 46, PauseEvent::Pause)));
+        let mut failed = with_model(0.2, 3.0);
+        run(&mut failed, &[vec![0.9; 30], vec![0.02; 7]].concat());
+        assert_eq!(failed.decide(1, Verdict::Unknown), PauseEvent::None);
+        let events = run(&mut failed, &[0.02; 20]);
+        // The rule: < 0.1 s of speech in the last 0.6 s, 16 windows after the speech.
+        assert_eq!(events, vec![(16 - 7 - 1, PauseEvent::Pause)]);
+        assert_eq!(Verdict::from_probability(Some(0.7), 0.5), Verdict::Complete);
+        assert_eq!(Verdict::from_probability(Some(0.3), 0.5), Verdict::Incomplete);
+        assert_eq!(Verdict::from_probability(None, 0.5), Verdict::Unknown);
     }
 
     #[test]
@@ -367,7 +613,7 @@ mod test {
                 match event {
                     UtteranceEvent::StartedTalking => started += 1,
                     UtteranceEvent::Utterance(samples) => utterances.push((i, samples.len() as f64 / 48_000.0)),
-                    UtteranceEvent::Speech(_) => unreachable!("not streaming"),
+                    UtteranceEvent::Speech(_) | UtteranceEvent::Candidate { .. } => unreachable!("not streaming"),
                 }
             }
         }
@@ -397,7 +643,7 @@ mod test {
                 match event {
                     UtteranceEvent::StartedTalking => started += 1,
                     UtteranceEvent::Utterance(samples) => utterances.push(samples.len() as f64 / 8_000.0),
-                    UtteranceEvent::Speech(_) => unreachable!("not streaming"),
+                    UtteranceEvent::Speech(_) | UtteranceEvent::Candidate { .. } => unreachable!("not streaming"),
                 }
             }
         }
@@ -454,6 +700,7 @@ mod test {
                         streamed.push(std::mem::take(&mut current));
                         complete.push(samples);
                     }
+                    UtteranceEvent::Candidate { .. } => unreachable!("no end-of-turn stage"),
                 }
             }
         }

@@ -12,6 +12,8 @@ use gradio_webrtc_engine::{SessionOptions, Wording};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+use crate::turn::PyEndOfTurn;
+
 /// The pause detector's options (`AlgoOptions` and `SileroVadOptions` folded together), seconds.
 #[pyclass(frozen, name = "PauseConfig", module = "gradio_webrtc._engine")]
 #[derive(Debug, Clone)]
@@ -32,7 +34,8 @@ fn non_negative(name: &str, value: Option<f64>, default: f64) -> PyResult<f64> {
 #[pymethods]
 impl PyPauseConfig {
     #[new]
-    #[pyo3(signature = (*, audio_chunk_duration=None, started_talking_threshold=None, speech_threshold=None, threshold=None, min_speech_duration=None, speech_pad=None, max_continuous_speech=None))]
+    #[pyo3(signature = (*, audio_chunk_duration=None, started_talking_threshold=None, speech_threshold=None, threshold=None, min_speech_duration=None, speech_pad=None, max_continuous_speech=None, end_of_turn=None))]
+    #[allow(clippy::too_many_arguments)] // a keyword-only constructor
     fn new(
         audio_chunk_duration: Option<f64>,
         started_talking_threshold: Option<f64>,
@@ -41,6 +44,7 @@ impl PyPauseConfig {
         min_speech_duration: Option<f64>,
         speech_pad: Option<f64>,
         max_continuous_speech: Option<f64>,
+        end_of_turn: Option<&Bound<'_, PyEndOfTurn>>,
     ) -> PyResult<Self> {
         let d = PauseOptions::default();
         Ok(Self {
@@ -65,8 +69,14 @@ impl PyPauseConfig {
                     max_continuous_speech,
                     d.max_continuous_speech,
                 )?,
+                end_of_turn: end_of_turn.map(|e| e.get().inner.clone()),
             },
         })
+    }
+
+    #[getter]
+    fn end_of_turn(&self) -> Option<PyEndOfTurn> {
+        self.inner.end_of_turn.clone().map(|inner| PyEndOfTurn { inner })
     }
 
     #[getter]
@@ -108,14 +118,15 @@ impl PyPauseConfig {
         let o = &self.inner;
         format!(
             "PauseConfig(audio_chunk_duration={}, started_talking_threshold={}, speech_threshold={}, threshold={}, \
-             min_speech_duration={}, speech_pad={}, max_continuous_speech={})",
+             min_speech_duration={}, speech_pad={}, max_continuous_speech={}, end_of_turn={})",
             o.audio_chunk_duration,
             o.started_talking_threshold,
             o.speech_threshold,
             o.threshold,
             o.min_speech_duration,
             o.speech_pad,
-            o.max_continuous_speech
+            o.max_continuous_speech,
+            self.end_of_turn().map_or_else(|| "None".to_string(), |e| e.repr())
         )
     }
 }

@@ -12,6 +12,7 @@ mod resample;
 mod runtime;
 mod session;
 mod stream;
+mod turn;
 
 use pyo3::prelude::*;
 
@@ -171,6 +172,7 @@ fn _engine(m: &Bound<'_, PyModule>) -> PyResult<()> {
     resample::init_pymodule(m)?;
     stream::init_pymodule(m)?;
     call::init_pymodule(m)?;
+    turn::init_pymodule(m)?;
     m.add_function(wrap_pyfunction!(shutdown, m)?)?;
     engine::init_pymodule(m)?;
     session::init_pymodule(m)?;

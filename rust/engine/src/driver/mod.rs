@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use gradio_webrtc_media::convert::{interleave, sanitize, Layout};
 use gradio_webrtc_media::outbound::Frame;
+use gradio_webrtc_media::smart_turn::TurnDetector;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch, Notify};
 
@@ -34,12 +35,65 @@ fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// Answers a session's end-of-turn questions, one after the other, until none waits.
+fn run_turn_checks(session: &Weak<MediaSession>) {
+    loop {
+        let Some(session) = session.upgrade() else { return };
+        let checks = session.turn_checks.as_ref().expect("only sessions with a detector ask");
+        let question = {
+            let mut slot = checks.slot.lock().expect("turn checks poisoned");
+            let question = slot.0.take();
+            if question.is_none() {
+                slot.1 = false;
+            }
+            question
+        };
+        let Some((candidate, rate, samples)) = question else {
+            return;
+        };
+        if session.is_closed() {
+            continue;
+        }
+        let started = Instant::now();
+        let probability = match checks.detector.probability(rate, &samples) {
+            Ok(p) if p.is_finite() => Some(p.clamp(0.0, 1.0)),
+            Ok(p) => {
+                log::warn!(
+                    "session {}: the end-of-turn model gave {p}; the pause rule decides",
+                    session.id
+                );
+                None
+            }
+            Err(e) => {
+                log::warn!(
+                    "session {}: the end-of-turn model failed ({e}); the pause rule decides",
+                    session.id
+                );
+                None
+            }
+        };
+        SessionStats::add(&session.stats.turn_check_micros, started.elapsed().as_micros() as u64);
+        session.with_core(|core, now| core.handle_turn_verdict(now, candidate, probability));
+    }
+}
+
 /// The instant every idle pacer of the process ticks in step with (plus whole ticks): idle
 /// sessions then wake the runtime once per tick all together, not once each. A fixed point of the
 /// clock, not state: set once, never changed.
 fn idle_grid() -> Instant {
     static GRID: OnceLock<Instant> = OnceLock::new();
     *GRID.get_or_init(now)
+}
+
+/// A question for the end-of-turn model: (candidate, rate, the utterance so far).
+type TurnQuestion = (u64, u32, Vec<f32>);
+
+/// The end-of-turn model's side of a session: at most one call runs at a time, on the runtime's
+/// blocking threads (never on the media path); a newer question replaces one still waiting.
+struct TurnChecks {
+    detector: Arc<dyn TurnDetector>,
+    /// The question waiting, and whether a call is running (both under one lock: no lost wake-up).
+    slot: Mutex<(Option<TurnQuestion>, bool)>,
 }
 
 /// What the core asked for that must happen after its lock is let go.
@@ -74,6 +128,9 @@ pub struct MediaSession {
     video_out: OnceLock<Arc<dyn VideoSink>>,
     transport: OnceLock<Arc<dyn Transport>>,
     on_close: Mutex<Vec<CloseHook>>,
+    turn_checks: Option<TurnChecks>,
+    /// This session, for the tasks it starts (the end-of-turn model's calls).
+    this: Weak<MediaSession>,
 }
 
 impl MediaSession {
@@ -87,7 +144,15 @@ impl MediaSession {
         let core = SessionCore::new(id.clone(), now(), options, stats.clone())?;
         let (outbox, outbox_rx) = mpsc::unbounded_channel();
         let wake = Arc::new(Notify::new());
-        let session = Arc::new(Self {
+        let turn_checks = options
+            .pause
+            .as_ref()
+            .and_then(|p| p.end_of_turn.as_ref())
+            .map(|eot| TurnChecks {
+                detector: eot.detector.clone(),
+                slot: Mutex::new((None, false)),
+            });
+        let session = Arc::new_cyclic(|this| Self {
             id,
             runtime,
             wording: options.wording,
@@ -109,6 +174,8 @@ impl MediaSession {
             video_out: OnceLock::new(),
             transport: OnceLock::new(),
             on_close: Mutex::new(Vec::new()),
+            turn_checks,
+            this: this.clone(),
         });
         session.runtime.spawn(drive(Arc::downgrade(&session), wake));
         Ok(session)
@@ -164,7 +231,26 @@ impl MediaSession {
                     changed
                 });
             }
+            Output::CheckTurn {
+                candidate,
+                rate,
+                samples,
+            } => self.ask_turn_detector((candidate, rate, samples)),
             Output::Closed(reason) => deferred.closed = Some(reason),
+        }
+    }
+
+    /// Hands a question to the end-of-turn model: starts a call on a blocking thread, or leaves
+    /// it for the running call to take next (replacing an older waiting one).
+    fn ask_turn_detector(&self, question: TurnQuestion) {
+        // The core asks only when its options hold an end-of-turn stage, which names the model.
+        let checks = self.turn_checks.as_ref().expect("a question without a detector");
+        let mut slot = checks.slot.lock().expect("turn checks poisoned");
+        slot.0 = Some(question);
+        if !slot.1 {
+            slot.1 = true;
+            let session = self.this.clone();
+            self.runtime.spawn_blocking(move || run_turn_checks(&session));
         }
     }
 

@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use gradio_webrtc_media::convert::{f32_to_i16_into, i16_to_f32, to_channels};
 use gradio_webrtc_media::inbound::InputFramer;
 use gradio_webrtc_media::pace::InputPace;
-use gradio_webrtc_media::pause::{PauseOptions, UtteranceEvent, Utterances};
+use gradio_webrtc_media::pause::{PauseOptions, UtteranceEvent, Utterances, Verdict};
 
 use crate::EngineError;
 
@@ -68,6 +68,15 @@ pub(crate) enum InputEvent {
     Speech(Speech),
     /// Pause detection: the utterance is complete.
     Utterance(AudioFrame),
+    /// The end-of-turn stage: ask the model about the utterance so far (mono, at the input rate).
+    CheckTurn {
+        /// The number to answer with ([`AudioIn::decide`]).
+        candidate: u64,
+        /// Sample rate of `samples`.
+        rate: u32,
+        /// The utterance from its start to now, in `[-1, 1]`.
+        samples: Vec<f32>,
+    },
 }
 
 /// How pause detection treats input.
@@ -219,6 +228,23 @@ impl AudioIn {
         }))
     }
 
+    /// The end-of-turn model's answer (`probability`, None if it failed) about `candidate`:
+    /// the utterance, if that ends it. Stale answers change nothing.
+    pub fn decide(&mut self, candidate: u64, probability: Option<f32>) -> Vec<InputEvent> {
+        let mut events = Vec::new();
+        let Some(detection) = self.detection.as_mut() else {
+            return events;
+        };
+        let Some(threshold) = detection.utterances.end_of_turn().map(|o| o.threshold) else {
+            return events;
+        };
+        let verdict = Verdict::from_probability(probability, threshold);
+        if let Some(samples) = detection.utterances.decide(candidate, verdict) {
+            detection.utterance(self.rate, &samples, &mut events);
+        }
+        events
+    }
+
     /// Queues a frame for the handler; false if the queue is full (the frame is dropped).
     pub fn enqueue(&mut self, frame: AudioFrame) -> bool {
         if self.queue.len() >= AUDIO_QUEUE {
@@ -298,20 +324,28 @@ impl Detection {
                     self.pieces = Pieces::default();
                     events.push(InputEvent::StartedTalking);
                 }
-                UtteranceEvent::Utterance(samples) => {
-                    events.extend(self.pieces.take(rate).map(InputEvent::Speech));
-                    self.pieces = Pieces::default();
-                    let mut pcm = Vec::with_capacity(samples.len());
-                    f32_to_i16_into(&samples, &mut pcm);
-                    events.push(InputEvent::Utterance(AudioFrame {
-                        rate,
-                        channels: 1,
-                        samples: pcm,
-                    }));
-                }
+                UtteranceEvent::Utterance(samples) => self.utterance(rate, &samples, events),
+                UtteranceEvent::Candidate { candidate, samples } => events.push(InputEvent::CheckTurn {
+                    candidate,
+                    rate,
+                    samples,
+                }),
             }
         }
         Ok(())
+    }
+
+    /// A complete utterance: the streamed pieces not yet sent go first.
+    fn utterance(&mut self, rate: u32, samples: &[f32], events: &mut Vec<InputEvent>) {
+        events.extend(self.pieces.take(rate).map(InputEvent::Speech));
+        self.pieces = Pieces::default();
+        let mut pcm = Vec::with_capacity(samples.len());
+        f32_to_i16_into(samples, &mut pcm);
+        events.push(InputEvent::Utterance(AudioFrame {
+            rate,
+            channels: 1,
+            samples: pcm,
+        }));
     }
 }
 

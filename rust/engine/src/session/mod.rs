@@ -131,6 +131,16 @@ pub enum Output {
     Interrupted(u64),
     /// The session moved to this state (not [`SessionState::Closed`]: see [`Output::Closed`]).
     State(SessionState),
+    /// The end-of-turn stage asks: is this utterance so far (mono, `rate` Hz) a finished turn?
+    /// Run the model off the media path and answer with [`SessionCore::handle_turn_verdict`].
+    CheckTurn {
+        /// The number to answer with.
+        candidate: u64,
+        /// Sample rate of `samples`.
+        rate: u32,
+        /// The utterance from its start to now, in `[-1, 1]`.
+        samples: Vec<f32>,
+    },
     /// The session ended: release the transport, wake every waiter.
     Closed(CloseReason),
 }
@@ -440,6 +450,18 @@ impl SessionCore {
                     SessionStats::add(&self.stats.speech_pieces_dropped, 1);
                 }
             }
+            InputEvent::CheckTurn {
+                candidate,
+                rate,
+                samples,
+            } => {
+                SessionStats::add(&self.stats.turn_checks, 1);
+                self.emit(Output::CheckTurn {
+                    candidate,
+                    rate,
+                    samples,
+                });
+            }
             InputEvent::Utterance(frame) => {
                 self.turn.user_paused();
                 self.emit(Output::Event(PageEvent::PauseDetected));
@@ -454,6 +476,28 @@ impl SessionCore {
                     );
                 }
             }
+        }
+    }
+
+    /// The end-of-turn model's answer about `candidate` at `now`: the probability that the turn
+    /// is complete, or None if the model failed (the pause rule decides then). A complete turn
+    /// ends the utterance now; answers about a silence the user has since talked over are stale.
+    pub fn handle_turn_verdict(&mut self, now: Instant, candidate: u64, probability: Option<f32>) {
+        if self.is_closed() {
+            return;
+        }
+        let _ = now; // the verdict's effect does not depend on when it came: stale ones are refused by number
+        let Some(input) = self.audio_in.as_mut() else {
+            return;
+        };
+        let events = input.decide(candidate, probability);
+        match probability {
+            None => SessionStats::add(&self.stats.turn_checks_failed, 1),
+            Some(_) if events.is_empty() => SessionStats::add(&self.stats.turns_held, 1),
+            Some(_) => {}
+        }
+        for event in events {
+            self.on_input(event);
         }
     }
 

@@ -66,6 +66,14 @@ pub struct SessionStats {
     pub ice_candidates_trickled: AtomicU64,
     /// Whole utterances dropped because the handler fell 16 behind.
     pub utterances_dropped: AtomicU64,
+    /// End-of-turn stage: candidate pauses the model was asked about.
+    pub turn_checks: AtomicU64,
+    /// End-of-turn stage: answers that kept listening (the model said the user was not done).
+    pub turns_held: AtomicU64,
+    /// End-of-turn stage: checks where the model failed (the pause rule decided).
+    pub turn_checks_failed: AtomicU64,
+    /// End-of-turn stage: time the model took, summed (microseconds).
+    pub turn_check_micros: AtomicU64,
 }
 
 impl SessionStats {
@@ -128,6 +136,10 @@ impl SessionStats {
             ("speech_pieces_dropped", get(&self.speech_pieces_dropped)),
             ("ice_candidates_trickled", get(&self.ice_candidates_trickled)),
             ("utterances_dropped", get(&self.utterances_dropped)),
+            ("turn_checks", get(&self.turn_checks)),
+            ("turns_held", get(&self.turns_held)),
+            ("turn_checks_failed", get(&self.turn_checks_failed)),
+            ("turn_check_micros", get(&self.turn_check_micros)),
         ]
     }
 }

@@ -185,6 +185,136 @@ fn an_utterance_comes_out_once_the_user_pauses() {
     assert_eq!(h.core.turn_state(), TurnState::Listening);
 }
 
+/// The core only asks; the answers in these scenarios are the inputs under test (the model itself
+/// is checked in `gradio_webrtc_media::smart_turn` and through real sessions in Python).
+#[derive(Debug)]
+struct NeverCalled;
+
+impl gradio_webrtc_media::smart_turn::TurnDetector for NeverCalled {
+    fn probability(&self, _: u32, _: &[f32]) -> Result<f32, gradio_webrtc_media::Error> {
+        unreachable!("the core never runs the model")
+    }
+}
+
+fn end_of_turn_options(max_silence: f64) -> MediaOptions {
+    MediaOptions {
+        input_sample_rate: 16_000,
+        pause: Some(PauseOptions {
+            end_of_turn: Some(gradio_webrtc_media::pause::EndOfTurnOptions {
+                silence: 0.2,
+                max_silence,
+                threshold: 0.5,
+                detector: Arc::new(NeverCalled),
+            }),
+            ..PauseOptions::default()
+        }),
+        ..MediaOptions::default()
+    }
+}
+
+/// Speaks `audio`, answering the first question with `probability`; returns the time the
+/// question came, and the utterances (seconds, time they came).
+fn speak_answering(h: &mut Harness, audio: &[f32], probability: Option<f32>) -> (Duration, Vec<(f64, Duration)>) {
+    let mut asked = None;
+    let mut utterances = Vec::new();
+    for chunk in audio.chunks(320) {
+        h.core.handle_audio(h.now, 16_000, 1, chunk).unwrap();
+        h.drain();
+        let question = h.log.iter().find_map(|(at, o)| match o {
+            Output::CheckTurn {
+                candidate,
+                rate,
+                samples,
+            } => Some((*at, *candidate, *rate, samples.len())),
+            _ => None,
+        });
+        if let (None, Some((at, candidate, rate, len))) = (asked, question) {
+            assert_eq!(rate, 16_000);
+            assert!(len > 16_000, "the question holds the utterance so far");
+            asked = Some(at);
+            h.core.handle_turn_verdict(h.now, candidate, probability);
+            h.drain();
+        }
+        while let Some(speech) = h.core.take_speech() {
+            if let Speech::Complete(frame) = speech {
+                utterances.push((frame.samples.len() as f64 / 16_000.0, h.now - h.t0));
+            }
+        }
+        h.advance(ms(20));
+    }
+    (asked.expect("the model was asked"), utterances)
+}
+
+#[test]
+fn a_turn_the_model_calls_complete_ends_at_the_short_silence() {
+    let mut h = Harness::started(&end_of_turn_options(2.0));
+    let mut audio = sentence();
+    let spoken = audio.iter().rposition(|x| x.abs() > 0.01).unwrap();
+    audio.truncate(spoken);
+    audio.extend(vec![0.0; 16_000]);
+    let (asked, utterances) = speak_answering(&mut h, &audio, Some(0.9));
+    assert_eq!(utterances.len(), 1, "{utterances:?}");
+    assert_eq!(utterances[0].1, asked, "the utterance ends with the answer");
+    // The question comes ~0.2 s (plus the VAD's trail) after the voice, the rule's 0.5 s never.
+    let after_voice = asked.as_secs_f64() - spoken as f64 / 16_000.0;
+    assert!(
+        (0.15..0.45).contains(&after_voice),
+        "asked {after_voice:.3} s after the voice"
+    );
+    assert_eq!(h.events(), vec![PageEvent::StartedTalking, PageEvent::PauseDetected]);
+    assert_eq!(h.core.turn_state(), TurnState::Listening);
+}
+
+#[test]
+fn a_turn_the_model_calls_incomplete_is_held_and_goes_on_as_one_utterance() {
+    let mut h = Harness::started(&end_of_turn_options(2.0));
+    // A request, a 1 s thinking pause (the rule alone splits there), more of it.
+    let mut sentence = sentence();
+    sentence.truncate(sentence.iter().rposition(|x| x.abs() > 0.01).unwrap());
+    let mut audio = sentence.clone();
+    audio.extend(vec![0.0; 16_000]);
+    audio.extend(&sentence);
+    audio.extend(vec![0.0; 16_000 * 3]);
+    let (_, utterances) = speak_answering(&mut h, &audio, Some(0.1));
+    assert_eq!(
+        utterances.len(),
+        1,
+        "one utterance across the held pause: {utterances:?}"
+    );
+    assert!(
+        utterances[0].0 > 2.0 * (sentence.len() as f64 / 16_000.0) - 1.0,
+        "{utterances:?}"
+    );
+    // The second silence was asked about too, never answered: it ended at max_silence.
+    let questions = h
+        .log
+        .iter()
+        .filter(|(_, o)| matches!(o, Output::CheckTurn { .. }))
+        .count();
+    assert_eq!(questions, 2);
+    let mut rule = Harness::started(&pause_options());
+    speak(&mut rule, &audio);
+    assert_eq!(
+        rule.events().iter().filter(|e| **e == PageEvent::PauseDetected).count(),
+        2,
+        "the rule alone splits the request"
+    );
+}
+
+#[test]
+fn a_failed_model_leaves_the_turn_to_the_rule() {
+    let mut h = Harness::started(&end_of_turn_options(3.0));
+    let mut audio = sentence();
+    audio.extend(vec![0.0; 16_000 * 2]);
+    let (asked, utterances) = speak_answering(&mut h, &audio, None);
+    assert_eq!(utterances.len(), 1);
+    let wait = (utterances[0].1 - asked).as_secs_f64();
+    assert!(
+        (0.2..0.5).contains(&wait),
+        "the rule's pause, not max_silence: {wait:.3} s"
+    );
+}
+
 #[test]
 fn a_barge_in_drops_the_reply_at_once_and_refuses_its_late_audio() {
     let mut h = Harness::started(&pause_options());
