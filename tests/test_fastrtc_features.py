@@ -153,7 +153,12 @@ async def test_trickled_candidates_reach_ice(serve):
         async def offer(body: dict[str, Any]) -> dict[str, Any]:
             sdp, candidates = split_candidates(body["sdp"])
             answer = asyncio.create_task(http.post(f"{server.http}/webrtc/offer", json={**body, "sdp": sdp}))
-            await asyncio.sleep(0)
+            # Trickle once the server has the offer (as the page's candidates follow its offer),
+            # while it is still being answered; before that, a candidate is for an unknown id.
+            webrtc_id = body["webrtc_id"]
+            await wait_for(
+                lambda: webrtc_id in stream.connections._pending or stream.connections.get(webrtc_id), timeout=10
+            )
             for candidate in candidates:
                 message = {"type": "ice-candidate", "webrtc_id": body["webrtc_id"], "candidate": candidate}
                 pending.append((await http.post(f"{server.http}/webrtc/offer", json=message)).json())

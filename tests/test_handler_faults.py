@@ -103,20 +103,22 @@ class Hoards(Echo):
         self.hoard.append(np.zeros(100_000, np.uint8))
 
 
+@pytest.mark.timeout(120)
 async def test_a_leaking_handler_gives_its_memory_back_when_the_session_ends(make_connections):
+    # Waits are generous: on a loaded machine the hoard fills and the session winds down slower.
     connections = make_connections(Hoards())
     client, _ = await connect(connections.offer, webrtc_id="hoard", samples=tone(300, 30.0))
     await wait_for(lambda: connections.connections.get("hoard") is not None)
     handler = weakref.ref(connections.connections["hoard"].handler)
-    await wait_for(lambda: len(getattr(handler(), "hoard", [])) > 50, timeout=10)
+    await wait_for(lambda: len(getattr(handler(), "hoard", [])) > 50, timeout=30)
     await client.close()
-    await wait_for(lambda: len(connections) == 0, timeout=10)
+    await wait_for(lambda: len(connections) == 0, timeout=30)
 
     def freed() -> bool:
         gc.collect()
         return handler() is None
 
-    await wait_for(freed, timeout=10)
+    await wait_for(freed, timeout=30)
 
 
 async def test_a_ten_minute_array_is_queued_a_piece_at_a_time(make_connections):

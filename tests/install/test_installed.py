@@ -6,7 +6,8 @@
   a spoken sentence;
 * the Hugging Face Space kit (deploy/spaces) relays through TURN (a local coturn) with credentials
   from a local stand-in of the provider, as on Spaces, where nothing reaches the server over UDP;
-* `pip install <sdist>` builds the engine without Node and serves the page.
+* `pip install <sdist>` builds the engine without Node and serves the page;
+* the `turn` extra runs the end-of-turn model compiled into the engine.
 """
 
 from __future__ import annotations
@@ -267,5 +268,39 @@ def test_extras_keep_their_names(wheel):
     )
     text = metadata.decode()
     assert "Name: gradio-webrtc-rs" in text
-    for extra in ("vad", "stopword"):
+    for extra in ("vad", "stopword", "turn"):
         assert f"Provides-Extra: {extra}" in text
+
+
+def test_the_turn_extra_runs_the_bundled_end_of_turn_model(venvs, wheel, tmp_path):
+    """`pip install gradio-webrtc-rs[turn]` brings ONNX Runtime's library; the model inside the
+    wheel's engine scores a finished and a cut request as the reference does."""
+    python = venvs["gradio6"]
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", f"{wheel}[turn]"],
+        check=True,
+        timeout=900,
+    )
+    script = tmp_path / "score.py"
+    script.write_text(
+        "import sys, wave\n"
+        "import numpy as np\n"
+        "from gradio_webrtc import SmartTurn\n"
+        "for line in open(sys.argv[1]).read().splitlines()[1:]:\n"
+        "    name, cut, expected = line.split('\\t')\n"
+        "    with wave.open(f'{sys.argv[2]}/{name}.wav') as w:\n"
+        "        audio = np.frombuffer(w.readframes(w.getnframes()), np.int16)\n"
+        "    audio = audio[: int(audio.size * float(cut))]\n"
+        "    print(name, cut, abs(SmartTurn()((16000, audio)) - float(expected)))\n"
+    )
+    out = subprocess.run(
+        [str(python), str(script), str(ROOT / "tests/data/smart_turn/probabilities.tsv"), str(DATA)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": ""},
+        timeout=300,
+        check=True,
+    ).stdout
+    diffs = [float(line.split()[-1]) for line in out.splitlines()]
+    assert len(diffs) >= 4 and max(diffs) <= 1e-3, out
