@@ -717,4 +717,70 @@ mod test {
         }
         assert!(u.preroll.len() <= 6400 + 320);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 300, ..Default::default() })]
+
+        /// Any run of VAD probabilities, with the model's answers coming at any step (or never),
+        /// right or stale: talking and pauses alternate, questions come only while talking, once
+        /// per silence, and a turn is never held past `max_silence` of silence.
+        #[test]
+        fn the_end_of_turn_stage_keeps_its_rules(
+            steps in proptest::collection::vec((0.0f32..1.0, proptest::option::of((0u64..4, 0.0f32..1.0))), 1..400),
+        ) {
+            let max_silence = 1.0;
+            let mut d = with_model(0.2, max_silence);
+            let limit = (max_silence / STEP).ceil() as usize;
+            let (mut talking, mut asked_in_silence, mut quiet, mut last) = (false, false, 0usize, 0u64);
+            let mut previous = false;
+            for (p, answer) in steps {
+                // The detector's own hysteresis: 0.5, or 0.35 right after a speech window.
+                let speech_window = p >= 0.5 || (previous && p >= 0.35);
+                previous = speech_window;
+                let event = d.push(p);
+                match event {
+                    PauseEvent::StartedTalking => {
+                        proptest::prop_assert!(!talking);
+                        talking = true;
+                        quiet = 0;
+                        asked_in_silence = false;
+                    }
+                    PauseEvent::Pause => {
+                        proptest::prop_assert!(talking);
+                        talking = false;
+                        previous = false;
+                    }
+                    PauseEvent::Candidate(n) => {
+                        proptest::prop_assert!(talking && !asked_in_silence, "one question per silence");
+                        proptest::prop_assert!(n > last, "questions are numbered upwards");
+                        last = n;
+                        asked_in_silence = true;
+                    }
+                    PauseEvent::None => {}
+                }
+                if talking && event != PauseEvent::StartedTalking {
+                    if speech_window {
+                        quiet = 0;
+                        asked_in_silence = false;
+                    } else {
+                        quiet += 1;
+                    }
+                    proptest::prop_assert!(quiet < limit, "held {} windows of silence", quiet);
+                }
+                if let Some((back, q)) = answer {
+                    let verdict = Verdict::from_probability(Some(q), 0.5);
+                    let candidate = last.saturating_sub(back);
+                    let decided = d.decide(candidate, verdict);
+                    if decided == PauseEvent::Pause {
+                        proptest::prop_assert!(talking && candidate == last && verdict == Verdict::Complete);
+                        talking = false;
+                        previous = false;
+                    } else {
+                        proptest::prop_assert_eq!(decided, PauseEvent::None);
+                    }
+                }
+                proptest::prop_assert_eq!(d.talking(), talking);
+            }
+        }
+    }
 }
