@@ -81,6 +81,19 @@ def algo_options() -> Any:
     return gradio_webrtc.AlgoOptions(audio_chunk_duration=float(chunk)) if chunk else None
 
 
+def turn_options() -> dict[str, Any]:
+    """`turn_detector=SmartTurn(**options)` when BENCH_SMART_TURN holds the options (JSON), for
+    bench/turn_taking.py; nothing otherwise (the pause rule alone)."""
+    options = os.environ.get("BENCH_SMART_TURN")
+    if options is None:
+        return {}
+    import json
+
+    from gradio_webrtc import SmartTurn
+
+    return {"turn_detector": SmartTurn(**json.loads(options))}
+
+
 def build(app: str, kind: str) -> tuple[Any, Any, Any]:
     """`(blocks, component, live-session counter)` for the installed library: a real Gradio app."""
     import gradio as gr
@@ -89,7 +102,7 @@ def build(app: str, kind: str) -> tuple[Any, Any, Any]:
     handler = {
         "echo": lambda: make_handler(kind),
         "flip": lambda: flip,
-        "reply": lambda: gradio_webrtc.ReplyOnPause(reply, algo_options=algo_options()),
+        "reply": lambda: gradio_webrtc.ReplyOnPause(reply, algo_options=algo_options(), **turn_options()),
     }[app]()
     with gr.Blocks() as blocks:
         component = gradio_webrtc.WebRTC(mode="send-receive", modality=modality)
