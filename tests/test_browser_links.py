@@ -101,7 +101,11 @@ def test_video_follows_the_browsers_feedback_behind_a_capped_link(tmp_path):
         f"{relay.drops_since(settled)} tail drops, server estimate {server1['link_estimate'] // 1000} kbit/s"
     )
     assert server1["link_feedback"] == 1, "the estimate follows Chromium's transport-cc feedback"
-    assert server1["link_estimate"] <= CAP * 1.1, server1
+    # The picture needs ~430 kbit/s, under the cap: the sender is application-limited, and GCC's
+    # estimate may climb to its bound, 1.5x what got through plus 50 kbit/s (`EngineEstimator`;
+    # seen at 771 kbit/s once under a loaded machine, ~400 kbit/s alone). What the link is
+    # offered is checked below.
+    assert server1["link_estimate"] <= 1.5 * CAP + 50_000, server1
     assert used < CAP / 1000, f"{used:.0f} kbit/s offered to a {CAP // 1000} kbit/s link"
     delivered = sum(1 for at, _ in relay.delivered if at >= settled)
     assert relay.drops_since(settled) <= delivered // 100, "the link's queue does not overflow"
