@@ -58,11 +58,18 @@ class TurnDetector:
         turn. Called from a worker thread, once per candidate pause."""
         raise NotImplementedError
 
+    def engine_detector(self) -> Any:
+        """What the engine calls: this object (from a worker thread, with the GIL)."""
+        return self
+
     def engine_config(self) -> EndOfTurnConfig:
         """The engine's form of this detector and its timings (checked: a `ValueError` for a
         threshold outside 0-1 or `max_silence < silence`)."""
         return EndOfTurnConfig(
-            self, silence=float(self.silence), max_silence=float(self.max_silence), threshold=float(self.threshold)
+            self.engine_detector(),
+            silence=float(self.silence),
+            max_silence=float(self.max_silence),
+            threshold=float(self.threshold),
         )
 
     def __repr__(self) -> str:
@@ -125,14 +132,9 @@ class SmartTurn(TurnDetector):
         rate, samples = audio
         return self.model().probability(int(rate), np.asarray(samples).reshape(-1))
 
-    def engine_config(self) -> EndOfTurnConfig:
+    def engine_detector(self) -> SmartTurnModel:
         # The engine calls the model itself, without Python or the GIL.
-        return EndOfTurnConfig(
-            self.model(),
-            silence=float(self.silence),
-            max_silence=float(self.max_silence),
-            threshold=float(self.threshold),
-        )
+        return self.model()
 
 
 def turn_config(detector: TurnDetector | Callable[..., Any] | None) -> EndOfTurnConfig | None:

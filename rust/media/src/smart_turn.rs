@@ -57,13 +57,13 @@ fn environment(library: &Path) -> Result<&'static Environment, Error> {
     if let Some(env) = ENVIRONMENT.get() {
         return Ok(env);
     }
-    let failed = |e: String| Error::Model(format!("could not load ONNX Runtime from {}: {e}", library.display()));
+    let load_failed = |e: String| Error::Model(format!("could not load ONNX Runtime from {}: {e}", library.display()));
     let env = ort::init_from(library)
-        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| load_failed(e.to_string()))?
         .with_name("gradio_webrtc")
         .with_telemetry(false)
         .build()
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| load_failed(e.to_string()))?;
     Ok(ENVIRONMENT.get_or_init(|| env))
 }
 
@@ -101,7 +101,6 @@ impl SmartTurn {
 
     fn new_session(&self) -> Result<Session, Error> {
         let env = environment(Path::new(&self.library))?;
-        let failed = |e: ort::Error| Error::Model(format!("Smart Turn: {e}"));
         Session::builder(env)
             .map_err(failed)?
             // One thread per call: calls of many conversations run side by side on the engine's
@@ -136,8 +135,13 @@ impl SmartTurn {
     }
 }
 
+/// An ONNX Runtime error as the media library's.
+#[allow(clippy::needless_pass_by_value)] // the shape `map_err` hands it
+fn failed(e: ort::Error) -> Error {
+    Error::Model(format!("Smart Turn: {e}"))
+}
+
 fn run(session: &mut Session, features: Vec<f32>) -> Result<f32, Error> {
-    let failed = |e: ort::Error| Error::Model(format!("Smart Turn: {e}"));
     let input = Tensor::from_array(([1usize, N_MELS, N_FRAMES], features)).map_err(failed)?;
     let outputs = session.run(ort::inputs![input]).map_err(failed)?;
     let (_, probability) = outputs[0].try_extract_tensor::<f32>().map_err(failed)?;

@@ -228,21 +228,18 @@ impl AudioIn {
         }))
     }
 
-    /// The end-of-turn model's answer (`probability`, None if it failed) about `candidate`:
-    /// the utterance, if that ends it. Stale answers change nothing.
-    pub fn decide(&mut self, candidate: u64, probability: Option<f32>) -> Vec<InputEvent> {
-        let mut events = Vec::new();
-        let Some(detection) = self.detection.as_mut() else {
-            return events;
-        };
-        let Some(threshold) = detection.utterances.end_of_turn().map(|o| o.threshold) else {
-            return events;
-        };
+    /// The end-of-turn model's answer (`probability`, None if it failed) about `candidate`: what
+    /// it says, and the utterance if that ends it (None without an end-of-turn stage). Stale
+    /// answers change nothing.
+    pub fn decide(&mut self, candidate: u64, probability: Option<f32>) -> Option<(Verdict, Vec<InputEvent>)> {
+        let detection = self.detection.as_mut()?;
+        let threshold = detection.utterances.end_of_turn()?.threshold;
         let verdict = Verdict::from_probability(probability, threshold);
+        let mut events = Vec::new();
         if let Some(samples) = detection.utterances.decide(candidate, verdict) {
             detection.utterance(self.rate, &samples, &mut events);
         }
-        events
+        Some((verdict, events))
     }
 
     /// Queues a frame for the handler; false if the queue is full (the frame is dropped).

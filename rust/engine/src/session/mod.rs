@@ -36,7 +36,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gradio_webrtc_media::pause::PauseOptions;
+use gradio_webrtc_media::pause::{PauseOptions, Verdict};
 
 pub use audio_in::{AudioFrame, Speech};
 pub use audio_out::idle_phase;
@@ -482,19 +482,19 @@ impl SessionCore {
     /// The end-of-turn model's answer about `candidate` at `now`: the probability that the turn
     /// is complete, or None if the model failed (the pause rule decides then). A complete turn
     /// ends the utterance now; answers about a silence the user has since talked over are stale.
-    pub fn handle_turn_verdict(&mut self, now: Instant, candidate: u64, probability: Option<f32>) {
+    /// Like every input it takes the time, though its effect does not depend on it: stale
+    /// answers are refused by number.
+    pub fn handle_turn_verdict(&mut self, _now: Instant, candidate: u64, probability: Option<f32>) {
         if self.is_closed() {
             return;
         }
-        let _ = now; // the verdict's effect does not depend on when it came: stale ones are refused by number
-        let Some(input) = self.audio_in.as_mut() else {
+        let Some((verdict, events)) = self.audio_in.as_mut().and_then(|i| i.decide(candidate, probability)) else {
             return;
         };
-        let events = input.decide(candidate, probability);
-        match probability {
-            None => SessionStats::add(&self.stats.turn_checks_failed, 1),
-            Some(_) if events.is_empty() => SessionStats::add(&self.stats.turns_held, 1),
-            Some(_) => {}
+        match verdict {
+            Verdict::Unknown => SessionStats::add(&self.stats.turn_checks_failed, 1),
+            Verdict::Incomplete => SessionStats::add(&self.stats.turns_held, 1),
+            Verdict::Complete => {}
         }
         for event in events {
             self.on_input(event);
