@@ -112,6 +112,8 @@ async def test_a_runner_failure_reaches_the_page_shuts_the_handler_down_and_free
     # The slot is freed first; shutdown() runs after (a slow one must not hold the slot).
     await wait_for(lambda: copies[0].shut_down, timeout=5)
     assert Shy.shutdown_thread.startswith("gradio-webrtc-worker"), "a sync shutdown() runs off the event loop"
+    # The log line follows shutdown() (which sets the flag from a worker thread before the loop resumes).
+    await wait_for(lambda: any("failed:" in r.getMessage() for r in caplog.records), timeout=5)
     failed_lines = [r for r in caplog.records if "failed:" in r.getMessage()]
     assert len(failed_lines) == 1 and failed_lines[0].levelno == logging.ERROR
     await client.close()
