@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,21 @@ def get(url: str) -> dict:
         return json.load(r)
 
 
-def test_video_follows_the_browsers_feedback_behind_a_capped_link(tmp_path):
+@dataclass
+class Run:
+    """Chromium's and the server's counters at the start and the end of the measured window."""
+
+    chrome0: dict
+    chrome1: dict
+    server0: dict
+    server1: dict
+    settled: float
+    until: float
+    answer: str
+
+
+def call_through(relay: Relay, tmp_path: Path, settle_ms: int = 8000, window_ms: int = 12000) -> Run:
+    """Chromium sends the camera through `relay` to the flipping server and plays it back."""
     camera = tmp_path / "camera.y4m"
     write_camera(camera)
     port = _free_tcp_port()
@@ -56,7 +71,6 @@ def test_video_follows_the_browsers_feedback_behind_a_capped_link(tmp_path):
         text=True,
         env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
     )
-    relay = Relay(cap_bps=CAP, queue_s=0.3)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_until_serving(url, server)
@@ -73,18 +87,27 @@ def test_video_follows_the_browsers_feedback_behind_a_capped_link(tmp_path):
             page.wait_for_function("state.connection === 'connected' || state.error", timeout=30000)
             assert page.evaluate("state.error") is None, page.evaluate("state.error")
             webrtc_id = page.evaluate("state.webrtcId")
-            page.wait_for_timeout(8000)  # the estimate settles
+            page.wait_for_timeout(settle_ms)  # the estimate settles
             settled = time.monotonic()
             chrome0, server0 = page.evaluate("inbound()"), get(f"{url}/stats?webrtc_id={webrtc_id}")
-            page.wait_for_timeout(12000)
+            page.wait_for_timeout(window_ms)
             until = time.monotonic()
             chrome1, server1 = page.evaluate("inbound()"), get(f"{url}/stats?webrtc_id={webrtc_id}")
+            answer = page.evaluate("state.answer")
             page.screenshot(path=str(tmp_path / "link-page.png"))
     finally:
         relay.close()
         server.terminate()
         server.wait(10)
         log.close()
+    return Run(chrome0, chrome1, server0, server1, settled, until, answer)
+
+
+def test_video_follows_the_browsers_feedback_behind_a_capped_link(tmp_path):
+    relay = Relay(cap_bps=CAP, queue_s=0.3)
+    run = call_through(relay, tmp_path)
+    chrome0, chrome1, server0, server1 = run.chrome0, run.chrome1, run.server0, run.server1
+    settled, until = run.settled, run.until
 
     seconds = until - settled
     decoded = chrome1["framesDecoded"] - chrome0["framesDecoded"]
@@ -109,4 +132,36 @@ def test_video_follows_the_browsers_feedback_behind_a_capped_link(tmp_path):
     assert used < CAP / 1000, f"{used:.0f} kbit/s offered to a {CAP // 1000} kbit/s link"
     delivered = sum(1 for at, _ in relay.delivered if at >= settled)
     assert relay.drops_since(settled) <= delivered // 100, "the link's queue does not overflow"
+    assert sent > 0 and decoded >= sent * 0.8, f"Chromium decoded {decoded} of the {sent} pictures sent"
+
+
+def test_chromium_repairs_on_rtx_both_ways_behind_a_lossy_link(tmp_path):
+    """5 % of the datagrams lost each way: Chromium offers RTX (RFC 4588) and the answer takes it,
+    so lost video is asked for (NACK) and resent on the repair stream in both directions: Chromium
+    counts retransmissions received (it counts only those on RTX), the server counts repairs that
+    came on Chromium's RTX stream, and the pictures keep being decoded."""
+    relay = Relay(loss=0.05)
+    run = call_through(relay, tmp_path, settle_ms=4000, window_ms=10000)
+    seconds = run.until - run.settled
+    chrome0, chrome1, server0, server1 = run.chrome0, run.chrome1, run.server0, run.server1
+    decoded = chrome1["framesDecoded"] - chrome0["framesDecoded"]
+    resent_to_chrome = chrome1["retransmittedPacketsReceived"] - chrome0["retransmittedPacketsReceived"]
+    print(
+        f"\nChromium behind 5 % loss: {decoded / seconds:.1f} fps decoded "
+        f"({chrome1['frameWidth']}x{chrome1['frameHeight']}), "
+        f"{chrome1['freezeCount'] - chrome0['freezeCount']} freezes, "
+        f"{resent_to_chrome} repairs received, {chrome1['nackCount'] - chrome0['nackCount']} NACKs sent; "
+        f"server: {server1['video_repairs_out'] - server0['video_repairs_out']} repairs sent, "
+        f"{server1['video_rtx_in'] - server0['video_rtx_in']} received, "
+        f"{server1['video_nacks_sent'] - server0['video_nacks_sent']} packets asked for; "
+        f"estimate {server1['link_estimate']}, bitrate {server1['video_out_bitrate']}, "
+        f"out {server1['video_frames_out'] - server0['video_frames_out']}, held {server1['video_frames_held_back'] - server0['video_frames_held_back']}"
+    )
+    video = run.answer.split("m=video")[1]
+    rtx = [line for line in video.splitlines() if line.endswith(" rtx/90000")]
+    assert rtx and "a=ssrc-group:FID " in video, "the answer takes Chromium's RTX and names a repair stream"
+    assert server1["video_repairs_out"] > server0["video_repairs_out"], server1
+    assert resent_to_chrome > 0, "Chromium got the server's repairs on the RTX stream"
+    assert server1["video_rtx_in"] > server0["video_rtx_in"], "and Chromium sent on its RTX stream (repairs, probes)"
+    sent = server1["video_frames_out"] - server0["video_frames_out"]
     assert sent > 0 and decoded >= sent * 0.8, f"Chromium decoded {decoded} of the {sent} pictures sent"

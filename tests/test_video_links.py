@@ -64,10 +64,21 @@ async def test_video_follows_a_capped_downlink(make_connections):
     assert all(band_at_bottom(shown(f)) for _, f in received), "every picture is whole"
 
 
+def rtx_payload_types(sdp: str) -> dict[int, int]:
+    """RTX payload type -> the payload type it repairs (`a=fmtp:N apt=M`), from an SDP."""
+    rtx = {int(line.split(":")[1].split()[0]) for line in sdp.splitlines() if line.endswith(" rtx/90000")}
+    return {
+        int(line[len("a=fmtp:") :].split()[0]): int(line.split("apt=")[1].split(";")[0])
+        for line in sdp.splitlines()
+        if line.startswith("a=fmtp:") and int(line[len("a=fmtp:") :].split()[0]) in rtx
+    }
+
+
 async def test_lost_video_is_repaired_not_smeared(make_connections):
     """10 % loss both ways with 0-30 ms jitter: lost packets are retransmitted and waited for, a
     frame lost for good is not decoded past (a keyframe is asked for instead), and the handler's
-    pictures come back in order, every one of them whole."""
+    pictures come back in order, every one of them whole. The peer (aiortc) offers RTX (RFC 4588):
+    the answer accepts it, so repairs travel on their own SSRC both ways."""
     seen: list[int] = []
 
     def record(frame: np.ndarray) -> np.ndarray:
@@ -76,11 +87,21 @@ async def test_lost_video_is_repaired_not_smeared(make_connections):
 
     connections = make_connections(record, mode="send-receive", modality="video")
     with shaped(Link(loss=0.10, jitter_s=0.03)):
-        client, _ = await connect_video(connections.offer, "lossy")
+        client, answer = await connect_video(connections.offer, "lossy")
         connections.set_input("lossy")
         await wait_for(lambda: len(client.frames) > 150, timeout=40)
         stats = connections.engine.get("lossy").stats()
         await client.close()
+    print("STATS", {k: v for k, v in stats.items() if k.startswith("video")})
+    video = answer["sdp"].split("m=video")[1]
+    vp8 = next(int(line.split(":")[1].split()[0]) for line in video.splitlines() if "VP8/90000" in line)
+    assert vp8 in rtx_payload_types(video).values(), video
+    assert "a=ssrc-group:FID " in video, "the server's video names its repair stream"
+    # Repairs arrived on the peer's RTX stream, and the ones the server asked for were not asked for
+    # without end (each lost packet is asked for until it comes, 25 times at most).
+    assert stats["video_rtx_in"] > 0, stats
+    assert stats["video_nacks_sent"] < 25 * stats["video_rtx_in"] + 500, stats
+    assert stats["video_repairs_out"] > 0, stats
     steps = [(b - a) % 256 for a, b in itertools.pairwise(seen)]
     assert all(0 < s < 128 for s in steps), f"the handler saw pictures in order: {seen}"
     assert stats["video_frames_in"] >= len(seen) > 100, stats

@@ -6,7 +6,7 @@
 //! here without one is a compile error, not a runtime log).
 
 use gradio_webrtc_media::video::Codec;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_RTX, MIME_TYPE_VP8};
 use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind};
 
 /// One negotiable codec.
@@ -21,6 +21,12 @@ pub(crate) struct CodecSpec {
     pub feedback: &'static [(&'static str, &'static str)],
     /// The media codec behind a video row.
     pub video: Option<Codec>,
+    /// The payload type of the row's RFC 4588 retransmission codec (`video/rtx` with `apt=` this
+    /// row): a browser offers one per video codec and keeps RTX only for the primaries the answerer
+    /// pairs with one. With RTX a repair travels on its own SSRC and sequence numbers, so the
+    /// receiver can tell it from the original (its jitter and loss statistics, its bandwidth
+    /// estimate) and the sender can pad probes with it.
+    pub rtx_payload_type: Option<u8>,
 }
 
 const VIDEO_FEEDBACK: &[(&str, &str)] = &[("goog-remb", ""), ("ccm", "fir"), ("nack", ""), ("nack", "pli")];
@@ -37,6 +43,7 @@ pub(crate) const CODECS: &[CodecSpec] = &[
         fmtp: "minptime=10;useinbandfec=1",
         feedback: &[],
         video: None,
+        rtx_payload_type: None,
     },
     CodecSpec {
         mime: MIME_TYPE_VP8,
@@ -47,6 +54,7 @@ pub(crate) const CODECS: &[CodecSpec] = &[
         fmtp: "",
         feedback: VIDEO_FEEDBACK,
         video: Some(Codec::Vp8),
+        rtx_payload_type: Some(97),
     },
     CodecSpec {
         mime: MIME_TYPE_H264,
@@ -57,6 +65,7 @@ pub(crate) const CODECS: &[CodecSpec] = &[
         fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
         feedback: VIDEO_FEEDBACK,
         video: Some(Codec::H264),
+        rtx_payload_type: Some(107),
     },
     CodecSpec {
         mime: MIME_TYPE_H264,
@@ -67,6 +76,7 @@ pub(crate) const CODECS: &[CodecSpec] = &[
         fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f",
         feedback: VIDEO_FEEDBACK,
         video: Some(Codec::H264),
+        rtx_payload_type: Some(103),
     },
 ];
 
@@ -95,6 +105,21 @@ impl CodecSpec {
             rtp_codec: self.rtp_codec(),
             payload_type: self.payload_type,
         }
+    }
+
+    /// The row's retransmission codec (RFC 4588 §8.6: `rtx/90000` with `apt=` the row's payload
+    /// type), if it has one.
+    pub fn rtx_parameters(&self) -> Option<RTCRtpCodecParameters> {
+        self.rtx_payload_type.map(|payload_type| RTCRtpCodecParameters {
+            rtp_codec: RTCRtpCodec {
+                mime_type: MIME_TYPE_RTX.to_owned(),
+                clock_rate: self.clock_rate,
+                channels: 0,
+                sdp_fmtp_line: format!("apt={}", self.payload_type),
+                rtcp_feedback: Vec::new(),
+            },
+            payload_type,
+        })
     }
 }
 
@@ -157,5 +182,20 @@ mod test {
         assert_eq!(video_codec("video/vp8"), Some(Codec::Vp8));
         assert_eq!(video_codec("VIDEO/H264"), Some(Codec::H264));
         assert_eq!(opus().payload_type, 111);
+    }
+
+    #[test]
+    fn every_video_row_has_its_own_retransmission_codec_and_no_payload_type_is_used_twice() {
+        let mut used: Vec<u8> = CODECS.iter().map(|c| c.payload_type).collect();
+        for row in of_kind(RtpCodecKind::Video) {
+            let rtx = row.rtx_parameters().expect("every video row has RTX");
+            assert_eq!(rtx.rtp_codec.sdp_fmtp_line, format!("apt={}", row.payload_type));
+            used.push(rtx.payload_type);
+        }
+        assert!(opus().rtx_parameters().is_none());
+        let mut unique = used.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), used.len(), "{used:?}");
     }
 }

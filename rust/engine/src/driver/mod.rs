@@ -322,6 +322,11 @@ impl MediaSession {
         &self.stats
     }
 
+    /// The counters, for the transport's parts that count for the session (its interceptors).
+    pub(crate) fn shared_stats(&self) -> Arc<SessionStats> {
+        self.stats.clone()
+    }
+
     /// Records the transport, so that closing the session releases it.
     pub fn set_transport(&self, transport: Arc<dyn Transport>) {
         let _ = self.transport.set(transport);

@@ -60,6 +60,14 @@ pub struct SessionStats {
     /// Which feedback that estimate follows: 0 none yet, 1 transport-cc (browsers), 2 REMB,
     /// 3 receiver reports; a gauge.
     pub link_feedback: AtomicU64,
+    /// Lost video packets this side asked the peer for (NACK; one count per request, so a packet
+    /// asked for twice counts twice).
+    pub video_nacks_sent: AtomicU64,
+    /// Packets that arrived on the peer's RTX stream (RFC 4588): its repairs, and a browser's
+    /// bandwidth probes (libwebrtc probes by resending earlier packets there).
+    pub video_rtx_in: AtomicU64,
+    /// Video packets sent again because the peer asked for them (on the RTX stream when negotiated).
+    pub video_repairs_out: AtomicU64,
     /// Streamed utterance pieces dropped because the handler fell behind (never whole utterances).
     pub speech_pieces_dropped: AtomicU64,
     /// Remote ICE candidates the peer trickled after its offer, given to ICE.
@@ -133,6 +141,9 @@ impl SessionStats {
             ("video_out_bitrate", get(&self.video_out_bitrate)),
             ("link_estimate", get(&self.link_estimate)),
             ("link_feedback", get(&self.link_feedback)),
+            ("video_nacks_sent", get(&self.video_nacks_sent)),
+            ("video_rtx_in", get(&self.video_rtx_in)),
+            ("video_repairs_out", get(&self.video_repairs_out)),
             ("speech_pieces_dropped", get(&self.speech_pieces_dropped)),
             ("ice_candidates_trickled", get(&self.ice_candidates_trickled)),
             ("utterances_dropped", get(&self.utterances_dropped)),

@@ -36,6 +36,8 @@ use rtc::rtcp::sender_report::SenderReport;
 use rtc::sansio::Protocol;
 use rtc::shared::marshal::MarshalSize;
 
+use crate::session::SessionStats;
+
 /// The least the estimate goes down to (bits per second): audio and a postage-stamp picture.
 pub(crate) const MIN_BPS: f64 = 50_000.0;
 /// Where a connection starts before any feedback. The ramp is slow (GCC adds ~8 % a second), so
@@ -477,6 +479,10 @@ pub(crate) struct CcPacer {
     audio: HashSet<u32>,
     /// Video SSRCs and their negotiated abs-send-time extension id.
     video: HashMap<u32, Option<u8>>,
+    /// The session's counters (retransmissions sent).
+    counts: Arc<SessionStats>,
+    /// The video streams' RTX SSRCs (also in `video`): their reports say nothing of the path's loss.
+    rtx_ssrcs: HashSet<u32>,
     repairs: VecDeque<TaggedPacket>,
     frames: VecDeque<TaggedPacket>,
     backlog_bits: f64,
@@ -500,7 +506,7 @@ fn rtp_bits(packet: &TaggedPacket) -> f64 {
 }
 
 impl CcPacer {
-    pub(crate) fn new(shared: Arc<CcShared>) -> Self {
+    pub(crate) fn new(shared: Arc<CcShared>, counts: Arc<SessionStats>) -> Self {
         let rate = shared.initial * PACE_FACTOR;
         Self {
             bucket: Pacer::new(rate).with_burst_bits(rate * BURST_S),
@@ -508,6 +514,8 @@ impl CcPacer {
             shared,
             audio: HashSet::new(),
             video: HashMap::new(),
+            counts,
+            rtx_ssrcs: HashSet::new(),
             repairs: VecDeque::new(),
             frames: VecDeque::new(),
             backlog_bits: 0.0,
@@ -586,7 +594,9 @@ impl CcPacer {
 
     fn on_report_blocks(&mut self, now: Instant, blocks: &[ReceptionReport]) {
         for block in blocks {
-            if !self.video.contains_key(&block.ssrc) && !self.audio.contains(&block.ssrc) {
+            if self.rtx_ssrcs.contains(&block.ssrc)
+                || (!self.video.contains_key(&block.ssrc) && !self.audio.contains(&block.ssrc))
+            {
                 continue;
             }
             if self.video.contains_key(&block.ssrc) {
@@ -673,6 +683,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for CcPacer {
         }
         self.backlog_bits += rtp_bits(&msg);
         if msg.message.has(&Attribute::Retransmission) {
+            SessionStats::add(&self.counts.video_repairs_out, 1);
             // On a link that loses more than one packet in ten, a retransmission is lost often
             // enough that the frame waits another round trip (and a receiver that asks only once,
             // as aiortc does, freezes until its buffer overflows): send it twice.
@@ -722,6 +733,12 @@ impl Interceptor for CcPacer {
                 .and_then(|e| u8::try_from(e.id).ok())
                 .filter(|id| *id != 0);
             self.video.insert(info.ssrc, abs);
+            if let Some(rtx) = info.ssrc_rtx {
+                // Repairs on the RTX stream are video too: paced, and stamped for the REMB
+                // estimate (they are bytes the path carries).
+                self.video.insert(rtx, abs);
+                self.rtx_ssrcs.insert(rtx);
+            }
         } else {
             self.audio.insert(info.ssrc);
         }
@@ -729,6 +746,10 @@ impl Interceptor for CcPacer {
 
     fn unbind_local_stream(&mut self, info: &StreamInfo) {
         self.video.remove(&info.ssrc);
+        if let Some(rtx) = info.ssrc_rtx {
+            self.video.remove(&rtx);
+            self.rtx_ssrcs.remove(&rtx);
+        }
         self.audio.remove(&info.ssrc);
     }
 
@@ -764,7 +785,7 @@ mod test {
 
     fn pacer() -> (Arc<CcShared>, CcPacer) {
         let shared = CcShared::new(2_000_000.0);
-        let mut pacer = CcPacer::new(shared.clone());
+        let mut pacer = CcPacer::new(shared.clone(), Arc::default());
         pacer.bind_local_stream(&StreamInfo {
             ssrc: AUDIO,
             mime_type: "audio/opus".into(),

@@ -17,6 +17,7 @@ mod data_channel;
 mod events;
 mod peer;
 mod playout;
+mod repair;
 mod video;
 
 use std::sync::{Arc, OnceLock};
@@ -206,7 +207,15 @@ async fn new_peer(
         cc: cc.clone(),
     });
     let video = options.send_video || options.recv_video;
-    let pc = Box::pin(peer::build(ice, engine, handler.clone(), video, &cc)).await?;
+    let pc = Box::pin(peer::build(
+        ice,
+        engine,
+        handler.clone(),
+        video,
+        &cc,
+        &session.shared_stats(),
+    ))
+    .await?;
     let transport = Arc::new(WebRtcTransport {
         pc: pc.clone(),
         runtime: Handle::current(),

@@ -22,6 +22,7 @@ use crate::codec::{self, CodecSpec};
 use crate::config::{EngineOptions, IceConfig};
 use crate::driver::MediaSession;
 use crate::ids::random_u32;
+use crate::session::SessionStats;
 use crate::EngineError;
 
 pub(super) fn setup(e: impl std::fmt::Display) -> EngineError {
@@ -33,12 +34,21 @@ pub(super) fn setup(e: impl std::fmt::Display) -> EngineError {
 /// the frame assembler still waits for it (`assembler::NACK_WAIT`).
 const NACK_INTERVAL: Duration = Duration::from_millis(20);
 
+/// How many times one lost packet is asked for: every `NACK_INTERVAL` for as long as the frame
+/// assembler waits for it at most (`video::repair_wait`, 500 ms). webrtc-rs's default is no limit:
+/// a packet the sender no longer holds was asked for every 20 ms until 512 newer ones had arrived.
+const MAX_NACKS_PER_PACKET: u16 = 25;
+
 /// webrtc-rs's NACK, transport-cc and RTCP-report interceptors with a faster NACK generator, and
 /// our send-side congestion control (`cc`): GCC over the peer's transport-cc feedback behind the
 /// shipped send history, and our pacer. The codecs' `nack`, `nack pli` and `goog-remb` feedback
 /// come from the codec table; transport-cc and abs-send-time are registered here.
-fn interceptors(media: &mut MediaEngine, cc: &Arc<CcShared>) -> Result<Registry, EngineError> {
-    use rtc::interceptor::{CongestionControlBuilder, NackGeneratorBuilder, NackResponderBuilder};
+fn interceptors(
+    media: &mut MediaEngine,
+    cc: &Arc<CcShared>,
+    stats: &Arc<SessionStats>,
+) -> Result<Registry, EngineError> {
+    use rtc::interceptor::{CongestionControlBuilder, NackGeneratorBuilder, NackResponderBuilder, TwccSenderBuilder};
     use rtc::peer_connection::configuration::interceptor_registry::{
         configure_rtcp_reports, configure_simulcast_extension_headers, configure_twcc,
     };
@@ -47,7 +57,13 @@ fn interceptors(media: &mut MediaEngine, cc: &Arc<CcShared>) -> Result<Registry,
         .with(Slot::NackResponder, NackResponderBuilder::new().build())
         .with(
             Slot::NackGenerator,
-            NackGeneratorBuilder::new().with_interval(NACK_INTERVAL).build(),
+            super::repair::Nacks::new(
+                NackGeneratorBuilder::new()
+                    .with_interval(NACK_INTERVAL)
+                    .with_max_nacks_per_packet(MAX_NACKS_PER_PACKET)
+                    .build(),
+                stats.clone(),
+            ),
         );
     configure_simulcast_extension_headers(media).map_err(setup)?;
     // abs-send-time lets a peer without transport-cc (aiortc) estimate our video's bandwidth and
@@ -62,12 +78,17 @@ fn interceptors(media: &mut MediaEngine, cc: &Arc<CcShared>) -> Result<Registry,
         )
         .map_err(setup)?;
     let registry = configure_twcc(registry, media).map_err(setup)?;
+    // The shipped transport-cc sender again, numbering the RTX streams' packets too.
+    let registry = registry.with(
+        Slot::TwccSender,
+        super::repair::WithRepairStreams(TwccSenderBuilder::new().build()),
+    );
     let registry = registry
         .with(
             Slot::CongestionControl,
             CongestionControlBuilder::new(EngineEstimator::new(cc.clone())).build(),
         )
-        .with(Slot::Pacer, CcPacer::new(cc.clone()));
+        .with(Slot::Pacer, CcPacer::new(cc.clone(), stats.clone()));
     Ok(configure_rtcp_reports(registry))
 }
 
@@ -78,14 +99,20 @@ pub(super) async fn build(
     events: Arc<Events>,
     video: bool,
     cc: &Arc<CcShared>,
+    stats: &Arc<SessionStats>,
 ) -> Result<Arc<dyn PeerConnection>, EngineError> {
     let mut media = MediaEngine::default();
     for spec in codec::CODECS {
         if spec.kind == RtpCodecKind::Audio || video {
             media.register_codec(spec.parameters(), spec.kind).map_err(setup)?;
+            if let Some(rtx) = spec.rtx_parameters() {
+                // webrtc-rs then gives the video sender a repair SSRC (`a=ssrc-group:FID`) and
+                // its NACK responder resends on it, when the peer negotiated RTX.
+                media.register_codec(rtx, spec.kind).map_err(setup)?;
+            }
         }
     }
-    let registry = interceptors(&mut media, cc)?;
+    let registry = interceptors(&mut media, cc, stats)?;
     // Last in the chain, so NACK and the reports have seen inbound RTCP before keyframe requests
     // are handed to the outgoing video track.
     let registry = registry.with(Slot::from(14_000), super::KeyframeRequests::default());
