@@ -264,6 +264,7 @@ mod test {
     use super::*;
     use bytes::Bytes;
     use rtc::interceptor::{AttributedPacket, NackGeneratorBuilder, RTCPFeedback};
+    use rtc::rtcp::transport_feedbacks::transport_layer_nack::NackPair;
     use rtc::shared::TransportContext;
     use std::time::Duration;
 
@@ -312,7 +313,7 @@ mod test {
                 if let Packet::Rtcp(packets) = out.message.packet {
                     for p in packets {
                         if let Some(nack) = p.as_any().downcast_ref::<TransportLayerNack>() {
-                            let seqs = nack.nacks.iter().flat_map(|pair| pair.packet_list()).collect();
+                            let seqs = nack.nacks.iter().flat_map(NackPair::packet_list).collect();
                             asked.push((nack.media_ssrc, seqs));
                         }
                     }
