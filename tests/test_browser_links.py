@@ -58,8 +58,9 @@ class Run:
     answer: str
 
 
-def call_through(relay: Relay, tmp_path: Path, settle_ms: int = 8000, window_ms: int = 12000) -> Run:
-    """Chromium sends the camera through `relay` to the flipping server and plays it back."""
+def call_through(relay: Relay, tmp_path: Path, settle_ms: int = 8000, window_ms: int = 12000, loss: float = 0.0) -> Run:
+    """Chromium sends the camera through `relay` to the flipping server and plays it back; `loss`
+    (each way) starts once connected (the handshake under loss is another subject)."""
     camera = tmp_path / "camera.y4m"
     write_camera(camera)
     port = _free_tcp_port()
@@ -87,6 +88,7 @@ def call_through(relay: Relay, tmp_path: Path, settle_ms: int = 8000, window_ms:
             page.wait_for_function("state.connection === 'connected' || state.error", timeout=30000)
             assert page.evaluate("state.error") is None, page.evaluate("state.error")
             webrtc_id = page.evaluate("state.webrtcId")
+            relay.loss = loss
             page.wait_for_timeout(settle_ms)  # the estimate settles
             settled = time.monotonic()
             chrome0, server0 = page.evaluate("inbound()"), get(f"{url}/stats?webrtc_id={webrtc_id}")
@@ -140,8 +142,7 @@ def test_chromium_repairs_on_rtx_both_ways_behind_a_lossy_link(tmp_path):
     so lost video is asked for (NACK) and resent on the repair stream in both directions: Chromium
     counts retransmissions received (it counts only those on RTX), the server counts repairs that
     came on Chromium's RTX stream, and the pictures keep being decoded."""
-    relay = Relay(loss=0.05)
-    run = call_through(relay, tmp_path, settle_ms=4000, window_ms=10000)
+    run = call_through(Relay(), tmp_path, settle_ms=4000, window_ms=10000, loss=0.05)
     seconds = run.until - run.settled
     chrome0, chrome1, server0, server1 = run.chrome0, run.chrome1, run.server0, run.server1
     decoded = chrome1["framesDecoded"] - chrome0["framesDecoded"]
@@ -154,8 +155,7 @@ def test_chromium_repairs_on_rtx_both_ways_behind_a_lossy_link(tmp_path):
         f"server: {server1['video_repairs_out'] - server0['video_repairs_out']} repairs sent, "
         f"{server1['video_rtx_in'] - server0['video_rtx_in']} received, "
         f"{server1['video_nacks_sent'] - server0['video_nacks_sent']} packets asked for; "
-        f"estimate {server1['link_estimate']}, bitrate {server1['video_out_bitrate']}, "
-        f"out {server1['video_frames_out'] - server0['video_frames_out']}, held {server1['video_frames_held_back'] - server0['video_frames_held_back']}"
+        f"estimate {server1['link_estimate'] // 1000} kbit/s"
     )
     video = run.answer.split("m=video")[1]
     rtx = [line for line in video.splitlines() if line.endswith(" rtx/90000")]
@@ -163,5 +163,8 @@ def test_chromium_repairs_on_rtx_both_ways_behind_a_lossy_link(tmp_path):
     assert server1["video_repairs_out"] > server0["video_repairs_out"], server1
     assert resent_to_chrome > 0, "Chromium got the server's repairs on the RTX stream"
     assert server1["video_rtx_in"] > server0["video_rtx_in"], "and Chromium sent on its RTX stream (repairs, probes)"
+    # Random loss is not congestion: the estimate stays above what the picture needs (~430 kbit/s).
+    # (Repairs on RTX once went unnumbered, then unrecorded, by transport-cc: it fell to 50-90 kbit/s.)
+    assert server1["link_estimate"] >= 300_000, server1
     sent = server1["video_frames_out"] - server0["video_frames_out"]
     assert sent > 0 and decoded >= sent * 0.8, f"Chromium decoded {decoded} of the {sent} pictures sent"

@@ -179,10 +179,12 @@ impl Interceptor for Nacks {
 
 /// Binds each local stream's RTX flow into `inner` as a stream of its own. webrtc-rs binds a sender
 /// once, naming its repair SSRC in the primary's [`StreamInfo`]; an interceptor keyed by SSRC, as
-/// the transport-cc sender is, then passes the repairs by. Unnumbered, a retransmission left
-/// carrying the transport-wide sequence number its original had: Chromium's feedback named the
-/// same number twice and the send-side estimate, fed nonsense, fell from 900 to 64 kbit/s within a
-/// second of the first repair (5 % loss, `tests/test_browser_links.py`).
+/// the transport-cc sender and the congestion controller's send history are, then passes the
+/// repairs by. Unnumbered, a retransmission left carrying the transport-wide sequence number its
+/// original had: Chromium's feedback named the same number twice and the send-side estimate, fed
+/// nonsense, fell from 900 to 64 kbit/s within a second of the first repair (5 % loss,
+/// `tests/test_browser_links.py`). Numbered but not recorded, repairs were bytes sent that no
+/// feedback acknowledged.
 pub(crate) struct WithRepairStreams<I>(pub(crate) I);
 
 impl<I> WithRepairStreams<I> {
