@@ -42,7 +42,9 @@ const MAX_NACKS_PER_PACKET: u16 = 25;
 /// webrtc-rs's NACK, transport-cc and RTCP-report interceptors with a faster NACK generator, and
 /// our send-side congestion control (`cc`): GCC over the peer's transport-cc feedback behind the
 /// shipped send history, and our pacer. The codecs' `nack`, `nack pli` and `goog-remb` feedback
-/// come from the codec table; transport-cc and abs-send-time are registered here.
+/// come from the codec table; transport-cc and abs-send-time are registered here. The NACK
+/// generator, the transport-cc sender and the send history are wrapped (`repair`) so that they
+/// know the RTX streams webrtc-rs binds only as a field of their primary's.
 fn interceptors(
     media: &mut MediaEngine,
     cc: &Arc<CcShared>,
