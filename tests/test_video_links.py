@@ -86,9 +86,13 @@ async def test_lost_video_is_repaired_not_smeared(make_connections):
         return flip(frame)
 
     connections = make_connections(record, mode="send-receive", modality="video")
-    with shaped(Link(loss=0.10, jitter_s=0.03)):
+    link = Link(jitter_s=0.03)
+    with shaped(link):
         client, answer = await connect_video(connections.offer, "lossy")
         connections.set_input("lossy")
+        # The loss starts once pictures flow: repair is the subject here, not a handshake under loss.
+        await wait_for(lambda: len(client.frames) > 0, timeout=20)
+        link.loss = 0.10
         await wait_for(lambda: len(client.frames) > 150, timeout=40)
         stats = connections.engine.get("lossy").stats()
         await client.close()
