@@ -17,13 +17,9 @@ has both libraries, with aiortc as the client).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -31,55 +27,17 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import chromium, wait_until_serving  # noqa: E402
-from conftest import _free_tcp_port  # noqa: E402
 from relay import Relay  # noqa: E402
-from test_browser_links import write_camera  # noqa: E402
+from test_browser_links import call_through  # noqa: E402
 
 
-def get(url: str) -> dict[str, Any]:
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.load(r)
-
-
-def row(name: str, relay: Relay, loss: float, camera: Path, warm_s: float, seconds: float) -> dict[str, Any]:
-    port = _free_tcp_port()
-    server = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "apps" / "link_page_app.py"), str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_WEBRTC_DRAIN_ON_SIGTERM": "0"},
-    )
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_serving(url, server)
-        with chromium(video_file=camera) as browser:
-            page = browser.new_page()
-
-            def relay_to(host: str, p: int) -> int:
-                relay.server = (host, p)
-                return relay.port
-
-            page.expose_function("relayTo", relay_to)
-            page.goto(url)
-            page.evaluate("start()")
-            page.wait_for_function("state.connection === 'connected' || state.error", timeout=30000)
-            if page.evaluate("state.error"):
-                raise RuntimeError(page.evaluate("state.error"))
-            stats_url = f"{url}/stats?webrtc_id={page.evaluate('state.webrtcId')}"
-            relay.loss = loss
-            page.wait_for_timeout(int(warm_s * 1000))
-            c0, s0, t0 = page.evaluate("inbound()"), get(stats_url), time.monotonic()
-            page.wait_for_timeout(int(seconds * 1000))
-            c1, s1, t1 = page.evaluate("inbound()"), get(stats_url), time.monotonic()
-    finally:
-        relay.close()
-        server.terminate()
-        server.wait(30)
+def row(name: str, relay: Relay, loss: float, tmp: Path, warm_s: float, seconds: float) -> dict[str, Any]:
+    run = call_through(relay, tmp, settle_ms=int(warm_s * 1000), window_ms=int(seconds * 1000), loss=loss)
+    c0, c1, s0, s1 = run.chrome0, run.chrome1, run.server0, run.server1
     emitted = max(1, c1["jitterBufferEmittedCount"] - c0["jitterBufferEmittedCount"])
     return {
         "link": name,
-        "fps": (c1["framesDecoded"] - c0["framesDecoded"]) / (t1 - t0),
+        "fps": (c1["framesDecoded"] - c0["framesDecoded"]) / (run.until - run.settled),
         "size": f"{c1['frameWidth']}x{c1['frameHeight']}",
         "freezes": c1["freezeCount"] - c0["freezeCount"],
         "frozen": c1["totalFreezesDuration"] - c0["totalFreezesDuration"],
@@ -100,13 +58,11 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        camera = Path(tmp) / "camera.y4m"
-        write_camera(camera)
         links = [(f"{p:g} % loss", {}, p / 100) for p in args.loss]
         links += [(f"{c:g} Mbit/s", {"cap_bps": c * 1e6, "queue_s": 0.3}, 0.0) for c in args.caps]
         for name, shape, loss in links:
             try:
-                r = row(name, Relay(**shape), loss, camera, args.warm, args.seconds)
+                r = row(name, Relay(**shape), loss, Path(tmp), args.warm, args.seconds)
             except Exception as e:  # a row that fails is reported, the others still run
                 print(f"{name}: {type(e).__name__}: {str(e).splitlines()[0]}", flush=True)
                 continue

@@ -70,7 +70,7 @@ def call_through(relay: Relay, tmp_path: Path, settle_ms: int = 8000, window_ms:
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"},
+        env={**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "GRADIO_WEBRTC_DRAIN_ON_SIGTERM": "0"},
     )
     try:
         url = f"http://127.0.0.1:{port}"
