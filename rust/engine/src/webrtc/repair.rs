@@ -326,13 +326,18 @@ mod test {
         asked
     }
 
-    fn generator() -> Nacks {
-        let mut n = Nacks::new(
+    /// A generator asking every 20 ms, nothing bound.
+    fn unbound() -> Nacks {
+        Nacks::new(
             NackGeneratorBuilder::new()
                 .with_interval(Duration::from_millis(20))
                 .build(),
             Arc::default(),
-        );
+        )
+    }
+
+    fn generator() -> Nacks {
+        let mut n = unbound();
         // As webrtc-rs binds them: the primary (naming its repair flow), then the repair flow.
         n.bind_remote_stream(&info(PRIMARY, Some((RTX, 97)), 96));
         n.bind_remote_stream(&info(RTX, None, 97));
@@ -387,12 +392,7 @@ mod test {
 
     #[test]
     fn without_rtx_retransmissions_on_the_primary_fill_the_gap() {
-        let mut n = Nacks::new(
-            NackGeneratorBuilder::new()
-                .with_interval(Duration::from_millis(20))
-                .build(),
-            Arc::default(),
-        );
+        let mut n = unbound();
         n.bind_remote_stream(&info(PRIMARY, None, 96));
         let t0 = Instant::now();
         for seq in [1, 3, 2, 4] {
@@ -403,12 +403,7 @@ mod test {
 
     #[test]
     fn a_repair_flow_bound_before_its_primary_is_taken_back_out() {
-        let mut n = Nacks::new(
-            NackGeneratorBuilder::new()
-                .with_interval(Duration::from_millis(20))
-                .build(),
-            Arc::default(),
-        );
+        let mut n = unbound();
         n.bind_remote_stream(&info(RTX, None, 97));
         n.bind_remote_stream(&info(PRIMARY, Some((RTX, 97)), 96));
         let t0 = Instant::now();
