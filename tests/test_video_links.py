@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import statistics
 
 import numpy as np
@@ -114,6 +115,33 @@ async def test_lost_video_is_repaired_not_smeared(make_connections):
     counters = [read_counter(f, flipped=True) for f in frames]
     back = [(b - a) % 256 for a, b in itertools.pairwise(counters)]
     assert all(s < 128 for s in back), f"and came back in order: {counters}"
+
+
+@pytest.mark.parametrize("seed", [9, 21])
+async def test_a_call_that_meets_loss_from_its_first_packet_connects(seed):
+    """10 % loss both ways from the first datagram (the ICE checks, the DTLS handshake), with the
+    engine's default timeouts: the call connects and pictures flow. Seeds 9 and 21 are the loss
+    patterns that drop aiortc's first nominating checks and the answers to them, so aiortc (which
+    retries at 0.5 s, 1.5 s, ...) completes ICE only 2-5 s in and discards the server's
+    ClientHellos until then; the server keeps trying. (The other tests' engines give a call 2 s to
+    connect, too short for these patterns.)"""
+    from gradio_webrtc._engine import Engine
+    from gradio_webrtc.connections import Connections
+
+    engine = Engine(bind_addresses=["127.0.0.1"])
+    connections = Connections(flip, engine=engine, mode="send-receive", modality="video")
+    link = Link(loss=0.10, jitter_s=0.03, rng=random.Random(seed))
+    try:
+        with shaped(link):
+            client, _ = await connect_video(connections.offer, f"early-loss-{seed}")
+            connections.set_input(f"early-loss-{seed}")
+            await wait_for(lambda: len(client.frames) > 10, timeout=30)
+            stats = connections.engine.get(f"early-loss-{seed}").stats()
+            await client.close()
+    finally:
+        connections.close()
+    assert stats["video_frames_in"] > 0, stats
+    assert all(band_at_bottom(shown(f)) for _, f in client.frames[5:]), "the pictures came back flipped"
 
 
 async def test_audio_is_protected_on_a_capped_downlink(make_connections):

@@ -639,7 +639,16 @@ impl MediaSession {
             return Ok(());
         }
         let picture = gradio_webrtc_media::video::I420::from_packed(pixels, width, height, bgr)?;
-        match sink.send(&picture).await? {
+        let sent = match sink.send(&picture).await {
+            // The connection ended under the picture (the peer hung up a moment before the session
+            // heard of it): the session's end is reported by its own path, not as the handler's fault.
+            Err(EngineError::Transport(why)) => {
+                log::debug!("a picture was not sent: {why}");
+                return Ok(());
+            }
+            other => other?,
+        };
+        match sent {
             VideoSent::Sent {
                 width,
                 height,

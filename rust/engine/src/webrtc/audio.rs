@@ -159,7 +159,8 @@ impl AudioSink for OpusRtpSink {
             .track
             .write_rtp(rtp_packet)
             .await
-            .map_err(|e| EngineError::Transport(format!("the audio track is gone: {e}")))?;
+            // Fails only once the connection's driver has ended; its error holds the whole packet.
+            .map_err(|_| EngineError::Transport("the audio track is gone: the connection has ended".into()))?;
         self.seq = self.seq.wrapping_add(1);
         Ok(true)
     }

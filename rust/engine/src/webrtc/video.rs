@@ -440,7 +440,9 @@ impl VideoSink for VideoSender {
         self.track
             .write_sample(self.ssrc, pt, &sample, &[])
             .await
-            .map_err(|e| EngineError::BadMedia(format!("could not send video: {e}")))?;
+            // The only failure is the connection's driver having ended (its channel is closed): the
+            // transport's fault, not the picture's; its error holds the whole packet, not repeated.
+            .map_err(|_| EngineError::Transport("the video track is gone: the connection has ended".into()))?;
         Ok(VideoSent::Sent {
             width,
             height,
