@@ -45,6 +45,9 @@ pub struct Vp8Encoder {
 /// intervals.
 const MAX_INTRA_PCT: c_uint = 300;
 
+/// The lowest quantizer libvpx may pick (its scale: 0-63); see `open`.
+const MIN_QUANTIZER: c_uint = 10;
+
 // SAFETY: the libvpx context is owned exclusively and only touched through `&mut self`.
 unsafe impl Send for Vp8Encoder {}
 
@@ -83,7 +86,12 @@ impl Vp8Encoder {
             cfg.g_error_resilient = vpx::VPX_ERROR_RESILIENT_DEFAULT;
             cfg.g_threads = 1;
             cfg.rc_dropframe_thresh = 0;
-            cfg.rc_min_quantizer = 2;
+            // Not below 10: on a still, detailed picture libvpx's quantizer creeps down to its
+            // floor, and near 2 it spends one delta frame of 10-12x the average refining the
+            // background (measured: 35 KB at 680 kbit/s, then 250-byte frames), which the pacer
+            // spreads over 130-240 ms: a visible freeze on a clean link. At 10 the picture is
+            // still near-lossless and no such frame comes.
+            cfg.rc_min_quantizer = MIN_QUANTIZER;
             cfg.rc_max_quantizer = 63;
             cfg.rc_undershoot_pct = 100;
             cfg.rc_overshoot_pct = 15;
@@ -322,6 +330,58 @@ mod test {
         }
         assert!(keys[0] && keys[20], "keyframe at start and on request");
         assert!(!keys[1] && !keys[21]);
+    }
+
+    /// A camera-like still picture (gradients under fixed noise) with a band moving across it.
+    fn still_scene(n: u32) -> I420 {
+        let (w, h) = (640usize, 480usize);
+        let mut seed = 7u32;
+        let mut noise = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 24) as i32 / 3 - 40
+        };
+        let x0 = (n as usize * 4) % (w - 60);
+        let y: Vec<u8> = (0..h * w)
+            .map(|i| {
+                let (r, c) = (i / w, i % w);
+                let base = (c * 200 / w + r * 40 / h) as i32 + noise();
+                let band = (200..280).contains(&r) && (x0..x0 + 60).contains(&c);
+                if band {
+                    150
+                } else {
+                    base.clamp(0, 255) as u8
+                }
+            })
+            .collect();
+        let u: Vec<u8> = (0..h * w / 4)
+            .map(|i| ((96 + (i % (w / 2)) * 64 / (w / 2)) as i32 + noise() / 2).clamp(0, 255) as u8)
+            .collect();
+        let v: Vec<u8> = (0..h * w / 4)
+            .map(|i| ((160 - (i / (w / 2)) * 64 / (h / 2)) as i32 + noise() / 2).clamp(0, 255) as u8)
+            .collect();
+        I420::from_planes(640, 480, [&y, &u, &v], [w, w / 2, w / 2]).unwrap()
+    }
+
+    #[test]
+    fn a_still_picture_gets_no_burst_frame() {
+        // On a still, detailed picture libvpx's quantizer creeps down and, at its floor, one delta
+        // frame refined the whole background at 10x the average size (a visible freeze once paced).
+        let mut enc = Vp8Encoder::new(540_000);
+        let mut bps = 540_000.0_f64;
+        let mut largest = (0, 0);
+        for n in 0..450u32 {
+            if n % 15 == 0 {
+                // The rise congestion control makes on a clean link: ~8 % a second.
+                bps = 540_000.0 * 1.08_f64.powf(f64::from(n) / 30.0);
+                enc.set_bitrate(bps as u32).unwrap();
+            }
+            let out = enc.encode(&still_scene(n), n == 0).unwrap().unwrap();
+            let average = bps / 8.0 / 30.0;
+            if n > 60 && out.data.len() as f64 / average > f64::from(largest.1) {
+                largest = (n, (out.data.len() as f64 / average) as u32);
+            }
+        }
+        assert!(largest.1 < 5, "frame {} was {}x the average size", largest.0, largest.1);
     }
 
     #[test]
