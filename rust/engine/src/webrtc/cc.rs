@@ -249,6 +249,8 @@ impl CcShared {
     fn publish_estimate(&self, now: Instant, bps: f64) {
         store(&self.est_bps, bps);
         self.est_at.store(self.stamp(now), Ordering::Relaxed);
+        // Should the feedback stop, the receiver reports carry on from here.
+        store(&self.fallback_bps, bps.clamp(MIN_BPS, self.max));
     }
 
     /// The peer's REMB. A receiver estimates from what arrives, capped near what arrives (aiortc:
@@ -259,10 +261,14 @@ impl CcShared {
     /// at 88 kbit/s, 320x240 and 12 fps on loopback). Then the budget only rises with it.
     fn on_remb(&self, now: Instant, bps: f64) {
         let sent = load(&self.sent_bps);
+        // After a pause in the REMBs (aiortc sends none while nothing arrives) the budget in use
+        // is the base, not the initial rate: a REMB that shows no congestion must not restore
+        // 600 kbit/s on a link that had shown 200 (measured behind a 250 kbit/s cap: the jump
+        // overflowed the access queue and the REMB collapsed to 114 kbit/s for good).
         let current = if self.fresh(&self.remb_at, now) {
             load(&self.remb_bps)
         } else {
-            self.initial
+            self.budget(now)
         };
         let budget = if sent > 0.0 && bps < sent * REMB_CONGESTED && self.path_congested() {
             bps
@@ -271,6 +277,8 @@ impl CcShared {
         };
         store(&self.remb_bps, budget.min(self.max));
         self.remb_at.store(self.stamp(now), Ordering::Relaxed);
+        // Should the REMBs stop, the receiver reports carry on from here.
+        store(&self.fallback_bps, budget.clamp(MIN_BPS, self.max));
     }
 
     /// Whether the path shows congestion of its own (see [`QUEUE_NOTED`]): a round trip above the
@@ -949,10 +957,20 @@ mod test {
         assert!(p.poll_read().is_some(), "observed, not consumed");
         assert!((shared.budget(now) - 300_000.0).abs() < 1.0);
         assert!(
-            (shared.budget(now + Duration::from_secs(5)) - INITIAL_BPS).abs() < 1.0,
-            "a stale REMB is not used"
+            (shared.budget(now + Duration::from_secs(5)) - 300_000.0).abs() < 1.0,
+            "once the REMBs stop, the receiver reports carry on from the last one, not the initial rate"
         );
-        // No feedback at all: 25 % loss in receiver reports brings the rate down.
+        // A REMB after the pause that shows no congestion raises that budget; it does not
+        // restore the initial rate.
+        let later = now + Duration::from_secs(5);
+        store(&shared.sent_bps, 250_000.0);
+        shared.on_remb(later, 0.99 * 250_000.0);
+        assert!(
+            (shared.budget(later) - 300_000.0).abs() < 1.0,
+            "{}",
+            shared.budget(later)
+        );
+        // No REMB any more: 25 % loss in receiver reports brings the rate down.
         let rr = ReceiverReport {
             ssrc: 9,
             reports: vec![ReceptionReport {
@@ -965,7 +983,7 @@ mod test {
         let mut msg = rtp_packet(now, VIDEO, 0, 0);
         msg.message.packet = Packet::Rtcp(vec![Box::new(rr)]);
         p.handle_read(msg).unwrap();
-        assert!(shared.budget(now + Duration::from_secs(5)) < INITIAL_BPS * 0.9);
+        assert!(shared.budget(now + Duration::from_secs(10)) < 300_000.0 * 0.9);
     }
 
     #[test]
