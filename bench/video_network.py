@@ -176,8 +176,9 @@ async def _run_row(link: Link, row: Row, base: str, seconds: float) -> Row:
     pc.createDataChannel("text")
     track = LiveTrack()
     transceiver = pc.addTransceiver(track, direction="sendrecv")
+    # VP8 with RTX, as browsers offer (aiortc's default offer would put H.264 beside VP8).
     transceiver.setCodecPreferences(
-        [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == "video/VP8"]
+        [c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType in ("video/VP8", "video/rtx")]
     )
     arrivals: list[tuple[float, int]] = []
     measuring_from = float("inf")

@@ -153,12 +153,13 @@ pub(crate) mod test_util {
 mod test {
     use super::*;
 
-    /// Bytes of `frames` encoded pictures from `start` on, and whether any was a keyframe.
+    /// Bytes of `frames` encoded 640x480 pictures from `start` on, and whether any was a keyframe
+    /// (640x480: a smaller noisy picture reaches VP8's quantizer floor below 1 Mbit/s).
     fn encode(enc: &mut dyn VideoEncoder, start: u32, frames: u32) -> (usize, bool) {
         let mut bytes = 0;
         let mut keyframe = false;
         for n in start..start + frames {
-            let picture = I420::from_packed(&test_util::noisy(320, 240, n * 2), 320, 240, true).unwrap();
+            let picture = I420::from_packed(&test_util::noisy(640, 480, n * 2), 640, 480, true).unwrap();
             if let Some(out) = enc.encode(&picture, false).unwrap() {
                 bytes += out.data.len();
                 keyframe |= out.keyframe;
