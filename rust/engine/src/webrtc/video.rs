@@ -74,6 +74,7 @@ async fn depacketize<T: Depacketizer>(
     let pli = |track: &Arc<dyn TrackRemote>, last: &mut Instant| {
         if last.elapsed() > Duration::from_millis(500) {
             *last = Instant::now();
+            crate::session::SessionStats::add(&session.stats().video_keyframes_asked, 1);
             let track = track.clone();
             tokio::spawn(async move {
                 let _ = track
@@ -387,7 +388,7 @@ impl VideoSink for VideoSender {
         let plan = state.plan(
             now,
             (picture.width(), picture.height()),
-            budget,
+            self.cc.media_budget(now),
             self.audio_bps,
             self.cc.backlog_s(),
             self.cc.rtt(),
