@@ -56,8 +56,6 @@ const PACE_FACTOR: f64 = 1.25;
 const BURST_S: f64 = 0.03;
 /// Above this loss (in 256ths: 10 %) in the peer's receiver reports, retransmissions go twice.
 const DOUBLE_REPAIRS_Q8: u32 = 25;
-/// The most of the budget that retransmissions take from new video.
-const MAX_REPAIR_SHARE: f64 = 0.25;
 /// Video queued in the pacer beyond this many seconds is dropped (a safety net: the video sender
 /// stops encoding at 100 ms of backlog, so this only trips if that guard is bypassed).
 const MAX_BACKLOG_S: f64 = 2.0;
@@ -74,15 +72,15 @@ const QUEUE_FOR: Duration = Duration::from_millis(200);
 /// on loopback, no loss, 1 ms round trip).
 const REMB_CONGESTED: f64 = 0.9;
 /// A REMB drop is followed only with a sign that the path itself is congested: a round trip this
-/// much above the least seen (a queue), or no round trip measured yet. Loss alone is not one: a
-/// REMB counts what *arrives*, so on a lossy radio link every overuse signal of aiortc's (0.85x
-/// the incoming rate) reads as 0.68x what we sent at 20 % loss, and following them, with the
-/// repairs taken out of the video budget, ratcheted the budget down to 100 kbit/s and 320x240. A receiver short of CPU also reports overuse (its packets are
+/// much above the least seen (a queue), or loss in the peer's reports above [`LOSS_NOTED_Q8`], or
+/// no round trip measured yet. A receiver short of CPU also reports overuse (its packets are
 /// timestamped late): 4 aiortc clients on 2 cores sent REMBs of 0.85-0.99x what arrived, on
 /// loopback with a 1 ms round trip and no loss, and followed, those held 3 of 4 streams at
 /// 85 kbit/s, 320x240 and 15 fps. (16 clients on 2 cores lag enough to add 30-120 ms to the round
 /// trip itself: there the drops are followed, as for a real queue.)
 const QUEUE_NOTED: Duration = Duration::from_millis(50);
+/// Loss (in 256ths: 2 %) that corroborates a REMB drop.
+const LOSS_NOTED_Q8: u32 = 5;
 /// The window of the rate the pacer sent at (compared with a peer's REMB).
 const SENT_WINDOW: Duration = Duration::from_secs(1);
 /// The window of the acknowledged rate.
@@ -141,8 +139,6 @@ pub(crate) struct CcShared {
     pacing_bps: AtomicU64,
     /// What the pacer actually sent over the last second (f64 bits; 0 until a second has passed).
     sent_bps: AtomicU64,
-    /// The retransmissions among it (f64 bits).
-    repair_bps: AtomicU64,
 }
 
 fn load(v: &AtomicU64) -> f64 {
@@ -174,7 +170,6 @@ impl CcShared {
             backlog_bits: AtomicU64::new(0),
             pacing_bps: AtomicU64::new((initial * PACE_FACTOR).to_bits()),
             sent_bps: AtomicU64::new(0),
-            repair_bps: AtomicU64::new(0),
         };
         Arc::new(shared)
     }
@@ -202,16 +197,6 @@ impl CcShared {
             (None, None) => load(&self.fallback_bps),
         };
         bps.clamp(MIN_BPS, self.max)
-    }
-
-    /// What new video may use now: the budget less the retransmissions of the last second (a
-    /// lossy link's repairs go first; an encoder that spent the whole budget beside them kept a
-    /// standing queue in the pacer: at 20 % loss 8-10 % of the pictures were held back), but
-    /// never more than [`MAX_REPAIR_SHARE`] of it (fewer video packets also mean fewer chances
-    /// for a receiver that asks again only on a new gap, as aiortc does).
-    pub(crate) fn media_budget(&self, now: Instant) -> f64 {
-        let budget = self.budget(now);
-        budget - load(&self.repair_bps).min(budget * MAX_REPAIR_SHARE)
     }
 
     /// Which feedback the budget follows now (`LinkFeedback as u64` in the session's stats).
@@ -297,13 +282,15 @@ impl CcShared {
     }
 
     /// Whether the path shows congestion of its own (see [`QUEUE_NOTED`]): a round trip above the
-    /// least seen, or nothing measured yet (then the REMB is believed).
+    /// least seen, loss, or nothing measured yet (then the REMB is believed).
     fn path_congested(&self) -> bool {
         let (rtt, least) = (
             self.rtt_ms.load(Ordering::Relaxed),
             self.min_rtt_ms.load(Ordering::Relaxed),
         );
-        rtt == 0 || u128::from(rtt) >= u128::from(least) + QUEUE_NOTED.as_millis()
+        rtt == 0
+            || u128::from(rtt) >= u128::from(least) + QUEUE_NOTED.as_millis()
+            || self.loss_q8.load(Ordering::Relaxed) > LOSS_NOTED_Q8
     }
 
     /// A receiver report's loss for our video (fraction of 256): the fallback's AIMD, the same
@@ -509,8 +496,6 @@ pub(crate) struct CcPacer {
     backlog_bits: f64,
     /// Video bits released, by when (the last second): what the link was actually offered.
     sent: VecDeque<(Instant, f64)>,
-    /// The retransmissions among them.
-    repaired: VecDeque<(Instant, f64)>,
     /// Our recent sender reports: the middle 32 bits of their NTP time, and when they left.
     reports_sent: VecDeque<(u32, Instant)>,
     released: VecDeque<TaggedPacket>,
@@ -543,7 +528,6 @@ impl CcPacer {
             frames: VecDeque::new(),
             backlog_bits: 0.0,
             sent: VecDeque::new(),
-            repaired: VecDeque::new(),
             reports_sent: VecDeque::new(),
             released: VecDeque::new(),
             reads: VecDeque::new(),
@@ -584,8 +568,11 @@ impl CcPacer {
             self.backlog_bits -= rtp_bits(&old);
         }
         loop {
-            let repair = !self.repairs.is_empty();
-            let queue = if repair { &mut self.repairs } else { &mut self.frames };
+            let queue = if self.repairs.is_empty() {
+                &mut self.frames
+            } else {
+                &mut self.repairs
+            };
             let Some(head) = queue.front() else { break };
             let bits = rtp_bits(head);
             // A bit of slack: the refill is float arithmetic over nanoseconds.
@@ -595,9 +582,6 @@ impl CcPacer {
             let mut packet = queue.pop_front().expect("front just checked");
             self.bucket.consume(bits);
             self.sent.push_back((now, bits));
-            if repair {
-                self.repaired.push_back((now, bits));
-            }
             self.backlog_bits = (self.backlog_bits - bits).max(0.0);
             packet.now = now;
             self.stamp(&mut packet, now);
@@ -614,16 +598,6 @@ impl CcPacer {
             self.sent.pop_front();
         }
         store(&self.shared.sent_bps, rate(&self.sent, now, SENT_WINDOW).unwrap_or(0.0));
-        while self
-            .repaired
-            .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > SENT_WINDOW)
-        {
-            self.repaired.pop_front();
-        }
-        // Over the whole window (not from the first repair in it): a lone repair is no rate.
-        let repaired: f64 = self.repaired.iter().map(|(_, b)| b).sum();
-        store(&self.shared.repair_bps, repaired / SENT_WINDOW.as_secs_f64());
     }
 
     fn on_report_blocks(&mut self, now: Instant, blocks: &[ReceptionReport]) {
@@ -908,47 +882,27 @@ mod test {
     }
 
     #[test]
-    fn a_remb_drop_is_followed_only_with_a_queue_on_the_path() {
+    fn a_remb_drop_is_followed_only_with_a_queue_or_loss_on_the_path() {
         let shared = CcShared::new(1_500_000.0);
         let now = shared.epoch + Duration::from_secs(3);
         store(&shared.sent_bps, 500_000.0);
         shared.rtt_ms.store(10, Ordering::Relaxed);
         shared.min_rtt_ms.store(10, Ordering::Relaxed);
-        // A receiver short of CPU: overuse reported, but the round trip is its least.
-        shared.on_remb(now, 300_000.0);
-        assert!((shared.budget(now) - INITIAL_BPS).abs() < 1.0, "{}", shared.budget(now));
-        // Loss without a queue (a radio link): not followed either. aiortc's REMB is 0.85x what
-        // *arrives*, so at 20 % loss every one of its overuse signals reads as 0.68x what we sent.
-        shared.on_loss(51);
+        // A receiver short of CPU: overuse reported, but the round trip is its least, no loss.
         shared.on_remb(now, 300_000.0);
         assert!((shared.budget(now) - INITIAL_BPS).abs() < 1.0, "{}", shared.budget(now));
         // A queue on the path (the round trip 60 ms above its least): followed.
         shared.rtt_ms.store(70, Ordering::Relaxed);
         shared.on_remb(now, 300_000.0);
         assert!((shared.budget(now) - 300_000.0).abs() < 1.0, "{}", shared.budget(now));
-    }
-
-    #[test]
-    fn repairs_come_out_of_the_video_budget() {
-        let (shared, mut p) = pacer();
-        let t0 = shared.epoch;
-        let budget = shared.budget(t0);
-        assert!((shared.media_budget(t0) - budget).abs() < 1.0, "no repairs: all of it");
-        // 8 repairs of 1100 bytes a second (70 kbit/s) beside the video, for two seconds.
-        for (seq, ms) in (0..2_000u64).step_by(125).enumerate() {
-            let now = t0 + Duration::from_millis(ms);
-            let mut repair = rtp_packet(now, VIDEO, seq as u16, 1100);
-            repair.message.add(Attribute::Retransmission);
-            p.handle_write(repair).unwrap();
-            p.handle_timeout(now).unwrap();
-            drain(&mut p);
-        }
-        let now = t0 + Duration::from_secs(2);
-        let repairs = budget - shared.media_budget(now);
-        assert!((60_000.0..90_000.0).contains(&repairs), "repairs {repairs}");
-        // A flood of repairs takes at most a quarter.
-        store(&shared.repair_bps, budget);
-        assert!((shared.media_budget(now) - budget * (1.0 - MAX_REPAIR_SHARE)).abs() < 1.0);
+        // Loss without a queue: followed too.
+        let fresh = CcShared::new(1_500_000.0);
+        store(&fresh.sent_bps, 500_000.0);
+        fresh.rtt_ms.store(10, Ordering::Relaxed);
+        fresh.min_rtt_ms.store(10, Ordering::Relaxed);
+        fresh.on_loss(26);
+        fresh.on_remb(now, 250_000.0);
+        assert!((fresh.budget(now) - 250_000.0).abs() < 1.0, "{}", fresh.budget(now));
     }
 
     #[test]
