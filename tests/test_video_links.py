@@ -200,3 +200,36 @@ async def test_audio_is_protected_on_a_capped_downlink(make_connections):
     assert max(gaps(arrivals)) < 0.2, "no hole in the audio"
     assert stats["video_out_bitrate"] < CAP - 40_000, stats  # audio's share is left out
     assert len([t for t in video if t >= settled]) > 8 * 5, "and the video keeps coming"
+
+
+async def test_heavy_loss_sends_video_in_smaller_packets(make_connections):
+    """20 % loss both ways: once the peer's receiver reports say so, the server cuts its video into
+    packets of at most 600 bytes (1200 on a clean link), so a receiver that asks for a lost packet
+    again only on a new gap (aiortc) asks twice as often; the pictures stay whole and in order."""
+    connections = make_connections(flip, mode="send-receive", modality="video")
+    link = Link(jitter_s=0.03)
+    loop = asyncio.get_running_loop()
+    with shaped(link):
+        client, _ = await connect_video(connections.offer, "heavy", track=CounterTrack(textured=True))
+        connections.set_input("heavy")
+        await wait_for(lambda: len(client.frames) > 30, timeout=30)
+        clean = max(size for _, size in link.delivered)
+        link.loss = 0.20
+        await asyncio.sleep(5)  # receiver reports carry the loss (aiortc sends one a second)
+        start, first = loop.time(), len(client.frames)
+        await asyncio.sleep(6)
+        until = loop.time()
+        stats = connections.engine.get("heavy").stats()
+        await client.close()
+    lossy = max(size for at, size in link.delivered if start <= at < until)
+    print("LARGEST DATAGRAM", clean, lossy)
+    # Datagrams: the RTP packet, the header extensions the interceptors add, SRTP's 10-byte tag.
+    assert clean > 1000, f"on the clean link a keyframe fills 1200-byte packets: largest {clean}"
+    assert lossy <= 600 + 60, f"largest datagram at 20 % loss: {lossy} bytes"
+    assert stats["video_repairs_out"] > 0, stats
+    received = client.frames[first:]
+    assert len(received) > 6 * 10, f"pictures keep coming: {len(received)} in 6 s"
+    frames = [shown(f) for _, f in received]
+    assert all(band_at_bottom(f) for f in frames), "every picture is whole"
+    counters = [read_counter(f, flipped=True) for f in frames]
+    assert all((b - a) % 256 < 128 for a, b in itertools.pairwise(counters)), counters

@@ -7,7 +7,7 @@ use rtc::ice::mdns::MulticastDnsMode;
 use rtc::interceptor::Slot;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind};
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, RTCConfigurationBuilder, RTCSessionDescription, Registry,
@@ -157,26 +157,22 @@ pub(super) async fn video_track(
 ) -> Result<Arc<VideoSender>, EngineError> {
     let codec = spec.video.expect("video rows name their media codec");
     let ssrc = random_u32();
-    let track = Arc::new(
-        TrackLocalStaticSample::new(
-            std::time::Instant::now(),
-            MediaStreamTrack::new(
-                "gradio-webrtc".to_string(),
-                "video".to_string(),
-                "video".into(),
-                RtpCodecKind::Video,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec: spec.rtp_codec(),
-                    ..Default::default()
-                }],
-            ),
-        )
-        .map_err(setup)?,
-    );
+    let rtp_codec = spec.rtp_codec();
+    let packets = super::video::RtpPictures::new(rtp_codec.payloader().map_err(setup)?, ssrc);
+    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        "gradio-webrtc".to_string(),
+        "video".to_string(),
+        "video".into(),
+        RtpCodecKind::Video,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: rtp_codec,
+            ..Default::default()
+        }],
+    )));
     let sender = pc
         .add_track(track.clone() as Arc<dyn TrackLocal>)
         .await
@@ -186,7 +182,7 @@ pub(super) async fn video_track(
     let start =
         gradio_webrtc_media::video::rate::video_share(link.cc.budget(std::time::Instant::now()), link.audio_bps);
     let encoder = codec.encoder(start.clamp(super::video::MIN_VIDEO_BPS, link.video_max_bps))?;
-    let video = Arc::new(VideoSender::new(track, sender, ssrc, encoder, link.clone()));
+    let video = Arc::new(VideoSender::new(track, sender, packets, encoder, link.clone()));
     session.set_video_sink(video.clone());
     Ok(video)
 }
