@@ -25,7 +25,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::assembler::{FrameAssembler, H264Depacketizer};
-use super::cc::{CcShared, Link};
+use super::cc::{CcShared, Link, LOSSY_Q8};
 use super::playout::Playout;
 use crate::driver::{MediaSession, VideoSent, VideoSink};
 use crate::session::{Failure, FailureKind, SessionState};
@@ -196,10 +196,8 @@ const FULL_FPS: f32 = 30.0;
 /// The largest RTP packet the video is cut into on a clean link (webrtc-rs's own figure: below
 /// any path's MTU with SRTP, TURN and IPv6 headers).
 const RTP_MTU: usize = 1200;
-/// ... and on a link that loses more than [`LOSSY_Q8`].
+/// ... and on a link that loses more than [`LOSSY_Q8`] (5 %).
 const LOSSY_RTP_MTU: usize = 600;
-/// Loss in the peer's receiver reports (256ths: 10 %) above which video goes in smaller packets.
-const LOSSY_Q8: u32 = 25;
 
 /// The RTP packet size for video when the peer reports `loss_q8` (256ths) of it lost. On a lossy
 /// link smaller packets mean more of them, so a receiver that asks again for a missing packet
