@@ -19,7 +19,12 @@ latency p50/p95 (a picture's capture to the arrival of its flipped version's fir
 longest freeze and the time frozen (waits over 100 ms between pictures), and the server's
 sending rate.
 
-    python bench/video_network.py [--loss 0 5 10 20] [--caps 2 1 0.5 0.25] [--seconds 25]
+    python bench/video_network.py [--loss 0 5 10 20] [--caps 2 1 0.5 0.25] [--seconds 25] [--repeat 1]
+
+Freezes on a lossy link vary from run to run (one packet lost with its repair request decides
+the longest), so `--repeat N` runs every row N times (one library after the other, each row's
+runs back to back) and the table gives the median of each figure, the longest freeze and the
+time frozen with their range.
 """
 
 from __future__ import annotations
@@ -249,6 +254,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=25.0)
     parser.add_argument("--only", choices=["rust", "original"])
     parser.add_argument("--verbose", action="store_true", help="print the server's video stats per row")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of every row (the table gives medians)")
     args = parser.parse_args()
     global VERBOSE
     VERBOSE = args.verbose
@@ -261,7 +267,7 @@ def main() -> None:
             continue
         proc, base = start_server(python, "async", "flip")
         try:
-            for setting, loss, cap in settings:
+            for (setting, loss, cap), _ in itertools.product(settings, range(args.repeat)):
                 row = asyncio.run(run_row(impl, base, setting, loss, cap, args.seconds))
                 rows.append(row)
                 print(
@@ -275,13 +281,34 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(10)
-    print(f"\nVideo 640x480@30 (textured, live VP8), {args.seconds:.0f} s per row after {WARM_S:.0f} s")
+    print_table(rows, args.seconds, args.repeat)
+
+
+def print_table(rows: list[Row], seconds: float, repeat: int) -> None:
+    """The rows as a Markdown table; with repeats, the median of each figure over a setting's
+    runs, and the range of the longest freeze and the time frozen."""
+    runs = f", median of {repeat} runs" if repeat > 1 else ""
+    print(f"\nVideo 640x480@30 (textured, live VP8), {seconds:.0f} s per row after {WARM_S:.0f} s{runs}")
     print("| impl | network | fps | latency p50 | p95 | longest freeze | frozen | downlink used |")
     print("|---|---|---|---|---|---|---|---|")
+    groups: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
+        groups.setdefault((r.impl, r.setting), []).append(r)
+    for (impl, setting), group in groups.items():
+
+        def mid(figure: str, group: list[Row] = group) -> float:
+            return float(np.median([getattr(r, figure) for r in group]))
+
+        def spread(figure: str, scale: float, fmt: str, group: list[Row] = group) -> str:
+            values = [getattr(r, figure) * scale for r in group]
+            if len(values) == 1:
+                return ""
+            return f" ({min(values):{fmt}}-{max(values):{fmt}})"
+
         print(
-            f"| {r.impl} | {r.setting} | {r.fps:.1f} | {r.p50 * 1000:.0f} ms | {r.p95 * 1000:.0f} ms | "
-            f"{r.longest_freeze * 1000:.0f} ms | {r.frozen:.1f} s | {r.down_kbps:.0f} kbit/s |"
+            f"| {impl} | {setting} | {mid('fps'):.1f} | {mid('p50') * 1000:.0f} ms | {mid('p95') * 1000:.0f} ms | "
+            f"{mid('longest_freeze') * 1000:.0f} ms{spread('longest_freeze', 1000, '.0f')} | "
+            f"{mid('frozen'):.1f} s{spread('frozen', 1, '.1f')} | {mid('down_kbps'):.0f} kbit/s |"
         )
 
 

@@ -20,7 +20,7 @@
 //!   [`CcShared::backlog_ms`] per picture.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -54,12 +54,16 @@ const NO_FEEDBACK: Duration = Duration::from_secs(3);
 const PACE_FACTOR: f64 = 1.25;
 /// The pacer's burst: this much of a second's worth may leave back to back.
 const BURST_S: f64 = 0.03;
-/// Above this loss (in 256ths: 5 %) in the peer's receiver reports the link is lossy:
+/// Above this loss (in 256ths: 5 %) in the peer's receiver reports the link becomes lossy:
 /// retransmissions go twice, and video goes in smaller packets (`video::packet_size`). At 10 %
 /// loss against aiortc, with the threshold at 10 % (where the reported loss hovers, so both
 /// switched on and off): 132-139/218-294 ms, longest freeze 250-406 ms, 4.4-4.8 s frozen in
 /// three runs; at 5 %: 126-130/187-200 ms, 232-243 ms, 2.9-3.3 s.
 pub(crate) const LOSSY_Q8: u32 = 13;
+/// ... and stays lossy until a report shows this little (2 %): a report covers about a second,
+/// ~100-200 packets, so on a link that loses one in twenty it reads anywhere from 2 to 8 % and a
+/// single threshold flipped the mode on and off from one report to the next.
+pub(crate) const LOSSY_CLEAR_Q8: u32 = 5;
 /// Video queued in the pacer beyond this many seconds is dropped (a safety net: the video sender
 /// stops encoding at 100 ms of backlog, so this only trips if that guard is bypassed).
 const MAX_BACKLOG_S: f64 = 2.0;
@@ -132,6 +136,8 @@ pub(crate) struct CcShared {
     fallback_bps: AtomicU64,
     /// The loss the peer last reported for our video, in 256ths.
     loss_q8: AtomicU32,
+    /// Whether the link is lossy (see [`LOSSY_Q8`] and [`LOSSY_CLEAR_Q8`]).
+    lossy: AtomicBool,
     /// Round-trip time from our sender reports and the peer's receiver reports (0: unknown).
     rtt_ms: AtomicU32,
     /// The least round-trip time seen (0: none yet).
@@ -168,6 +174,7 @@ impl CcShared {
             remb_at: AtomicU64::new(0),
             fallback_bps: AtomicU64::new(initial.to_bits()),
             loss_q8: AtomicU32::new(0),
+            lossy: AtomicBool::new(false),
             rtt_ms: AtomicU32::new(0),
             min_rtt_ms: AtomicU32::new(0),
             queue_ms: AtomicU32::new(0),
@@ -222,9 +229,10 @@ impl CcShared {
         bits / load(&self.pacing_bps).max(1.0)
     }
 
-    /// The loss the peer last reported for our video, in 256ths.
-    pub(crate) fn loss_q8(&self) -> u32 {
-        self.loss_q8.load(Ordering::Relaxed)
+    /// Whether the peer's reports show a lossy link: above [`LOSSY_Q8`] since the last report at
+    /// or below [`LOSSY_CLEAR_Q8`].
+    pub(crate) fn lossy(&self) -> bool {
+        self.lossy.load(Ordering::Relaxed)
     }
 
     /// The round-trip time to the peer, when known.
@@ -317,7 +325,13 @@ impl CcShared {
     /// A receiver report's loss for our video (fraction of 256): the fallback's AIMD, the same
     /// thresholds as GCC's loss half.
     fn on_loss(&self, fraction: u8) {
-        self.loss_q8.store(u32::from(fraction), Ordering::Relaxed);
+        let q8 = u32::from(fraction);
+        self.loss_q8.store(q8, Ordering::Relaxed);
+        if q8 > LOSSY_Q8 {
+            self.lossy.store(true, Ordering::Relaxed);
+        } else if q8 <= LOSSY_CLEAR_Q8 {
+            self.lossy.store(false, Ordering::Relaxed);
+        }
         let loss = f64::from(fraction) / 256.0;
         let rate = load(&self.fallback_bps);
         let next = if loss > 0.10 {
@@ -773,7 +787,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for CcPacer {
             // On a link that loses more than one packet in twenty, a retransmission is lost often
             // enough that the frame waits another round trip (and a receiver that asks only once,
             // as aiortc does, freezes until its buffer overflows): send it twice.
-            if self.shared.loss_q8.load(Ordering::Relaxed) > LOSSY_Q8 {
+            if self.shared.lossy() {
                 self.backlog_bits += rtp_bits(&msg);
                 self.repairs.push_back(TaggedPacket {
                     now: msg.now,
@@ -982,6 +996,27 @@ mod test {
         fresh.on_loss(26);
         fresh.on_remb(now, 250_000.0);
         assert!((fresh.budget(now) - 250_000.0).abs() < 1.0, "{}", fresh.budget(now));
+    }
+
+    #[test]
+    fn a_link_turns_lossy_above_five_percent_and_clean_again_at_two() {
+        let shared = CcShared::new(1_500_000.0);
+        assert!(!shared.lossy());
+        // Around 5 % (13/256): at it, not yet lossy; one report above, lossy.
+        shared.on_loss(13);
+        assert!(!shared.lossy());
+        shared.on_loss(14);
+        assert!(shared.lossy());
+        // A link losing one in twenty reads 3-8 % report to report: it stays lossy...
+        for q8 in [8, 20, 6, 11, 7] {
+            shared.on_loss(q8);
+            assert!(shared.lossy(), "{q8}/256");
+        }
+        // ... until a report shows 2 % or less.
+        shared.on_loss(5);
+        assert!(!shared.lossy());
+        shared.on_loss(10);
+        assert!(!shared.lossy(), "below 5 % it does not turn lossy again");
     }
 
     #[test]

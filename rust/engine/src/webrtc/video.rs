@@ -25,7 +25,7 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::assembler::{FrameAssembler, H264Depacketizer};
-use super::cc::{CcShared, Link, LOSSY_Q8};
+use super::cc::{CcShared, Link};
 use super::playout::Playout;
 use crate::driver::{MediaSession, VideoSent, VideoSink};
 use crate::session::{Failure, FailureKind, SessionState};
@@ -196,16 +196,16 @@ const FULL_FPS: f32 = 30.0;
 /// The largest RTP packet the video is cut into on a clean link (webrtc-rs's own figure: below
 /// any path's MTU with SRTP, TURN and IPv6 headers).
 const RTP_MTU: usize = 1200;
-/// ... and on a link that loses more than [`LOSSY_Q8`] (5 %).
+/// ... and on a lossy link ([`CcShared::lossy`]: above 5 % reported loss, until it falls to 2 %).
 const LOSSY_RTP_MTU: usize = 600;
 
-/// The RTP packet size for video when the peer reports `loss_q8` (256ths) of it lost. On a lossy
+/// The RTP packet size for video on a link that is `lossy` or not. On a lossy
 /// link smaller packets mean more of them, so a receiver that asks again for a missing packet
 /// only when it sees a *new* gap (aiortc) asks twice as often: at 20 % loss each way its longest
 /// freeze went from 400-680 ms to 270-290 ms. A browser asks on a timer and pays only the headers
 /// (~4 % more bytes).
-fn packet_size(loss_q8: u32) -> usize {
-    if loss_q8 > LOSSY_Q8 {
+fn packet_size(lossy: bool) -> usize {
+    if lossy {
         LOSSY_RTP_MTU
     } else {
         RTP_MTU
@@ -513,7 +513,7 @@ impl VideoSink for VideoSender {
             state.encoder.bitrate(),
             self.cc.describe(now)
         );
-        let mtu = packet_size(self.cc.loss_q8());
+        let mtu = packet_size(self.cc.lossy());
         let packets = self.packets.lock().expect("packetizing never panics").packetize(
             now,
             pt,
@@ -713,9 +713,8 @@ mod test {
 
     #[test]
     fn pictures_go_in_smaller_packets_on_a_lossy_link() {
-        assert_eq!(packet_size(0), RTP_MTU);
-        assert_eq!(packet_size(LOSSY_Q8), RTP_MTU);
-        assert_eq!(packet_size(LOSSY_Q8 + 1), LOSSY_RTP_MTU);
+        assert_eq!(packet_size(false), RTP_MTU);
+        assert_eq!(packet_size(true), LOSSY_RTP_MTU);
         let mut vp8 = rtc::rtp::codec::vp8::Vp8Payloader::default();
         vp8.enable_picture_id = true;
         let mut pictures = RtpPictures::new(Box::new(vp8), 42);
