@@ -291,6 +291,10 @@ def print_table(rows: list[Row], seconds: float, repeat: int) -> None:
     print(f"\nVideo 640x480@30 (textured, live VP8), {seconds:.0f} s per row after {WARM_S:.0f} s{runs}")
     print("| impl | network | fps | latency p50 | p95 | longest freeze | frozen | downlink used |")
     print("|---|---|---|---|---|---|---|---|")
+
+    def ms(seconds: float) -> str:
+        return "—" if np.isnan(seconds) else f"{seconds * 1000:.0f} ms"
+
     groups: dict[tuple[str, str], list[Row]] = {}
     for r in rows:
         groups.setdefault((r.impl, r.setting), []).append(r)
@@ -306,7 +310,7 @@ def print_table(rows: list[Row], seconds: float, repeat: int) -> None:
             return f" ({min(values):{fmt}}-{max(values):{fmt}})"
 
         print(
-            f"| {impl} | {setting} | {mid('fps'):.1f} | {mid('p50') * 1000:.0f} ms | {mid('p95') * 1000:.0f} ms | "
+            f"| {impl} | {setting} | {mid('fps'):.1f} | {ms(mid('p50'))} | {ms(mid('p95'))} | "
             f"{mid('longest_freeze') * 1000:.0f} ms{spread('longest_freeze', 1000, '.0f')} | "
             f"{mid('frozen'):.1f} s{spread('frozen', 1, '.1f')} | {mid('down_kbps'):.0f} kbit/s |"
         )

@@ -59,11 +59,11 @@ const BURST_S: f64 = 0.03;
 /// loss against aiortc, with the threshold at 10 % (where the reported loss hovers, so both
 /// switched on and off): 132-139/218-294 ms, longest freeze 250-406 ms, 4.4-4.8 s frozen in
 /// three runs; at 5 %: 126-130/187-200 ms, 232-243 ms, 2.9-3.3 s.
-pub(crate) const LOSSY_Q8: u32 = 13;
+const LOSSY_Q8: u32 = 13;
 /// ... and stays lossy until a report shows this little (2 %): a report covers about a second,
 /// ~100-200 packets, so on a link that loses one in twenty it reads anywhere from 2 to 8 % and a
 /// single threshold flipped the mode on and off from one report to the next.
-pub(crate) const LOSSY_CLEAR_Q8: u32 = 5;
+const LOSSY_CLEAR_Q8: u32 = 5;
 /// Video queued in the pacer beyond this many seconds is dropped (a safety net: the video sender
 /// stops encoding at 100 ms of backlog, so this only trips if that guard is bypassed).
 const MAX_BACKLOG_S: f64 = 2.0;
@@ -229,10 +229,13 @@ impl CcShared {
         bits / load(&self.pacing_bps).max(1.0)
     }
 
-    /// Whether the peer's reports show a lossy link: above [`LOSSY_Q8`] since the last report at
-    /// or below [`LOSSY_CLEAR_Q8`].
+    /// Whether the link is lossy of its own: the peer's reports above [`LOSSY_Q8`] since the last
+    /// at or below [`LOSSY_CLEAR_Q8`], and no queue on the path ([`Self::queue_free`]). Loss
+    /// behind a queue is our own rate overflowing it (a capped downlink's tail drops read as
+    /// 5-20 % loss): sending repairs twice there adds to the overflow, and the estimators answer
+    /// it by lowering the rate.
     pub(crate) fn lossy(&self) -> bool {
-        self.lossy.load(Ordering::Relaxed)
+        self.lossy.load(Ordering::Relaxed) && self.queue_free()
     }
 
     /// The round-trip time to the peer, when known.
@@ -784,9 +787,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for CcPacer {
             }
             self.backlog_bits += rtp_bits(&msg);
             SessionStats::add(&self.counts.video_repairs_out, 1);
-            // On a link that loses more than one packet in twenty, a retransmission is lost often
-            // enough that the frame waits another round trip (and a receiver that asks only once,
-            // as aiortc does, freezes until its buffer overflows): send it twice.
+            // On a link that loses more than one packet in twenty of its own (not behind a queue
+            // our rate filled: `CcShared::lossy`), a retransmission is lost often enough that the
+            // frame waits another round trip (and a receiver that asks only once, as aiortc does,
+            // freezes until its buffer overflows): send it twice.
             if self.shared.lossy() {
                 self.backlog_bits += rtp_bits(&msg);
                 self.repairs.push_back(TaggedPacket {
@@ -999,8 +1003,10 @@ mod test {
     }
 
     #[test]
-    fn a_link_turns_lossy_above_five_percent_and_clean_again_at_two() {
+    fn a_link_is_lossy_from_five_percent_loss_to_two_without_a_queue() {
         let shared = CcShared::new(1_500_000.0);
+        shared.rtt_ms.store(10, Ordering::Relaxed);
+        shared.min_rtt_ms.store(10, Ordering::Relaxed);
         assert!(!shared.lossy());
         // Around 5 % (13/256): at it, not yet lossy; one report above, lossy.
         shared.on_loss(13);
@@ -1017,6 +1023,13 @@ mod test {
         assert!(!shared.lossy());
         shared.on_loss(10);
         assert!(!shared.lossy(), "below 5 % it does not turn lossy again");
+        // Loss behind a queue (the round trip 80 ms above its least) is congestion, not the link.
+        shared.on_loss(40);
+        assert!(shared.lossy());
+        shared.rtt_ms.store(90, Ordering::Relaxed);
+        assert!(!shared.lossy(), "with a queue on the path");
+        shared.rtt_ms.store(15, Ordering::Relaxed);
+        assert!(shared.lossy(), "the queue drained, the loss goes on");
     }
 
     #[test]
@@ -1039,6 +1052,27 @@ mod test {
         // 7 at 0 ms and again at 120 ms (a round trip later), 8 once; 7 at 40 and 90 ms dropped.
         assert_eq!(sent, 3);
         assert_eq!(p.counts.video_repairs_out.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
+    fn repairs_go_twice_while_the_link_is_lossy() {
+        let (shared, mut p) = pacer();
+        shared.rtt_ms.store(10, Ordering::Relaxed);
+        shared.min_rtt_ms.store(10, Ordering::Relaxed);
+        let t0 = Instant::now();
+        let mut sent = |shared: &CcShared, fraction: u8, i: u16| {
+            shared.on_loss(fraction);
+            let at = t0 + Duration::from_millis(100 * u64::from(i));
+            let mut r = rtp_packet(at, VIDEO, i, 1100);
+            r.message.add(Attribute::Retransmission);
+            p.handle_write(r).unwrap();
+            p.handle_timeout(at + Duration::from_millis(20)).unwrap();
+            drain(&mut p).iter().map(seq).collect::<Vec<_>>()
+        };
+        assert_eq!(sent(&shared, 0, 1), [1], "a clean link: once");
+        assert_eq!(sent(&shared, 26, 2), [2, 2], "10 % lost: twice");
+        assert_eq!(sent(&shared, 8, 3), [3, 3], "3 % after 10 %: still twice");
+        assert_eq!(sent(&shared, 3, 4), [4], "1 %: once again");
     }
 
     #[test]
