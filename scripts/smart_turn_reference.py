@@ -82,6 +82,8 @@ def write_probabilities(features) -> None:
 
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
+    # As the engine does (rust/media/src/smart_turn.rs): exact int8 products on every x86 CPU.
+    options.add_session_config_entry("session.x64quantprecision", "1")
     session = onnxruntime.InferenceSession(str(ASSETS / "smart-turn-v3.2-cpu.onnx"), options)
     lines = ["# fixture\tfraction kept\tprobability (onnxruntime on pipecat's features)"]
     for name, cut in CUTS:
