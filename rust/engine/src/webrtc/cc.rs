@@ -229,13 +229,10 @@ impl CcShared {
         bits / load(&self.pacing_bps).max(1.0)
     }
 
-    /// Whether the link is lossy of its own: the peer's reports above [`LOSSY_Q8`] since the last
-    /// at or below [`LOSSY_CLEAR_Q8`], and no queue on the path ([`Self::queue_free`]). Loss
-    /// behind a queue is our own rate overflowing it (a capped downlink's tail drops read as
-    /// 5-20 % loss): sending repairs twice there adds to the overflow, and the estimators answer
-    /// it by lowering the rate.
+    /// Whether the peer's reports show a lossy link: above [`LOSSY_Q8`] since the last report at
+    /// or below [`LOSSY_CLEAR_Q8`].
     pub(crate) fn lossy(&self) -> bool {
-        self.lossy.load(Ordering::Relaxed) && self.queue_free()
+        self.lossy.load(Ordering::Relaxed)
     }
 
     /// The round-trip time to the peer, when known.
@@ -787,11 +784,13 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for CcPacer {
             }
             self.backlog_bits += rtp_bits(&msg);
             SessionStats::add(&self.counts.video_repairs_out, 1);
-            // On a link that loses more than one packet in twenty of its own (not behind a queue
-            // our rate filled: `CcShared::lossy`), a retransmission is lost often enough that the
-            // frame waits another round trip (and a receiver that asks only once, as aiortc does,
-            // freezes until its buffer overflows): send it twice.
-            if self.shared.lossy() {
+            // On a link that loses more than one packet in twenty, a retransmission is lost often
+            // enough that the frame waits another round trip (and a receiver that asks only once,
+            // as aiortc does, freezes until its buffer overflows): send it twice. Not while the
+            // path shows a queue: loss behind one is our own rate overflowing it (a capped
+            // downlink's tail drops read as 5-20 % loss), which the estimators answer by lowering
+            // the rate, and a second copy only adds to the overflow.
+            if self.shared.lossy() && self.shared.queue_free() {
                 self.backlog_bits += rtp_bits(&msg);
                 self.repairs.push_back(TaggedPacket {
                     now: msg.now,
@@ -1003,10 +1002,8 @@ mod test {
     }
 
     #[test]
-    fn a_link_is_lossy_from_five_percent_loss_to_two_without_a_queue() {
+    fn a_link_is_lossy_from_five_percent_loss_until_two() {
         let shared = CcShared::new(1_500_000.0);
-        shared.rtt_ms.store(10, Ordering::Relaxed);
-        shared.min_rtt_ms.store(10, Ordering::Relaxed);
         assert!(!shared.lossy());
         // Around 5 % (13/256): at it, not yet lossy; one report above, lossy.
         shared.on_loss(13);
@@ -1023,13 +1020,6 @@ mod test {
         assert!(!shared.lossy());
         shared.on_loss(10);
         assert!(!shared.lossy(), "below 5 % it does not turn lossy again");
-        // Loss behind a queue (the round trip 80 ms above its least) is congestion, not the link.
-        shared.on_loss(40);
-        assert!(shared.lossy());
-        shared.rtt_ms.store(90, Ordering::Relaxed);
-        assert!(!shared.lossy(), "with a queue on the path");
-        shared.rtt_ms.store(15, Ordering::Relaxed);
-        assert!(shared.lossy(), "the queue drained, the loss goes on");
     }
 
     #[test]
@@ -1073,6 +1063,15 @@ mod test {
         assert_eq!(sent(&shared, 26, 2), [2, 2], "10 % lost: twice");
         assert_eq!(sent(&shared, 8, 3), [3, 3], "3 % after 10 %: still twice");
         assert_eq!(sent(&shared, 3, 4), [4], "1 %: once again");
+        // Loss behind a queue (the round trip 80 ms above its least) is our rate: once.
+        shared.rtt_ms.store(90, Ordering::Relaxed);
+        assert_eq!(sent(&shared, 40, 5), [5], "15 % lost behind a queue: once");
+        shared.rtt_ms.store(15, Ordering::Relaxed);
+        assert_eq!(
+            sent(&shared, 40, 6),
+            [6, 6],
+            "the queue drained, the loss goes on: twice"
+        );
     }
 
     #[test]

@@ -196,8 +196,7 @@ const FULL_FPS: f32 = 30.0;
 /// The largest RTP packet the video is cut into on a clean link (webrtc-rs's own figure: below
 /// any path's MTU with SRTP, TURN and IPv6 headers).
 const RTP_MTU: usize = 1200;
-/// ... and on a lossy link ([`CcShared::lossy`]: above 5 % reported loss, until it falls to 2 %,
-/// and no queue on the path).
+/// ... and on a lossy link ([`CcShared::lossy`]: above 5 % reported loss, until it falls to 2 %).
 const LOSSY_RTP_MTU: usize = 600;
 
 /// The RTP packet size for video on a link that is `lossy` or not. On a lossy
