@@ -162,6 +162,9 @@ class Row:
     frozen: float = 0.0
     down_kbps: float = 0.0
     queue_drops: int = 0
+    #: The client's longest event-loop stall while measuring: the emulated link is clocked by that
+    #: loop, so a stall delivers what arrived meanwhile as one burst (tail drops under a cap).
+    client_stall: float = 0.0
     latencies: list[float] = field(default_factory=list)
     error: str | None = None
 
@@ -208,6 +211,15 @@ async def _run_row(link: Link, row: Row, base: str, seconds: float) -> Row:
 
         tasks.append(asyncio.ensure_future(grab()))
 
+    async def watch_loop() -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + 0.01
+            await asyncio.sleep(0.01)
+            if loop.time() >= measuring_from:
+                row.client_stall = max(row.client_stall, loop.time() - due)
+
+    tasks.append(asyncio.ensure_future(watch_loop()))
     webrtc_id = f"net-{time.time_ns()}"
     try:
         await negotiate(pc, base, webrtc_id, timeout=60)
@@ -273,7 +285,8 @@ def main() -> None:
                 print(
                     f"[{impl}] {setting}: {row.fps:.1f} fps, latency {row.p50 * 1000:.0f}/{row.p95 * 1000:.0f} ms, "
                     f"longest freeze {row.longest_freeze * 1000:.0f} ms, frozen {row.frozen:.1f} s, "
-                    f"down {row.down_kbps:.0f} kbit/s, queue drops {row.queue_drops}"
+                    f"down {row.down_kbps:.0f} kbit/s, queue drops {row.queue_drops}, "
+                    f"client loop stall {row.client_stall * 1000:.0f} ms"
                     + (f", error {row.error}" if row.error else ""),
                     flush=True,
                 )

@@ -68,6 +68,9 @@ pub struct SessionStats {
     pub video_rtx_in: AtomicU64,
     /// Video packets sent again because the peer asked for them (on the RTX stream when negotiated).
     pub video_repairs_out: AtomicU64,
+    /// Of those, repairs dropped after waiting too long behind other repairs (the link could not
+    /// carry them; the peer asks again if it still needs them).
+    pub video_repairs_stale: AtomicU64,
     /// Keyframes this side asked the peer for (PLI): at the start, and when a loss could not be
     /// repaired in time.
     pub video_keyframes_asked: AtomicU64,
@@ -147,6 +150,7 @@ impl SessionStats {
             ("video_nacks_sent", get(&self.video_nacks_sent)),
             ("video_rtx_in", get(&self.video_rtx_in)),
             ("video_repairs_out", get(&self.video_repairs_out)),
+            ("video_repairs_stale", get(&self.video_repairs_stale)),
             ("video_keyframes_asked", get(&self.video_keyframes_asked)),
             ("speech_pieces_dropped", get(&self.speech_pieces_dropped)),
             ("ice_candidates_trickled", get(&self.ice_candidates_trickled)),

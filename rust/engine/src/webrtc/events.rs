@@ -4,13 +4,17 @@
 //! only records state or spawns a task; nothing here waits on media.
 
 use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::watch;
 use webrtc::data_channel::DataChannel;
 use webrtc::media_stream::track_remote::TrackRemote;
-use webrtc::peer_connection::{PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState};
+use webrtc::peer_connection::{
+    PeerConnection, PeerConnectionEventHandler, RTCIceGatheringState, RTCPeerConnectionState, RTCStatsReportEntry,
+    StatsSelector,
+};
 
 use super::audio::{OpusRtpSink, OutgoingAudio};
 use super::video::VideoSender;
@@ -29,6 +33,8 @@ pub(super) struct Events {
     pub video_sender: Arc<OnceLock<Arc<VideoSender>>>,
     /// Congestion control's state (the round-trip time sets how long lost video is waited for).
     pub cc: Arc<super::cc::CcShared>,
+    /// The peer connection these events are of (set once it is built).
+    pub pc: OnceLock<Weak<dyn PeerConnection>>,
 }
 
 #[async_trait]
@@ -47,6 +53,7 @@ impl PeerConnectionEventHandler for Events {
                 let first = session.state() == SessionState::Connecting;
                 session.on_connected();
                 if first {
+                    self.seed_round_trip(&session);
                     self.start_output(&session);
                 }
             }
@@ -87,6 +94,31 @@ impl PeerConnectionEventHandler for Events {
 }
 
 impl Events {
+    /// Hands congestion control the connectivity checks' round trip: measured before any media
+    /// could queue on the path, it is the least round trip to start from (see
+    /// `CcShared::seed_rtt`).
+    fn seed_round_trip(&self, session: &Arc<MediaSession>) {
+        let Some(pc) = self.pc.get().and_then(Weak::upgrade) else {
+            return;
+        };
+        let cc = self.cc.clone();
+        session.runtime().spawn(async move {
+            let report = pc.get_stats(Instant::now(), StatsSelector::None).await;
+            let least = report
+                .iter()
+                .filter_map(|entry| match entry {
+                    RTCStatsReportEntry::IceCandidatePair(pair) if pair.current_round_trip_time > 0.0 => {
+                        Some(pair.current_round_trip_time)
+                    }
+                    _ => None,
+                })
+                .fold(f64::INFINITY, f64::min);
+            if least.is_finite() {
+                cc.seed_rtt(Duration::from_secs_f64(least));
+            }
+        });
+    }
+
     /// Connected for the first time: the audio pacer and the video sender start.
     fn start_output(&self, session: &Arc<MediaSession>) {
         if let Some(out) = self.audio_out.clone() {

@@ -205,6 +205,7 @@ async fn new_peer(
         audio_bitrate: engine.audio_bitrate,
         video_sender: Arc::new(OnceLock::new()),
         cc: cc.clone(),
+        pc: OnceLock::new(),
     });
     let video = options.send_video || options.recv_video;
     let pc = Box::pin(peer::build(
@@ -216,6 +217,7 @@ async fn new_peer(
         &session.shared_stats(),
     ))
     .await?;
+    let _ = handler.pc.set(Arc::downgrade(&pc));
     let transport = Arc::new(WebRtcTransport {
         pc: pc.clone(),
         runtime: Handle::current(),
