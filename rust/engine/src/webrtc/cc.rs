@@ -1005,6 +1005,18 @@ mod test {
         (shared, pacer)
     }
 
+    /// Our sender report `mid` (its NTP middle 32 bits) left at `at`; the peer's receiver report
+    /// on it came back `rtt` later, having been held 0 s by the peer.
+    fn receiver_report(p: &mut CcPacer, mid: u32, at: Instant, rtt: u64) {
+        p.reports_sent.push_back((mid, at));
+        let block = ReceptionReport {
+            ssrc: VIDEO,
+            last_sender_report: mid,
+            ..Default::default()
+        };
+        p.on_report_blocks(at + Duration::from_millis(rtt), &[block]);
+    }
+
     fn drain(p: &mut CcPacer) -> Vec<TaggedPacket> {
         std::iter::from_fn(|| p.poll_write()).collect()
     }
@@ -1147,24 +1159,13 @@ mod test {
     fn the_least_round_trip_is_the_least_of_the_last_thirty_seconds() {
         let (shared, mut p) = pacer();
         let t0 = shared.epoch;
-        // A sender report left at t (its NTP middle 32 bits: 1, 2, ...) and its receiver report
-        // came back `rtt` later, having been held 0 s by the peer.
-        let mut report = |mid: u32, at: Instant, rtt: u64| {
-            p.reports_sent.push_back((mid, at));
-            let block = ReceptionReport {
-                ssrc: VIDEO,
-                last_sender_report: mid,
-                ..Default::default()
-            };
-            p.on_report_blocks(at + Duration::from_millis(rtt), &[block]);
-        };
-        report(1, t0, 20);
-        report(2, t0 + Duration::from_secs(10), 80);
+        receiver_report(&mut p, 1, t0, 20);
+        receiver_report(&mut p, 2, t0 + Duration::from_secs(10), 80);
         assert_eq!(shared.min_rtt_ms.load(Ordering::Relaxed), 20);
         // A new route, 80 ms long: 20 ms is forgotten after 30 s, not read as a queue for good.
-        report(3, t0 + Duration::from_secs(31), 85);
+        receiver_report(&mut p, 3, t0 + Duration::from_secs(31), 85);
         assert_eq!(shared.min_rtt_ms.load(Ordering::Relaxed), 80);
-        report(4, t0 + Duration::from_secs(41), 90);
+        receiver_report(&mut p, 4, t0 + Duration::from_secs(41), 90);
         assert_eq!(shared.min_rtt_ms.load(Ordering::Relaxed), 85);
         assert!(shared.queue_free());
     }
@@ -1173,35 +1174,17 @@ mod test {
     fn a_queue_filled_before_the_first_round_trip_is_measured_against_the_connectivity_checks() {
         let (shared, mut p) = pacer();
         let t0 = shared.epoch;
-        let mut report = |mid: u32, at: Instant, rtt: u64| {
-            p.reports_sent.push_back((mid, at));
-            let block = ReceptionReport {
-                ssrc: VIDEO,
-                last_sender_report: mid,
-                ..Default::default()
-            };
-            p.on_report_blocks(at + Duration::from_millis(rtt), &[block]);
-        };
         // Without the checks' round trip, a full 300 ms queue from the start is the least.
-        report(1, t0 + Duration::from_secs(2), 304);
-        report(2, t0 + Duration::from_secs(3), 310);
+        receiver_report(&mut p, 1, t0 + Duration::from_secs(2), 304);
+        receiver_report(&mut p, 2, t0 + Duration::from_secs(3), 310);
         assert!(shared.queue_free(), "nothing to tell the queue by");
         // With it (16 ms when the connection came up), the same reports are a standing queue.
         let (shared, mut p) = pacer();
         shared.seed_rtt(Duration::from_millis(16));
         store(&shared.sent_bps, 800_000.0);
         shared.on_remb(t0 + Duration::from_secs(3), 700_000.0);
-        let mut report = |mid: u32, at: Instant, rtt: u64| {
-            p.reports_sent.push_back((mid, at));
-            let block = ReceptionReport {
-                ssrc: VIDEO,
-                last_sender_report: mid,
-                ..Default::default()
-            };
-            p.on_report_blocks(at + Duration::from_millis(rtt), &[block]);
-        };
-        report(1, t0 + Duration::from_secs(2), 304);
-        report(2, t0 + Duration::from_secs(3), 310);
+        receiver_report(&mut p, 1, t0 + Duration::from_secs(2), 304);
+        receiver_report(&mut p, 2, t0 + Duration::from_secs(3), 310);
         assert_eq!(shared.min_rtt_ms.load(Ordering::Relaxed), 16);
         assert!(!shared.queue_free());
         let budget = shared.budget(t0 + Duration::from_secs(4));
@@ -1210,7 +1193,7 @@ mod test {
             "0.7x what got through: {budget}"
         );
         // After LEAST_RTT_WINDOW the checks no longer count: the reports' own least does.
-        report(3, t0 + Duration::from_secs(40), 30);
+        receiver_report(&mut p, 3, t0 + Duration::from_secs(40), 30);
         assert_eq!(shared.min_rtt_ms.load(Ordering::Relaxed), 30);
     }
 
