@@ -9,17 +9,19 @@ blocks that survive low bit rates.
 
 The network is emulated in the client's UDP layer (aioice's datagram protocol; this kernel has no
 `sch_netem`, see bench/lossy_network.py), the same for both libraries:
-* loss: every datagram, both ways, dropped with the given probability;
+* loss: every datagram, both ways (or one: `--loss-way up|down`), dropped with the given
+  probability;
 * jitter: the rest delayed by a uniform 0-30 ms (so also reordered);
 * a capped downlink (server to client): a FIFO served at the given rate that holds at most 300 ms
   of data, tail drop: a home or mobile access link.
 
 Figures, after the first 5 s: received frame rate (distinct pictures a second), glass-to-glass
-latency p50/p95 (a picture's capture to the arrival of its flipped version's first packet), the
+latency p50/p95 (a picture's capture to its flipped version decoded at the client), the
 longest freeze and the time frozen (waits over 100 ms between pictures), and the server's
 sending rate.
 
-    python bench/video_network.py [--loss 0 5 10 20] [--caps 2 1 0.5 0.25] [--seconds 25] [--repeat 1]
+    python bench/video_network.py [--loss 0 5 10 20] [--loss-way both] [--caps 2 1 0.5 0.25]
+        [--seconds 25] [--repeat 1] [--only rust|original] [--verbose]
 
 Freezes on a lossy link vary from run to run (one packet lost with its repair request decides
 the longest), so `--repeat N` runs every row N times (one library after the other, each row's
@@ -54,6 +56,7 @@ QUEUE_S = 0.3
 JITTER_S = 0.030
 BITS = 12
 VERBOSE = False
+LOSS_WAY = "both"
 
 
 def texture() -> np.ndarray:
@@ -132,23 +135,55 @@ class LiveTrack(MediaStreamTrack):
         return frame
 
 
-#: First arrival time of each RTP timestamp of the received video.
-FIRST_ARRIVAL: dict[int, float] = {}
+#: Verbose only: per video sequence number, when it was first asked for, how often, and when it
+#: (or its retransmission) arrived.
+ASKED: dict[int, list[float]] = {}
+ARRIVED: dict[int, float] = {}
 
 
-def _record_arrivals() -> None:
-    from aiortc.rtcrtpreceiver import RTCRtpReceiver
+def _record_repairs() -> None:
+    from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver
 
-    handle = RTCRtpReceiver._handle_rtp_packet
+    add = NackGenerator.add
+    nack = RTCRtpReceiver._send_rtcp_nack
 
-    async def timed(self: RTCRtpReceiver, packet: Any, arrival_time_ms: int) -> None:
-        FIRST_ARRIVAL.setdefault(packet.timestamp, time.monotonic())
-        await handle(self, packet, arrival_time_ms)
+    def added(self: NackGenerator, packet: Any) -> bool:
+        ARRIVED.setdefault(packet.sequence_number, time.monotonic())
+        return add(self, packet)
 
-    RTCRtpReceiver._handle_rtp_packet = timed  # type: ignore[method-assign]
+    async def asked(self: RTCRtpReceiver, media_ssrc: int, lost: list[int]) -> None:
+        now = time.monotonic()
+        for seq in lost:
+            ASKED.setdefault(seq, []).append(now)
+        await nack(self, media_ssrc, lost)
+
+    NackGenerator.add = added  # type: ignore[method-assign]
+    RTCRtpReceiver._send_rtcp_nack = asked  # type: ignore[method-assign]
 
 
-_record_arrivals()
+_record_repairs()
+
+
+def repair_summary() -> str:
+    """How the client's requests for lost packets went: a wait under 5 ms was a packet the jitter
+    had only reordered."""
+    waits, asks, never = [], [], 0
+    for seq, times in ASKED.items():
+        got = ARRIVED.get(seq)
+        if got is None or got < times[0]:
+            never += got is None
+            continue
+        waits.append(got - times[0])
+        asks.append(sum(1 for t in times if t < got))
+    if not waits:
+        return "no repairs"
+    w = np.array(waits) * 1000
+    a = np.array(asks)
+    return (
+        f"asked {len(ASKED)} (never came {never}), ask-to-arrival p50 {np.median(w):.0f} "
+        f"p90 {np.percentile(w, 90):.0f} max {w.max():.0f} ms; under 5 ms (reordered) {np.mean(w < 5):.0%}; "
+        f"asked more than once {np.mean(a > 1):.0%}"
+    )
 
 
 @dataclass
@@ -172,14 +207,15 @@ class Row:
 async def run_row(impl: str, base: str, setting: str, loss: float, cap: float | None, seconds: float) -> Row:
     """One row, with this process's aiortc traffic through a fresh emulated link (the same
     random pattern for both libraries)."""
-    link = Link(loss=loss, jitter_s=JITTER_S, cap_bps=cap, queue_s=QUEUE_S)
+    link = Link(loss=loss, loss_way=LOSS_WAY, jitter_s=JITTER_S, cap_bps=cap, queue_s=QUEUE_S)
     with shaped(link):
         return await _run_row(link, Row(impl, setting), base, seconds)
 
 
 async def _run_row(link: Link, row: Row, base: str, seconds: float) -> Row:
     impl = row.impl
-    FIRST_ARRIVAL.clear()
+    ASKED.clear()
+    ARRIVED.clear()
     pc = RTCPeerConnection()
     pc.createDataChannel("text")
     track = LiveTrack()
@@ -202,12 +238,11 @@ async def _run_row(link: Link, row: Row, base: str, seconds: float) -> Row:
                     n = read(luma(frame))
                     if n is None:
                         continue
-                    arrived = FIRST_ARRIVAL.get(frame.pts, now)
                     sent = track.sent.get(n)
                     if now >= measuring_from:
                         arrivals.append((now, n))
-                        if sent is not None and 0 <= arrived - sent < 5.0:
-                            row.latencies.append(arrived - sent)
+                        if sent is not None and 0 <= now - sent < 5.0:
+                            row.latencies.append(now - sent)
 
         tasks.append(asyncio.ensure_future(grab()))
 
@@ -255,6 +290,10 @@ async def _run_row(link: Link, row: Row, base: str, seconds: float) -> Row:
     row.fps = len(distinct) / (t_end - measuring_from)
     row.longest_freeze = max(gaps)
     row.frozen = sum(g for g in gaps if g > 0.1)
+    if VERBOSE:
+        big = sorted(round(g * 1000) for g in gaps if g > 0.1)
+        print(f"  gaps over 100 ms ({len(big)}): {big}", flush=True)
+        print(f"  repairs: {repair_summary()}", flush=True)
     row.p50, row.p95 = pct(row.latencies, 0.5), pct(row.latencies, 0.95)
     return row
 
@@ -262,15 +301,23 @@ async def _run_row(link: Link, row: Row, base: str, seconds: float) -> Row:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loss", type=float, nargs="*", default=[0, 5, 10, 20], help="percent, both ways")
+    parser.add_argument(
+        "--loss-way", choices=["both", "up", "down"], default="both", help="the way --loss applies (up: to the server)"
+    )
     parser.add_argument("--caps", type=float, nargs="*", default=[2, 1, 0.5, 0.25], help="downlink Mbit/s")
     parser.add_argument("--seconds", type=float, default=25.0)
     parser.add_argument("--only", choices=["rust", "original"])
-    parser.add_argument("--verbose", action="store_true", help="print the server's video stats per row")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="per row: the server's video stats, the freezes, the client's repair requests",
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs of every row (the table gives medians)")
     args = parser.parse_args()
-    global VERBOSE
-    VERBOSE = args.verbose
-    settings = [(f"{loss:g} % loss", loss / 100, None) for loss in args.loss]
+    global VERBOSE, LOSS_WAY
+    VERBOSE, LOSS_WAY = args.verbose, args.loss_way
+    way = "" if LOSS_WAY == "both" else f" {LOSS_WAY}"
+    settings = [(f"{loss:g} % loss{way}", loss / 100, None) for loss in args.loss]
     settings += [(f"{cap:g} Mbit/s", 0.0, cap * 1e6) for cap in args.caps]
     impls = {"rust": __import__("sys").executable, "original": str(HERE / ".venv-original" / "bin" / "python")}
     rows: list[Row] = []

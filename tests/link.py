@@ -1,4 +1,4 @@
-"""A shaped network for this process's aiortc peers: loss and jitter both ways, and a downlink
+"""A shaped network for this process's aiortc peers: loss (both ways, or one) and jitter both ways, and a downlink
 (what the server sends) capped by a FIFO that holds at most `queue_s` of data, tail drop: a home
 or mobile access link. Applied in aioice's datagram protocol, so only aiortc peers in this process
 see it; the server's sockets are untouched.
@@ -22,6 +22,8 @@ from aioice.ice import StunProtocol
 @dataclass
 class Link:
     loss: float = 0.0
+    #: Which way `loss` applies: "both", "up" (to the server) or "down" (from it).
+    loss_way: str = "both"
     jitter_s: float = 0.0
     cap_bps: float | None = None
     queue_s: float = 0.3
@@ -32,7 +34,8 @@ class Link:
     queue_drops: list[float] = field(default_factory=list)
 
     def later(self, fn: Any, *args: Any, size: int = 0, downlink: bool = False) -> None:
-        if self.rng.random() < self.loss:
+        # One draw per datagram whichever way loses, so the pattern stays the seed's.
+        if self.rng.random() < self.loss and self.loss_way in ("both", "down" if downlink else "up"):
             return
         loop = asyncio.get_running_loop()
         now = loop.time()

@@ -10,16 +10,25 @@
 //! primary packet it carries (its original sequence number, RFC 4588 §4). The packet itself goes on
 //! up the chain unchanged: the arrival recorders and the endpoint (which de-encapsulates it for the
 //! application) see what came off the wire.
+//!
+//! webrtc-rs asks only on its timer (every `NACK_INTERVAL`, 20 ms), so a loss waited up to a tick
+//! before it was asked for. [`Nacks`] also asks the moment a gap opens, as aiortc and libwebrtc
+//! do; the timer then repeats the request while the packet is missing.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+use rtc::interceptor::AttributedPacket;
 use rtc::interceptor::{Interceptor, NackGeneratorInterceptor, Packet, StreamInfo, TaggedPacket};
-use rtc::rtcp::transport_feedbacks::transport_layer_nack::TransportLayerNack;
+use rtc::rtcp::transport_feedbacks::transport_layer_nack::{nack_pairs_from_sequence_numbers, TransportLayerNack};
 use rtc::sansio::Protocol;
+use rtc::shared::TransportContext;
 
 use crate::session::SessionStats;
+
+/// The largest gap asked for the moment it opens (packets).
+const ASK_AT_ONCE_MAX: u16 = 64;
 
 /// The stream an RTX flow repairs.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +46,10 @@ pub(crate) struct Nacks {
     /// The SSRCs bound into `inner`.
     bound: HashSet<u32>,
     reads: VecDeque<TaggedPacket>,
+    /// The newest sequence number seen on each bound stream.
+    newest: HashMap<u32, u16>,
+    /// Requests for gaps that just opened, sent before the generator's own.
+    asks: VecDeque<TaggedPacket>,
     /// The session's counters (requests sent, repairs received).
     counts: Arc<SessionStats>,
 }
@@ -48,8 +61,44 @@ impl Nacks {
             repairs: HashMap::new(),
             bound: HashSet::new(),
             reads: VecDeque::new(),
+            newest: HashMap::new(),
+            asks: VecDeque::new(),
             counts,
         }
+    }
+
+    /// Asks at once for the packets a newly arrived `packet` skipped. Only a gap of up to
+    /// [`ASK_AT_ONCE_MAX`] packets: a larger jump is a restart or a long outage, which the
+    /// generator's log covers on its timer.
+    fn ask_for_new_gap(&mut self, now: Instant, packet: &rtc::rtp::Packet) {
+        let (ssrc, seq) = (packet.header.ssrc, packet.header.sequence_number);
+        if !self.bound.contains(&ssrc) {
+            return;
+        }
+        let Some(newest) = self.newest.insert(ssrc, seq) else {
+            return;
+        };
+        let ahead = seq.wrapping_sub(newest);
+        if ahead >= 0x8000 {
+            // Older than the newest (a late or repaired packet): the newest stays.
+            self.newest.insert(ssrc, newest);
+            return;
+        }
+        if !(2..=ASK_AT_ONCE_MAX).contains(&ahead) {
+            return;
+        }
+        let missing: Vec<u16> = (1..ahead).map(|i| newest.wrapping_add(i)).collect();
+        SessionStats::add(&self.counts.video_nacks_sent, missing.len() as u64);
+        let nack = TransportLayerNack {
+            sender_ssrc: 0,
+            media_ssrc: ssrc,
+            nacks: nack_pairs_from_sequence_numbers(&missing),
+        };
+        self.asks.push_back(TaggedPacket {
+            now,
+            transport: TransportContext::default(),
+            message: AttributedPacket::new(Packet::Rtcp(vec![Box::new(nack)])),
+        });
     }
 
     /// The primary packet an RTX packet carries, if `packet` is one (a padding-only probe on the
@@ -94,6 +143,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Nacks {
             while self.inner.poll_read().is_some() {}
             self.reads.push_back(msg);
         } else {
+            if let Packet::Rtp(rtp) = &msg.message.packet {
+                self.ask_for_new_gap(msg.now, rtp);
+            }
             self.inner.handle_read(msg)?;
             while let Some(m) = self.inner.poll_read() {
                 self.reads.push_back(m);
@@ -111,6 +163,9 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Nacks {
     }
 
     fn poll_write(&mut self) -> Option<TaggedPacket> {
+        if let Some(ask) = self.asks.pop_front() {
+            return Some(ask);
+        }
         let out = self.inner.poll_write()?;
         if let Packet::Rtcp(packets) = &out.message.packet {
             let asked: usize = packets
@@ -129,7 +184,11 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for Nacks {
     }
 
     fn poll_timeout(&mut self) -> Option<Instant> {
-        self.inner.poll_timeout()
+        // A request waiting to go wants the driver back at once.
+        match self.asks.front() {
+            Some(ask) => Some(ask.now),
+            None => self.inner.poll_timeout(),
+        }
     }
 
     fn close(&mut self) -> Result<(), Self::Error> {
@@ -171,6 +230,7 @@ impl Interceptor for Nacks {
 
     fn unbind_remote_stream(&mut self, info: &StreamInfo) {
         self.repairs.retain(|_, primary| primary.ssrc != info.ssrc);
+        self.newest.remove(&info.ssrc);
         if self.bound.remove(&info.ssrc) {
             self.inner.unbind_remote_stream(info);
         }
@@ -265,9 +325,8 @@ impl<I: Interceptor> Interceptor for WithRepairStreams<I> {
 mod test {
     use super::*;
     use bytes::Bytes;
-    use rtc::interceptor::{AttributedPacket, NackGeneratorBuilder, RTCPFeedback};
+    use rtc::interceptor::{NackGeneratorBuilder, RTCPFeedback};
     use rtc::rtcp::transport_feedbacks::transport_layer_nack::NackPair;
-    use rtc::shared::TransportContext;
     use std::time::Duration;
 
     const PRIMARY: u32 = 1111;
@@ -354,8 +413,8 @@ mod test {
         let before = nacks(&mut n, t0, t0 + Duration::from_millis(25));
         assert_eq!(
             before,
-            vec![(PRIMARY, vec![12])],
-            "the gap is asked for, on the primary"
+            vec![(PRIMARY, vec![12]), (PRIMARY, vec![12])],
+            "the gap is asked for, on the primary: at once, and again on the timer"
         );
         // The repair: RTX numbering of its own, the original sequence number first in the payload.
         n.handle_read(rtp(t0, RTX, 97, 500, &[0, 12, b'm'])).unwrap();
@@ -371,7 +430,7 @@ mod test {
         let after = nacks(&mut n, t0 + Duration::from_millis(30), t0 + Duration::from_millis(200));
         assert!(after.is_empty(), "{after:?}");
         let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-        assert_eq!(count(&n.counts.video_nacks_sent), 1, "one request, for one packet");
+        assert_eq!(count(&n.counts.video_nacks_sent), 2, "two requests, for one packet");
         assert_eq!(count(&n.counts.video_rtx_in), 2);
     }
 
@@ -386,7 +445,7 @@ mod test {
         assert_eq!(std::iter::from_fn(|| n.poll_read()).count(), 3);
         assert_eq!(
             nacks(&mut n, t0, t0 + Duration::from_millis(25)),
-            vec![(PRIMARY, vec![11])]
+            vec![(PRIMARY, vec![11]), (PRIMARY, vec![11])]
         );
     }
 
@@ -398,7 +457,50 @@ mod test {
         for seq in [1, 3, 2, 4] {
             n.handle_read(rtp(t0, PRIMARY, 96, seq, b"media")).unwrap();
         }
-        assert!(nacks(&mut n, t0, t0 + Duration::from_millis(100)).is_empty());
+        // 2 was only late: asked for the moment 3 passed it (a gap looks the same as a loss until
+        // then), never again once it came.
+        assert_eq!(
+            nacks(&mut n, t0, t0 + Duration::from_millis(100)),
+            vec![(PRIMARY, vec![2])]
+        );
+    }
+
+    #[test]
+    fn a_gap_is_asked_for_the_moment_it_opens() {
+        let mut n = generator();
+        let t0 = Instant::now();
+        for seq in [65534, 65535, 2] {
+            n.handle_read(rtp(t0, PRIMARY, 96, seq, b"media")).unwrap();
+        }
+        assert_eq!(n.poll_timeout(), Some(t0), "the driver is wanted back at once");
+        let asked: Vec<_> = std::iter::from_fn(|| n.poll_write()).collect();
+        assert_eq!(asked.len(), 1, "asked before any timer fired");
+        let Packet::Rtcp(packets) = &asked[0].message.packet else {
+            panic!("an RTCP packet");
+        };
+        let nack = packets[0]
+            .as_any()
+            .downcast_ref::<TransportLayerNack>()
+            .expect("a NACK");
+        assert_eq!(nack.media_ssrc, PRIMARY);
+        assert_eq!(
+            nack.nacks.iter().flat_map(NackPair::packet_list).collect::<Vec<_>>(),
+            [0, 1],
+            "across the wrap"
+        );
+        // A late packet and a repair open no gap; a jump past ASK_AT_ONCE_MAX is left to the timer.
+        n.handle_read(rtp(t0, PRIMARY, 96, 0, b"media")).unwrap();
+        n.handle_read(rtp(t0, RTX, 97, 9, &[0, 1, b'm'])).unwrap();
+        n.handle_read(rtp(t0, PRIMARY, 96, 3, b"media")).unwrap();
+        n.handle_read(rtp(t0, PRIMARY, 96, 3 + ASK_AT_ONCE_MAX + 1, b"media"))
+            .unwrap();
+        assert!(n.poll_write().is_none());
+        // Nor is a stream that asked for no NACKs.
+        let mut plain = unbound();
+        for seq in [1, 5] {
+            plain.handle_read(rtp(t0, PRIMARY, 96, seq, b"media")).unwrap();
+        }
+        assert!(plain.poll_write().is_none());
     }
 
     #[test]
