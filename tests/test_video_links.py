@@ -204,8 +204,9 @@ async def test_audio_is_protected_on_a_capped_downlink(make_connections):
 
 async def test_heavy_loss_sends_video_in_smaller_packets():
     """20 % loss both ways: once the peer's receiver reports say so, the server cuts its video into
-    packets of at most 600 bytes (1200 on a clean link), so a receiver that asks for a lost packet
-    again only on a new gap (aiortc) asks twice as often; the pictures stay whole and in order.
+    packets of at most 600 bytes (400 while the last report shows more than 10 %; 1200 on a clean
+    link), so a receiver that asks for a lost packet again only on a new gap (aiortc) asks more
+    often; the pictures stay whole and in order.
     The engine's default ICE timeouts: the other tests' 2 s lose a call to consent checks lost at
     20 % on a busy machine."""
     from gradio_webrtc._engine import Engine

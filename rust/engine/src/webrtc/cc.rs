@@ -64,6 +64,10 @@ const LOSSY_Q8: u32 = 13;
 /// ~100-200 packets, so on a link that loses one in twenty it reads anywhere from 2 to 8 % and a
 /// single threshold flipped the mode on and off from one report to the next.
 const LOSSY_CLEAR_Q8: u32 = 5;
+/// A report above this loss (10 %) on a lossy link is heavy loss: video goes in smaller packets
+/// still (`video::packet_size`). Read from the last report alone: a packet size that flips from
+/// one report to the next costs nothing.
+const HEAVY_LOSS_Q8: u32 = 26;
 /// Video queued in the pacer beyond this many seconds is dropped (a safety net: the video sender
 /// stops encoding at 100 ms of backlog, so this only trips if that guard is bypassed).
 const MAX_BACKLOG_S: f64 = 2.0;
@@ -256,9 +260,22 @@ impl CcShared {
         self.lossy.load(Ordering::Relaxed)
     }
 
+    /// Whether the link is lossy and the last report showed more than [`HEAVY_LOSS_Q8`].
+    pub(crate) fn heavy_loss(&self) -> bool {
+        self.lossy() && self.loss_q8.load(Ordering::Relaxed) > HEAVY_LOSS_Q8
+    }
+
     /// The round-trip time to the peer, when known.
     pub(crate) fn rtt(&self) -> Option<Duration> {
         match self.rtt_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(u64::from(ms))),
+        }
+    }
+
+    /// The least round-trip time of the last [`LEAST_RTT_WINDOW`], when known.
+    pub(crate) fn least_rtt(&self) -> Option<Duration> {
+        match self.min_rtt_ms.load(Ordering::Relaxed) {
             0 => None,
             ms => Some(Duration::from_millis(u64::from(ms))),
         }
@@ -749,7 +766,11 @@ impl CcPacer {
     /// Whether `repair` (on `ssrc`) is the first resend of its packet within a round trip. A
     /// receiver asks again for a packet whose repair is still on its way (aiortc re-sends its whole
     /// missing list on every new gap; a browser every ~round trip): a second copy sent before the
-    /// first could have arrived is wasted link, as libwebrtc's sender also judges.
+    /// first could have arrived is wasted link, as libwebrtc's sender also judges. "Could have
+    /// arrived" is judged by the least round trip lately, not the last one measured: on a jittery
+    /// path single round trips vary 0-60 ms around a least of ~15, and a re-ask from aiortc (which
+    /// comes only with the next new gap) dropped because one report read long cost the frame
+    /// another round.
     fn first_repair_this_round_trip(&mut self, ssrc: u32, repair: &TaggedPacket, now: Instant) -> bool {
         let Packet::Rtp(rtp) = &repair.message.packet else {
             return true;
@@ -762,7 +783,7 @@ impl CcPacer {
         } else {
             rtp.header.sequence_number
         };
-        let rtt = self.shared.rtt().unwrap_or_default();
+        let rtt = self.shared.least_rtt().or(self.shared.rtt()).unwrap_or_default();
         if self
             .resent
             .get(&(ssrc, original))
@@ -1246,6 +1267,19 @@ mod test {
     }
 
     #[test]
+    fn heavy_loss_is_the_last_report_above_ten_percent_on_a_lossy_link() {
+        let shared = CcShared::new(1_500_000.0);
+        shared.on_loss(40);
+        assert!(shared.lossy() && shared.heavy_loss(), "15 %");
+        shared.on_loss(26);
+        assert!(shared.lossy() && !shared.heavy_loss(), "10 %: lossy, not heavy");
+        shared.on_loss(60);
+        assert!(shared.heavy_loss(), "23 %: heavy again at once");
+        shared.on_loss(0);
+        assert!(!shared.lossy() && !shared.heavy_loss());
+    }
+
+    #[test]
     fn a_packet_asked_for_again_within_a_round_trip_is_resent_once() {
         let (shared, mut p) = pacer();
         shared.rtt_ms.store(100, Ordering::Relaxed);
@@ -1265,6 +1299,20 @@ mod test {
         // 7 at 0 ms and again at 120 ms (a round trip later), 8 once; 7 at 40 and 90 ms dropped.
         assert_eq!(sent, 3);
         assert_eq!(p.counts.video_repairs_out.load(Ordering::Relaxed), 3);
+        // The last report read 100 ms, the least lately 30: a re-ask 40 ms on is answered.
+        shared.min_rtt_ms.store(30, Ordering::Relaxed);
+        let t1 = t0 + Duration::from_secs(1);
+        let mut sent = 0;
+        for (ms, seq) in [(0, 9), (20, 9), (40, 9)] {
+            let at = t1 + Duration::from_millis(ms);
+            p.handle_write(repair(at, seq)).unwrap();
+            p.handle_timeout(at + Duration::from_millis(5)).unwrap();
+            sent += drain(&mut p).len();
+        }
+        assert_eq!(
+            sent, 2,
+            "9 at 0 and 40 ms; at 20 ms the first copy could not have arrived"
+        );
     }
 
     #[test]
