@@ -260,9 +260,11 @@ impl CcShared {
         self.lossy.load(Ordering::Relaxed)
     }
 
-    /// Whether the link is lossy and the last report showed more than [`HEAVY_LOSS_Q8`].
+    /// Whether the link is lossy, the last report showed more than [`HEAVY_LOSS_Q8`], and the path
+    /// shows no queue: loss behind a queue is our own rate overflowing it (a capped downlink's
+    /// tail drops), where more packets only add headers to the overflow.
     pub(crate) fn heavy_loss(&self) -> bool {
-        self.lossy() && self.loss_q8.load(Ordering::Relaxed) > HEAVY_LOSS_Q8
+        self.lossy() && self.loss_q8.load(Ordering::Relaxed) > HEAVY_LOSS_Q8 && self.queue_free()
     }
 
     /// The round-trip time to the peer, when known.
@@ -766,11 +768,12 @@ impl CcPacer {
     /// Whether `repair` (on `ssrc`) is the first resend of its packet within a round trip. A
     /// receiver asks again for a packet whose repair is still on its way (aiortc re-sends its whole
     /// missing list on every new gap; a browser every ~round trip): a second copy sent before the
-    /// first could have arrived is wasted link, as libwebrtc's sender also judges. "Could have
-    /// arrived" is judged by the least round trip lately, not the last one measured: on a jittery
-    /// path single round trips vary 0-60 ms around a least of ~15, and a re-ask from aiortc (which
-    /// comes only with the next new gap) dropped because one report read long cost the frame
-    /// another round.
+    /// first could have arrived is wasted link, as libwebrtc's sender also judges. On a path
+    /// without a queue "could have arrived" is judged by the least round trip lately, not the last
+    /// one measured: single round trips vary 0-60 ms around a least of ~15 with jitter, and a
+    /// re-ask from aiortc (which comes only with the next new gap) dropped because one report read
+    /// long cost the frame another round. Behind a queue the last round trip holds: the first
+    /// copy waits in that queue, and a second sent sooner only lengthens it.
     fn first_repair_this_round_trip(&mut self, ssrc: u32, repair: &TaggedPacket, now: Instant) -> bool {
         let Packet::Rtp(rtp) = &repair.message.packet else {
             return true;
@@ -783,7 +786,8 @@ impl CcPacer {
         } else {
             rtp.header.sequence_number
         };
-        let rtt = self.shared.least_rtt().or(self.shared.rtt()).unwrap_or_default();
+        let least = self.shared.least_rtt().filter(|_| self.shared.queue_free());
+        let rtt = least.or(self.shared.rtt()).unwrap_or_default();
         if self
             .resent
             .get(&(ssrc, original))
@@ -1269,12 +1273,19 @@ mod test {
     #[test]
     fn heavy_loss_is_the_last_report_above_ten_percent_on_a_lossy_link() {
         let shared = CcShared::new(1_500_000.0);
+        shared.on_rtt(15, 15);
         shared.on_loss(40);
         assert!(shared.lossy() && shared.heavy_loss(), "15 %");
         shared.on_loss(26);
         assert!(shared.lossy() && !shared.heavy_loss(), "10 %: lossy, not heavy");
         shared.on_loss(60);
         assert!(shared.heavy_loss(), "23 %: heavy again at once");
+        shared.on_rtt(120, 15);
+        assert!(
+            shared.lossy() && !shared.heavy_loss(),
+            "behind a queue: our own overflow"
+        );
+        shared.on_rtt(15, 15);
         shared.on_loss(0);
         assert!(!shared.lossy() && !shared.heavy_loss());
     }
@@ -1299,7 +1310,9 @@ mod test {
         // 7 at 0 ms and again at 120 ms (a round trip later), 8 once; 7 at 40 and 90 ms dropped.
         assert_eq!(sent, 3);
         assert_eq!(p.counts.video_repairs_out.load(Ordering::Relaxed), 3);
-        // The last report read 100 ms, the least lately 30: a re-ask 40 ms on is answered.
+        // The last report read 40 ms, the least lately 30 (no queue): a re-ask 40 ms on is
+        // answered.
+        shared.rtt_ms.store(40, Ordering::Relaxed);
         shared.min_rtt_ms.store(30, Ordering::Relaxed);
         let t1 = t0 + Duration::from_secs(1);
         let mut sent = 0;
@@ -1313,6 +1326,17 @@ mod test {
             sent, 2,
             "9 at 0 and 40 ms; at 20 ms the first copy could not have arrived"
         );
+        // Behind a queue (the last round trip 200 ms, 170 above the least) the last one holds.
+        shared.rtt_ms.store(200, Ordering::Relaxed);
+        let t2 = t1 + Duration::from_secs(1);
+        let mut sent = 0;
+        for (ms, seq) in [(0, 10), (60, 10), (210, 10)] {
+            let at = t2 + Duration::from_millis(ms);
+            p.handle_write(repair(at, seq)).unwrap();
+            p.handle_timeout(at + Duration::from_millis(5)).unwrap();
+            sent += drain(&mut p).len();
+        }
+        assert_eq!(sent, 2, "10 at 0 and 210 ms");
     }
 
     #[test]

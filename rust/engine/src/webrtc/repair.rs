@@ -50,6 +50,8 @@ pub(crate) struct Nacks {
     newest: HashMap<u32, u16>,
     /// Requests for gaps that just opened, sent before the generator's own.
     asks: VecDeque<TaggedPacket>,
+    /// The SSRC those requests are sent from (the generator keeps its own private).
+    sender_ssrc: u32,
     /// The session's counters (requests sent, repairs received).
     counts: Arc<SessionStats>,
 }
@@ -63,6 +65,7 @@ impl Nacks {
             reads: VecDeque::new(),
             newest: HashMap::new(),
             asks: VecDeque::new(),
+            sender_ssrc: crate::ids::random_u32(),
             counts,
         }
     }
@@ -90,7 +93,7 @@ impl Nacks {
         let missing: Vec<u16> = (1..ahead).map(|i| newest.wrapping_add(i)).collect();
         SessionStats::add(&self.counts.video_nacks_sent, missing.len() as u64);
         let nack = TransportLayerNack {
-            sender_ssrc: 0,
+            sender_ssrc: self.sender_ssrc,
             media_ssrc: ssrc,
             nacks: nack_pairs_from_sequence_numbers(&missing),
         };

@@ -199,7 +199,8 @@ const RTP_MTU: usize = 1200;
 /// ... and on a lossy link ([`CcShared::lossy`]: above 5 % reported loss, until it falls to 2 %).
 const LOSSY_RTP_MTU: usize = 600;
 
-/// ... and while the last report shows heavy loss ([`CcShared::heavy_loss`]: above 10 %).
+/// ... and while the last report shows heavy loss on a path without a queue
+/// ([`CcShared::heavy_loss`]: above 10 %).
 const HEAVY_LOSS_RTP_MTU: usize = 400;
 
 /// The RTP packet size for video on a link that is `lossy` (and with `heavy` loss) or not. On a
