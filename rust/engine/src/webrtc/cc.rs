@@ -1295,48 +1295,41 @@ mod test {
         let (shared, mut p) = pacer();
         shared.rtt_ms.store(100, Ordering::Relaxed);
         let t0 = Instant::now();
-        let repair = |at: Instant, seq: u16| {
-            let mut r = rtp_packet(at, VIDEO, seq, 1100);
-            r.message.add(Attribute::Retransmission);
-            r
+        // Packets sent for requests (ms after `from`, sequence number).
+        let answered = |p: &mut CcPacer, from: Instant, asks: &[(u64, u16)]| {
+            let mut sent = 0;
+            for &(ms, seq) in asks {
+                let at = from + Duration::from_millis(ms);
+                let mut repair = rtp_packet(at, VIDEO, seq, 1100);
+                repair.message.add(Attribute::Retransmission);
+                p.handle_write(repair).unwrap();
+                p.handle_timeout(at + Duration::from_millis(5)).unwrap();
+                sent += drain(p).len();
+            }
+            sent
         };
-        let mut sent = 0;
-        for (ms, seq) in [(0, 7), (40, 7), (40, 8), (90, 7), (120, 7)] {
-            let at = t0 + Duration::from_millis(ms);
-            p.handle_write(repair(at, seq)).unwrap();
-            p.handle_timeout(at + Duration::from_millis(5)).unwrap();
-            sent += drain(&mut p).len();
-        }
         // 7 at 0 ms and again at 120 ms (a round trip later), 8 once; 7 at 40 and 90 ms dropped.
-        assert_eq!(sent, 3);
+        let asks = [(0, 7), (40, 7), (40, 8), (90, 7), (120, 7)];
+        assert_eq!(answered(&mut p, t0, &asks), 3);
         assert_eq!(p.counts.video_repairs_out.load(Ordering::Relaxed), 3);
         // The last report read 40 ms, the least lately 30 (no queue): a re-ask 40 ms on is
         // answered.
         shared.rtt_ms.store(40, Ordering::Relaxed);
         shared.min_rtt_ms.store(30, Ordering::Relaxed);
         let t1 = t0 + Duration::from_secs(1);
-        let mut sent = 0;
-        for (ms, seq) in [(0, 9), (20, 9), (40, 9)] {
-            let at = t1 + Duration::from_millis(ms);
-            p.handle_write(repair(at, seq)).unwrap();
-            p.handle_timeout(at + Duration::from_millis(5)).unwrap();
-            sent += drain(&mut p).len();
-        }
         assert_eq!(
-            sent, 2,
+            answered(&mut p, t1, &[(0, 9), (20, 9), (40, 9)]),
+            2,
             "9 at 0 and 40 ms; at 20 ms the first copy could not have arrived"
         );
         // Behind a queue (the last round trip 200 ms, 170 above the least) the last one holds.
         shared.rtt_ms.store(200, Ordering::Relaxed);
         let t2 = t1 + Duration::from_secs(1);
-        let mut sent = 0;
-        for (ms, seq) in [(0, 10), (60, 10), (210, 10)] {
-            let at = t2 + Duration::from_millis(ms);
-            p.handle_write(repair(at, seq)).unwrap();
-            p.handle_timeout(at + Duration::from_millis(5)).unwrap();
-            sent += drain(&mut p).len();
-        }
-        assert_eq!(sent, 2, "10 at 0 and 210 ms");
+        assert_eq!(
+            answered(&mut p, t2, &[(0, 10), (60, 10), (210, 10)]),
+            2,
+            "10 at 0 and 210 ms"
+        );
     }
 
     #[test]
