@@ -142,6 +142,8 @@ ARRIVED: dict[int, float] = {}
 
 
 def _record_repairs() -> None:
+    """Wraps aiortc's receiver to record ASKED and ARRIVED (with --verbose only: it costs the
+    client's loop a little per packet)."""
     from aiortc.rtcrtpreceiver import NackGenerator, RTCRtpReceiver
 
     add = NackGenerator.add
@@ -159,9 +161,6 @@ def _record_repairs() -> None:
 
     NackGenerator.add = added  # type: ignore[method-assign]
     RTCRtpReceiver._send_rtcp_nack = asked  # type: ignore[method-assign]
-
-
-_record_repairs()
 
 
 def repair_summary() -> str:
@@ -300,7 +299,9 @@ async def _run_row(link: Link, row: Row, base: str, seconds: float) -> Row:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loss", type=float, nargs="*", default=[0, 5, 10, 20], help="percent, both ways")
+    parser.add_argument(
+        "--loss", type=float, nargs="*", default=[0, 5, 10, 20], help="percent (both ways, see --loss-way)"
+    )
     parser.add_argument(
         "--loss-way", choices=["both", "up", "down"], default="both", help="the way --loss applies (up: to the server)"
     )
@@ -316,6 +317,8 @@ def main() -> None:
     args = parser.parse_args()
     global VERBOSE, LOSS_WAY
     VERBOSE, LOSS_WAY = args.verbose, args.loss_way
+    if VERBOSE:
+        _record_repairs()
     way = "" if LOSS_WAY == "both" else f" {LOSS_WAY}"
     settings = [(f"{loss:g} % loss{way}", loss / 100, None) for loss in args.loss]
     settings += [(f"{cap:g} Mbit/s", 0.0, cap * 1e6) for cap in args.caps]
