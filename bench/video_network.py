@@ -24,8 +24,8 @@ sending rate.
         [--seconds 25] [--repeat 1] [--only rust|original] [--verbose]
 
 Freezes on a lossy link vary from run to run (one packet lost with its repair request decides
-the longest), so `--repeat N` runs every row N times (one library after the other, each row's
-runs back to back) and the table gives the median of each figure, the longest freeze and the
+the longest), so `--repeat N` runs every row N times (the two libraries taking turns, both servers up
+throughout) and the table gives the median of each figure, the longest freeze and the
 time frozen with their range.
 """
 
@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import fractions
 import itertools
+import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -278,20 +279,27 @@ async def _run_row(link: Link, row: Row, base: str, seconds: float) -> Row:
     for t in tasks:
         t.cancel()
     await pc.close()
-    distinct: list[float] = []
+    firsts: list[tuple[float, int]] = []  # each distinct picture's first arrival
     seen: set[int] = set()
     for t, n in arrivals:
         if n not in seen:
             seen.add(n)
-            distinct.append(t)
+            firsts.append((t, n))
+    distinct = [t for t, _ in firsts]
     times = [measuring_from, *distinct, t_end]
     gaps = [b - a for a, b in itertools.pairwise(times)]
     row.fps = len(distinct) / (t_end - measuring_from)
     row.longest_freeze = max(gaps)
     row.frozen = sum(g for g in gaps if g > 0.1)
     if VERBOSE:
-        big = sorted(round(g * 1000) for g in gaps if g > 0.1)
-        print(f"  gaps over 100 ms ({len(big)}): {big}", flush=True)
+        # Each gap as (its length, pictures skipped over, the latency of the picture that ended
+        # it): a skip means a picture was dropped on the way, a long latency that one was late.
+        big = [
+            (round((t - t0) * 1000), (n - n0) % (1 << BITS) - 1, round((t - track.sent.get(n, t)) * 1000))
+            for (t0, n0), (t, n) in itertools.pairwise(firsts)
+            if t - t0 > 0.1
+        ]
+        print(f"  gaps over 100 ms ({len(big)}) as (ms, skipped, latency ms): {big}", flush=True)
         print(f"  repairs: {repair_summary()}", flush=True)
     row.p50, row.p95 = pct(row.latencies, 0.5), pct(row.latencies, 0.95)
     return row
@@ -322,14 +330,19 @@ def main() -> None:
     way = "" if LOSS_WAY == "both" else f" {LOSS_WAY}"
     settings = [(f"{loss:g} % loss{way}", loss / 100, None) for loss in args.loss]
     settings += [(f"{cap:g} Mbit/s", 0.0, cap * 1e6) for cap in args.caps]
-    impls = {"rust": __import__("sys").executable, "original": str(HERE / ".venv-original" / "bin" / "python")}
+    impls = {"rust": sys.executable, "original": str(HERE / ".venv-original" / "bin" / "python")}
+    impls = {impl: python for impl, python in impls.items() if not args.only or impl == args.only}
     rows: list[Row] = []
-    for impl, python in impls.items():
-        if args.only and impl != args.only:
-            continue
-        proc, base = start_server(python, "async", "flip")
-        try:
-            for (setting, loss, cap), _ in itertools.product(settings, range(args.repeat)):
+    servers: dict[str, tuple[Any, str]] = {}
+    try:
+        for impl, python in impls.items():
+            servers[impl] = start_server(python, "async", "flip")
+        # Both servers stay up and the libraries take turns run by run (the first one alternating),
+        # so a slower spell of the machine falls on both alike.
+        for (setting, loss, cap), n in itertools.product(settings, range(args.repeat)):
+            order = list(servers) if n % 2 == 0 else list(reversed(servers))
+            for impl in order:
+                base = servers[impl][1]
                 row = asyncio.run(run_row(impl, base, setting, loss, cap, args.seconds))
                 rows.append(row)
                 print(
@@ -341,9 +354,14 @@ def main() -> None:
                     flush=True,
                 )
                 wait_drained(base)
-        finally:
+    finally:
+        for proc, _ in servers.values():
             proc.terminate()
-            proc.wait(10)
+        for proc, _ in servers.values():
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     print_table(rows, args.seconds, args.repeat)
 
 
