@@ -65,6 +65,7 @@ fn interceptors(
                     .with_max_nacks_per_packet(MAX_NACKS_PER_PACKET)
                     .build(),
                 stats.clone(),
+                cc.clone(),
             ),
         );
     configure_simulcast_extension_headers(media).map_err(setup)?;

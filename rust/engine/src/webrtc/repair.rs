@@ -25,6 +25,7 @@ use rtc::rtcp::transport_feedbacks::transport_layer_nack::{nack_pairs_from_seque
 use rtc::sansio::Protocol;
 use rtc::shared::TransportContext;
 
+use super::cc::CcShared;
 use crate::session::SessionStats;
 
 /// The largest gap asked for the moment it opens (packets).
@@ -54,10 +55,12 @@ pub(crate) struct Nacks {
     sender_ssrc: u32,
     /// The session's counters (requests sent, repairs received).
     counts: Arc<SessionStats>,
+    /// Whether to ask at once (see [`CcShared::asks_at_once`]).
+    cc: Arc<CcShared>,
 }
 
 impl Nacks {
-    pub(crate) fn new(inner: NackGeneratorInterceptor, counts: Arc<SessionStats>) -> Self {
+    pub(crate) fn new(inner: NackGeneratorInterceptor, counts: Arc<SessionStats>, cc: Arc<CcShared>) -> Self {
         Self {
             inner,
             repairs: HashMap::new(),
@@ -67,12 +70,14 @@ impl Nacks {
             asks: VecDeque::new(),
             sender_ssrc: crate::ids::random_u32(),
             counts,
+            cc,
         }
     }
 
     /// Asks at once for the packets a newly arrived `packet` skipped. Only a gap of up to
     /// [`ASK_AT_ONCE_MAX`] packets: a larger jump is a restart or a long outage, which the
-    /// generator's log covers on its timer.
+    /// generator's log covers on its timer (as it covers every gap while our way to the peer
+    /// shows a queue).
     fn ask_for_new_gap(&mut self, now: Instant, packet: &rtc::rtp::Packet) {
         let (ssrc, seq) = (packet.header.ssrc, packet.header.sequence_number);
         if !self.bound.contains(&ssrc) {
@@ -87,7 +92,7 @@ impl Nacks {
             self.newest.insert(ssrc, newest);
             return;
         }
-        if !(2..=ASK_AT_ONCE_MAX).contains(&ahead) {
+        if !(2..=ASK_AT_ONCE_MAX).contains(&ahead) || !self.cc.asks_at_once() {
             return;
         }
         let missing: Vec<u16> = (1..ahead).map(|i| newest.wrapping_add(i)).collect();
@@ -388,13 +393,14 @@ mod test {
         asked
     }
 
-    /// A generator asking every 20 ms, nothing bound.
+    /// A generator asking every 20 ms, nothing bound, on a path with nothing measured.
     fn unbound() -> Nacks {
         Nacks::new(
             NackGeneratorBuilder::new()
                 .with_interval(Duration::from_millis(20))
                 .build(),
             Arc::default(),
+            CcShared::new(1_500_000.0),
         )
     }
 
@@ -498,6 +504,16 @@ mod test {
         n.handle_read(rtp(t0, PRIMARY, 96, 3 + ASK_AT_ONCE_MAX + 1, b"media"))
             .unwrap();
         assert!(n.poll_write().is_none());
+        // Nor, while our way to the peer shows a queue, any gap: the timer asks.
+        n.cc.on_rtt(15, 15);
+        n.cc.on_rtt(120, 15);
+        n.handle_read(rtp(t0, PRIMARY, 96, 3 + ASK_AT_ONCE_MAX + 3, b"media"))
+            .unwrap();
+        assert!(n.poll_write().is_none());
+        n.cc.on_rtt(15, 15);
+        n.handle_read(rtp(t0, PRIMARY, 96, 3 + ASK_AT_ONCE_MAX + 5, b"media"))
+            .unwrap();
+        assert!(n.poll_write().is_some(), "the queue gone: at once again");
         // Nor is a stream that asked for no NACKs.
         let mut plain = unbound();
         for seq in [1, 5] {

@@ -784,10 +784,19 @@ mod test {
         let probed = pictures.packetize(at, 96, RTP_MTU, &picture, true).unwrap();
         assert_eq!(probed.len(), plain.len() + 1, "one probe after the picture");
         let (probe, media) = probed.split_last().unwrap();
-        assert!(media.last().unwrap().header.marker, "the last media packet stays marked");
+        assert!(
+            media.last().unwrap().header.marker,
+            "the last media packet stays marked"
+        );
         assert!(!probe.header.marker);
-        assert_eq!(probe.header.sequence_number, media.last().unwrap().header.sequence_number.wrapping_add(1));
-        assert_eq!(probe.header.timestamp, media[0].header.timestamp, "the picture's own timestamp");
+        assert_eq!(
+            probe.header.sequence_number,
+            media.last().unwrap().header.sequence_number.wrapping_add(1)
+        );
+        assert_eq!(
+            probe.header.timestamp, media[0].header.timestamp,
+            "the picture's own timestamp"
+        );
         // On the wire: padding only, which a receiver reads as no payload at all.
         let wire = probe.marshal().unwrap();
         assert!(wire.len() <= 12 + 4, "{} bytes", wire.len());
@@ -795,6 +804,9 @@ mod test {
         assert!(read.header.padding && read.payload.is_empty());
         // The sequence goes on unbroken after it.
         let next = pictures.packetize(at, 96, RTP_MTU, &picture, false).unwrap();
-        assert_eq!(next[0].header.sequence_number, probe.header.sequence_number.wrapping_add(1));
+        assert_eq!(
+            next[0].header.sequence_number,
+            probe.header.sequence_number.wrapping_add(1)
+        );
     }
 }
