@@ -163,6 +163,9 @@ def test_chromium_repairs_on_rtx_both_ways_behind_a_lossy_link(tmp_path):
     assert server1["video_repairs_out"] > server0["video_repairs_out"], server1
     assert resent_to_chrome > 0, "Chromium got the server's repairs on the RTX stream"
     assert server1["video_rtx_in"] > server0["video_rtx_in"], "and Chromium sent on its RTX stream (repairs, probes)"
+    # The server's tail probes (padding-only packets after its pictures on a lossy link) reached
+    # Chromium through the call; it decoded the pictures around them (below).
+    assert server1["video_tail_probes"] > 0, server1
     # Random loss is not congestion: the estimate stays above what the picture needs (~430 kbit/s).
     # (Repairs on RTX once went unnumbered, then unrecorded, by transport-cc: it fell to 50-90 kbit/s.)
     assert server1["link_estimate"] >= 300_000, server1

@@ -206,7 +206,7 @@ async def test_heavy_loss_sends_video_in_smaller_packets():
     """20 % loss both ways: once the peer's receiver reports say so, the server cuts its video into
     packets of at most 600 bytes (400 while the last report shows more than 10 %; 1200 on a clean
     link), so a receiver that asks for a lost packet again only on a new gap (aiortc) asks more
-    often; the pictures stay whole and in order.
+    often, and each picture is followed by a tail probe; the pictures stay whole and in order.
     The engine's default ICE timeouts: the other tests' 2 s lose a call to consent checks lost at
     20 % on a busy machine."""
     from gradio_webrtc._engine import Engine
@@ -222,6 +222,7 @@ async def test_heavy_loss_sends_video_in_smaller_packets():
             connections.set_input("heavy")
             await wait_for(lambda: len(client.frames) > 30, timeout=30)
             clean = max(size for _, size in link.delivered)
+            probes_clean = connections.engine.get("heavy").stats()["video_tail_probes"]
             link.loss = 0.20
             await asyncio.sleep(5)  # receiver reports carry the loss (aiortc sends one a second)
             start, first = loop.time(), len(client.frames)
@@ -237,6 +238,10 @@ async def test_heavy_loss_sends_video_in_smaller_packets():
     assert clean > 1000, f"on the clean link a keyframe fills 1200-byte packets: largest {clean}"
     assert lossy <= 600 + 60, f"largest datagram at 20 % loss: {lossy} bytes"
     assert stats["video_repairs_out"] > 0, stats
+    # Tail probes (a padding-only packet after each picture) only on the lossy link; aiortc takes
+    # them as no media (the pictures below stay whole and in order).
+    assert probes_clean == 0, "no tail probes on a clean link"
+    assert stats["video_tail_probes"] > 0, stats
     received = client.frames[first:]
     assert len(received) > 6 * 10, f"pictures keep coming: {len(received)} in 6 s"
     frames = [shown(f) for _, f in received]

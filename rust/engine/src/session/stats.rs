@@ -71,6 +71,9 @@ pub struct SessionStats {
     /// Of those, repairs dropped after waiting too long behind other repairs (the link could not
     /// carry them; the peer asks again if it still needs them).
     pub video_repairs_stale: AtomicU64,
+    /// Tail probes sent after pictures on a lossy link (padding-only packets that let the peer
+    /// notice a lost last packet before the next picture comes; `video::RtpPictures`).
+    pub video_tail_probes: AtomicU64,
     /// Keyframes this side asked the peer for (PLI): at the start, and when a loss could not be
     /// repaired in time.
     pub video_keyframes_asked: AtomicU64,
@@ -151,6 +154,7 @@ impl SessionStats {
             ("video_rtx_in", get(&self.video_rtx_in)),
             ("video_repairs_out", get(&self.video_repairs_out)),
             ("video_repairs_stale", get(&self.video_repairs_stale)),
+            ("video_tail_probes", get(&self.video_tail_probes)),
             ("video_keyframes_asked", get(&self.video_keyframes_asked)),
             ("speech_pieces_dropped", get(&self.speech_pieces_dropped)),
             ("ice_candidates_trickled", get(&self.ice_candidates_trickled)),

@@ -778,6 +778,9 @@ impl CcPacer {
                 self.repairs_sent.push_back((now, bits));
             } else {
                 self.last_video_out = Some(now);
+                if is_tail_probe(&packet) {
+                    SessionStats::add(&self.counts.video_tail_probes, 1);
+                }
             }
             self.backlog_bits = (self.backlog_bits - bits).max(0.0);
             packet.now = now;
@@ -1443,6 +1446,7 @@ mod test {
         assert!(drain(&mut p).is_empty(), "10 ms on, the probe still waits");
         p.handle_timeout(t0 + TAIL_PROBE_DELAY).unwrap();
         assert_eq!(drain(&mut p).iter().map(seq).collect::<Vec<_>>(), [3]);
+        assert_eq!(p.counts.video_tail_probes.load(Ordering::Relaxed), 1);
         // A probe with the next picture already behind it goes with it, in order.
         let t1 = t0 + Duration::from_millis(33);
         p.handle_write(rtp_packet(t1, VIDEO, 4, 500)).unwrap();
