@@ -295,7 +295,7 @@ async def _run_row(link: Link, row: Row, base: str, seconds: float) -> Row:
         # Each gap as (its length, pictures skipped over, the latency of the picture that ended
         # it): a skip means a picture was dropped on the way, a long latency that one was late.
         big = [
-            (round((t - t0) * 1000), (n - n0) % (1 << BITS) - 1, round((t - track.sent.get(n, t)) * 1000))
+            (round((t - t0) * 1000), int((n - n0) % (1 << BITS)) - 1, round((t - track.sent.get(n, t)) * 1000))
             for (t0, n0), (t, n) in itertools.pairwise(firsts)
             if t - t0 > 0.1
         ]

@@ -230,7 +230,9 @@ fn packet_size(lossy: bool, heavy: bool) -> usize {
 /// over 100 ms an aiortc client saw. The probe brings the next sequence number at once. Both
 /// aiortc and libwebrtc take a padding-only packet as a sequence number received, for their NACK
 /// logic, and as no media (libwebrtc's `NotifyReceiverOfEmptyPacket`; aiortc's jitter buffer
-/// joins its empty payload to the picture of its timestamp). ~70 bytes a picture: ~17 kbit/s.
+/// joins its empty payload to the picture of its timestamp). ~70 bytes a picture: ~17 kbit/s. The
+/// pacer holds it a little after the picture's last packet (`cc::TAIL_PROBE_DELAY`), or a jittery
+/// path delivers it first and the receiver asks for a packet that was only late.
 pub(crate) struct RtpPictures {
     payloader: Box<dyn Payloader>,
     ssrc: u32,
