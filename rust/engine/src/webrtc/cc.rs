@@ -270,13 +270,14 @@ impl CcShared {
     /// shows no queue: loss behind a queue is our own rate overflowing it (a capped downlink's
     /// tail drops), where more packets only add headers to the overflow.
     pub(crate) fn heavy_loss(&self) -> bool {
-        self.lossy() && self.loss_q8.load(Ordering::Relaxed) > HEAVY_LOSS_Q8 && self.queue_free()
+        self.loses_on_its_own() && self.loss_q8.load(Ordering::Relaxed) > HEAVY_LOSS_Q8
     }
 
-    /// Whether each picture should be followed by a tail probe (see `video::RtpPictures`): the
-    /// link loses packets of its own (lossy, and no queue on the path). Behind a queue the loss is
-    /// our own overflow, where ~17 kbit/s of probes would only add to it.
-    pub(crate) fn tail_probes(&self) -> bool {
+    /// Whether the link loses packets of its own: lossy, and no queue on the path. Behind a queue
+    /// the loss is our own rate overflowing it, which the estimators answer; what is sent against
+    /// loss (repairs twice, tail probes after pictures, see `video::RtpPictures`) would only add
+    /// to the overflow there.
+    pub(crate) fn loses_on_its_own(&self) -> bool {
         self.lossy() && self.queue_free()
     }
 
@@ -966,7 +967,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for CcPacer {
             // path shows a queue: loss behind one is our own rate overflowing it (a capped
             // downlink's tail drops read as 5-20 % loss), which the estimators answer by lowering
             // the rate, and a second copy only adds to the overflow.
-            if self.shared.lossy() && self.shared.queue_free() {
+            if self.shared.loses_on_its_own() {
                 self.backlog_bits += rtp_bits(&msg);
                 self.repairs.push_back(TaggedPacket {
                     now: msg.now,
@@ -1470,11 +1471,11 @@ mod test {
     fn tail_probes_only_on_a_lossy_link_without_a_queue() {
         let shared = CcShared::new(1_500_000.0);
         shared.on_rtt(15, 15);
-        assert!(!shared.tail_probes(), "a clean link");
+        assert!(!shared.loses_on_its_own(), "a clean link");
         shared.on_loss(20);
-        assert!(shared.tail_probes(), "8 % lost, no queue");
+        assert!(shared.loses_on_its_own(), "8 % lost, no queue");
         shared.on_rtt(120, 15);
-        assert!(!shared.tail_probes(), "behind a queue: our own overflow");
+        assert!(!shared.loses_on_its_own(), "behind a queue: our own overflow");
     }
 
     #[test]

@@ -548,7 +548,7 @@ impl VideoSink for VideoSender {
             pt,
             mtu,
             &Bytes::from(output.data),
-            self.cc.tail_probes(),
+            self.cc.loses_on_its_own(),
         )?;
         for packet in packets {
             self.track
